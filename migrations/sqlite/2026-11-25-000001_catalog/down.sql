@@ -1,0 +1,1 @@
+DROP TABLE locations; DROP TABLE deleted_entities; DROP TABLE entities;

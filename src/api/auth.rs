@@ -1,0 +1,88 @@
+//! Access: Backstage's own settings. Static tokens from `backend.auth.externalAccess` are
+//! accepted as bearer tokens (compared in constant time, never logged). Writes need one unless
+//! `dangerouslyDisableDefaultAuthPolicy`; reads only with `cairn.auth.protectReads`.
+
+use actix_web::http::Method;
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+use crate::error::Error;
+
+struct StaticToken {
+    token: Vec<u8>,
+    /// Plugins the token may call; empty = all.
+    plugins: Vec<String>,
+}
+
+pub struct AuthPolicy {
+    tokens: Vec<StaticToken>,
+    open_writes: bool,
+    protect_reads: bool,
+}
+
+impl AuthPolicy {
+    pub fn from_config(config: &Config) -> Self {
+        let tokens = config
+            .backend
+            .auth
+            .external_access
+            .iter()
+            .filter(|a| a.access_type == "static")
+            .map(|a| StaticToken {
+                token: a.options.token.as_bytes().to_vec(),
+                plugins: a
+                    .access_restrictions
+                    .iter()
+                    .map(|r| r.plugin.clone())
+                    .collect(),
+            })
+            .collect();
+        AuthPolicy {
+            tokens,
+            open_writes: config.backend.auth.dangerously_disable_default_auth_policy,
+            protect_reads: config.cairn.auth.protect_reads,
+        }
+    }
+}
+
+/// Decides whether a request may proceed.
+pub fn check(
+    policy: &AuthPolicy,
+    method: &Method,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<(), Error> {
+    if method == Method::OPTIONS || !path.starts_with("/api/") {
+        return Ok(());
+    }
+    let write = !matches!(*method, Method::GET | Method::HEAD);
+    let required = if write {
+        !policy.open_writes
+    } else {
+        policy.protect_reads && !policy.open_writes
+    };
+    let plugin = path
+        .trim_start_matches("/api/")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let token = authorization.and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    });
+    match token {
+        None if required => Err(Error::Unauthenticated("Missing credentials".into())),
+        None => Ok(()),
+        Some(t) => {
+            let valid = policy.tokens.iter().any(|s| {
+                bool::from(s.token.as_slice().ct_eq(t.trim().as_bytes()))
+                    && (s.plugins.is_empty() || s.plugins.iter().any(|p| p == plugin))
+            });
+            if valid || !required {
+                Ok(())
+            } else {
+                Err(Error::Unauthenticated("Illegal token".into()))
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Location endpoints: list, register (with `dryRun` and `onConflict`), get, delete, by-entity,
+//! and `analyze-location`.
+
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::params::{json_body, Params};
+use super::{ApiError, AppState};
+use crate::error::Error;
+use crate::model::annotations;
+use crate::processing::RootLocation;
+
+type Reply = Result<HttpResponse, ApiError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/locations", web::get().to(list))
+        .route("/locations", web::post().to(create))
+        .route(
+            "/locations/by-entity/{kind}/{namespace}/{name}",
+            web::get().to(by_entity),
+        )
+        .route("/locations/{id}", web::get().to(get))
+        .route("/locations/{id}", web::delete().to(delete))
+        .route("/analyze-location", web::post().to(analyze));
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(web::block(f)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??)
+}
+
+async fn list(state: web::Data<AppState>) -> Reply {
+    let catalog = state.catalog.clone();
+    let locations = blocking(move || catalog.list_locations()).await?;
+    let items: Vec<Value> = locations
+        .into_iter()
+        .map(|l| json!({ "data": l }))
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+    let id = path.into_inner();
+    let catalog = state.catalog.clone();
+    Ok(HttpResponse::Ok().json(blocking(move || catalog.location(&id)).await?))
+}
+
+async fn delete(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+    let id = path.into_inner();
+    let catalog = state.catalog.clone();
+    blocking(move || catalog.delete_location(&id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn yes(v: &str) -> bool {
+    matches!(v.to_lowercase().as_str(), "true" | "yes" | "y" | "1" | "on")
+}
+
+/// Types a registered location may have, and how its target must look.
+fn check_target(loc_type: &str, target: &str) -> Result<(), Error> {
+    match loc_type {
+        "url" => {
+            let parsed = url::Url::parse(target).map_err(|_| {
+                Error::Input(format!("Invalid location target {target}: not a URL"))
+            })?;
+            if parsed.scheme() == "file" {
+                Ok(())
+            } else {
+                Err(Error::Input(format!(
+                    "Cannot register {target}: this Cairn reads local files only (file:// URLs and file locations)"
+                )))
+            }
+        }
+        "file" => {
+            if std::path::Path::new(target).is_absolute() {
+                Ok(())
+            } else {
+                Err(Error::Input(format!(
+                    "file location target {target} must be an absolute path"
+                )))
+            }
+        }
+        other => Err(Error::Input(format!(
+            "Registered locations must be of an allowed type [\"url\",\"file\"], got {other:?}"
+        ))),
+    }
+}
+
+async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
+    let params = Params::parse(req.query_string());
+    params.allow(&["dryRun", "onConflict"])?;
+    let body = json_body(&body)?;
+    if let Some(extra) = body
+        .keys()
+        .find(|k| !matches!(k.as_str(), "type" | "target" | "presence"))
+    {
+        return Err(Error::Input(format!("Malformed request: unrecognized key '{extra}'")).into());
+    }
+    let get = |k: &str| match body.get(k) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(Error::Input(format!("request/body/{k} must be string"))),
+        None => Err(Error::Input(format!(
+            "request/body must have required property '{k}'"
+        ))),
+    };
+    let (loc_type, target) = (get("type")?, get("target")?);
+    check_target(&loc_type, &target)?;
+    let dry_run = params.one("dryRun").is_some_and(|v| yes(&v));
+    let refresh = match params.one("onConflict").as_deref() {
+        None | Some("reject") => false,
+        Some("refresh") => true,
+        Some(other) => {
+            return Err(Error::Input(format!(
+                "Invalid onConflict value {other}, expected reject or refresh"
+            ))
+            .into())
+        }
+    };
+    let catalog = state.catalog.clone();
+    if dry_run {
+        let (lt, tg) = (loc_type.clone(), target.clone());
+        let (exists, result) = blocking(move || catalog.dry_run(&lt, &tg)).await?;
+        let problems: Vec<String> = result
+            .reports()
+            .map(|r| format!("{}: {}", r.error_name, r))
+            .collect();
+        if !problems.is_empty() {
+            return Err(Error::Input(problems.join("; ")).into());
+        }
+        let root = RootLocation::new(&loc_type, &target);
+        let entities: Vec<Value> = result.emitted.into_iter().map(|e| e.entity).collect();
+        return Ok(HttpResponse::Created().json(json!({
+            "exists": exists,
+            "location": {"type": loc_type, "target": target, "id": root.key(), "entityRef": root.entity_ref()},
+            "entities": entities,
+        })));
+    }
+    let location = blocking(move || catalog.add_location(&loc_type, &target, refresh)).await?;
+    Ok(HttpResponse::Created().json(json!({ "location": location, "entities": [] })))
+}
+
+async fn by_entity(path: web::Path<(String, String, String)>, state: web::Data<AppState>) -> Reply {
+    let (kind, namespace, name) = path.into_inner();
+    let r = format!("{kind}:{namespace}/{name}").to_lowercase();
+    let snap = state.readmodel.snapshot();
+    let doc = snap
+        .get_by_ref(&r)
+        .ok_or_else(|| Error::NotFound(format!("found no entity for ref {r}")))?;
+    let entity: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
+    let origin = entity["metadata"]["annotations"][annotations::MANAGED_BY_ORIGIN_LOCATION]
+        .as_str()
+        .ok_or_else(|| Error::NotFound(format!("found no origin annotation for ref {r}")))?
+        .to_string();
+    let catalog = state.catalog.clone();
+    let locations = blocking(move || catalog.list_locations()).await?;
+    let found = locations
+        .into_iter()
+        .find(|l| format!("{}:{}", l.loc_type, l.target) == origin);
+    match found {
+        Some(l) => Ok(HttpResponse::Ok().json(l)),
+        None => {
+            let (t, target) = origin.split_once(':').unwrap_or(("", &origin));
+            Err(Error::NotFound(format!(
+                "Found no location with type {t} and target {target}"
+            ))
+            .into())
+        }
+    }
+}
+
+async fn analyze(body: Bytes) -> Reply {
+    let body = json_body(&body)?;
+    let target = body
+        .get("location")
+        .and_then(|l| l.get("target"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Error::Input("request/body must have required property 'location'".into())
+        })?;
+    let url = url::Url::parse(target)
+        .map_err(|_| Error::Input("The given location.target is not a URL".into()))?;
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    let name = segments
+        .get(1)
+        .or(segments.first())
+        .map(|s| s.trim_end_matches(".git"))
+        .unwrap_or("component");
+    let mut annotations = serde_json::Map::new();
+    let prefix = match url.host_str() {
+        Some("github.com") => Some("github.com"),
+        Some("gitlab.com") => Some("gitlab.com"),
+        Some("bitbucket.org") => Some("bitbucket.org"),
+        Some("dev.azure.com") => Some("dev.azure.com"),
+        _ => None,
+    };
+    if let (Some(p), [owner, repo, ..]) = (prefix, segments.as_slice()) {
+        annotations.insert(
+            format!("{p}/project-slug"),
+            json!(format!("{owner}/{}", repo.trim_end_matches(".git"))),
+        );
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "existingEntityFiles": [],
+        "generateEntities": [{
+            "entity": {
+                "apiVersion": "backstage.io/v1alpha1",
+                "kind": "Component",
+                "metadata": {"name": name, "annotations": annotations},
+                "spec": {"type": "other", "lifecycle": "unknown"}
+            },
+            "fields": []
+        }]
+    })))
+}

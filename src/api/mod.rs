@@ -1,0 +1,55 @@
+//! HTTP: Backstage-shaped routes under `/api/catalog`, plus `/healthz` and `/readyz`. The only
+//! module that names actix. Handlers are thin: parse the request, call one domain function,
+//! serialise. Errors leave as Backstage's error body (see [`errors`]).
+
+mod auth;
+mod catalog;
+mod errors;
+mod health;
+mod locations;
+mod params;
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+
+pub use errors::ApiError;
+
+use crate::config::Config;
+use crate::ingest::Catalog;
+use crate::readmodel::ReadModel;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub catalog: Arc<Catalog>,
+    pub readmodel: Arc<ReadModel>,
+    pub auth: auth::AuthPolicy,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(catalog: Arc<Catalog>, readmodel: Arc<ReadModel>, config: &Config) -> Self {
+        AppState {
+            catalog,
+            readmodel,
+            auth: auth::AuthPolicy::from_config(config),
+            max_body_bytes: config.cairn.max_body_bytes,
+        }
+    }
+}
+
+/// Registers every route; used by the server and by tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::scope("/api/catalog")
+                .configure(catalog::routes)
+                .configure(locations::routes),
+        )
+        .default_service(web::to(|| async { HttpResponse::NotFound().finish() }));
+}
+
+pub use auth::check as check_auth;
+pub use errors::fill_request as fill_error_request;
+pub use params::{cors, json_body};

@@ -1,0 +1,192 @@
+//! Wiring: storage, the read model, ingestion, background tasks and the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Server, Service, ServiceResponse};
+use actix_web::{web, App, HttpServer, ResponseError};
+use anyhow::Context;
+use futures_util::future::{FutureExt, LocalBoxFuture};
+use tracing::Instrument;
+
+use crate::api::{self, ApiError, AppState};
+use crate::config::Config;
+use crate::ingest::{self, Catalog};
+use crate::processing::RootLocation;
+use crate::readmodel::ReadModel;
+use crate::storage::Db;
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    pub catalog: Arc<Catalog>,
+    pub readmodel: Arc<ReadModel>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// Opens the database and applies migrations.
+pub fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let url = config.database_url()?;
+    let db = Db::connect(&url).with_context(|| {
+        format!(
+            "cannot open the {} database",
+            config.backend.database.client
+        )
+    })?;
+    let applied = db.migrate().context("cannot apply migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(backend = db.backend_name(), ?applied, "applied migrations");
+    }
+    Ok(db)
+}
+
+/// Builds the catalog service for a config and database; `on_change` runs after each write.
+pub fn build_catalog(
+    config: &Config,
+    db: Db,
+    on_change: Box<dyn Fn() + Send + Sync>,
+) -> anyhow::Result<Arc<Catalog>> {
+    let roots = config
+        .catalog
+        .locations
+        .iter()
+        .map(|l| {
+            (
+                RootLocation::new(
+                    &l.loc_type,
+                    &ingest::absolute_target(&l.loc_type, &l.target),
+                ),
+                config.location_rules(l),
+            )
+        })
+        .collect();
+    Ok(Catalog::new(
+        db,
+        roots,
+        config.catalog_rules(),
+        config.orphan_strategy(),
+        on_change,
+    )?)
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let interval = config.processing_interval()?;
+        let db = open_database(&config)?;
+        let readmodel = Arc::new(ReadModel::new());
+        readmodel.refresh(&db).context("cannot load the catalog")?;
+        let rm = readmodel.clone();
+        let refresh_db = db.clone();
+        let catalog = build_catalog(
+            &config,
+            db.clone(),
+            Box::new(move || {
+                if let Err(e) = rm.refresh(&refresh_db) {
+                    tracing::error!(error = %e, "read model refresh failed");
+                }
+            }),
+        )?;
+
+        let listen = &config.backend.listen;
+        let listener = TcpListener::bind((listen.host.as_str(), listen.port))
+            .with_context(|| format!("cannot listen on {}:{}", listen.host, listen.port))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState::new(catalog.clone(), readmodel.clone(), &config));
+        let cors_config = config.backend.cors.clone();
+        let body_limit = config.cairn.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .wrap_fn(|req, srv| -> LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>> {
+                    let span = tracing::info_span!("request", method = %req.method(), path = %req.path());
+                    let state = req.app_data::<web::Data<AppState>>().cloned().expect("state");
+                    let authorization = req.headers().get("authorization").and_then(|h| h.to_str().ok()).map(str::to_owned);
+                    match api::check_auth(&state.auth, req.method(), req.path(), authorization.as_deref()) {
+                        Err(e) => {
+                            let res = req.into_response(ApiError(e).error_response());
+                            async move { Ok(api::fill_error_request(res)) }.boxed_local()
+                        }
+                        Ok(()) => {
+                            let fut = srv.call(req);
+                            async move { Ok(api::fill_error_request(fut.await?)) }.instrument(span).boxed_local()
+                        }
+                    }
+                })
+                .wrap(api::cors(&cors_config))
+                .configure(api::configure)
+        })
+        .workers(2)
+        .listen(listener)?
+        .run();
+
+        tracing::info!("Cairn listening on http://{}:{}", listen.host, port);
+
+        let watcher = if config.cairn.watch {
+            let dirs = catalog
+                .roots()?
+                .iter()
+                .filter_map(|(r, _)| ingest::local_path(r))
+                .map(|p| {
+                    ingest::files::FileReader::for_target(&p)
+                        .root()
+                        .to_path_buf()
+                })
+                .collect();
+            Some(ingest::watch::watch(catalog.clone(), dirs)?)
+        } else {
+            None
+        };
+
+        let bg_catalog = catalog.clone();
+        let bg_readmodel = readmodel.clone();
+        tokio::spawn(async move {
+            let c = bg_catalog.clone();
+            match tokio::task::spawn_blocking(move || c.ingest_all()).await {
+                Ok(Ok(())) => tracing::info!(
+                    entities = bg_catalog.entity_count(),
+                    "first ingest finished"
+                ),
+                Ok(Err(e)) => tracing::error!(error = %e, "first ingest failed"),
+                Err(e) => tracing::error!(error = %e, "first ingest panicked"),
+            }
+            bg_readmodel.set_ready();
+            let Some(every) = interval else { return };
+            loop {
+                tokio::time::sleep(every).await;
+                let c = bg_catalog.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.ingest_all()).await {
+                    tracing::error!(error = %e, "scheduled processing failed");
+                }
+            }
+        });
+        // Other replicas may write (PostgreSQL): follow the change sequence.
+        let poll_readmodel = readmodel.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let rm = poll_readmodel.clone();
+                let db = db.clone();
+                let _ = tokio::task::spawn_blocking(move || rm.refresh(&db)).await;
+            }
+        });
+
+        Ok(Application {
+            server,
+            port,
+            catalog,
+            readmodel,
+            _watcher: watcher,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

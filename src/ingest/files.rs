@@ -1,0 +1,162 @@
+//! Reading descriptors from the local file system, confined to a location's root directory.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::descriptor::SourceReader;
+
+/// Reads files under one root directory; every resolved path must stay inside it.
+pub struct FileReader {
+    root: PathBuf,
+}
+
+impl FileReader {
+    /// A reader for a location whose top-level target is `target` (a file, a directory or a
+    /// glob). The root is the directory the target lives in (or the directory itself).
+    pub fn for_target(target: &Path) -> Self {
+        let dir = if target.is_dir() {
+            target.to_path_buf()
+        } else {
+            let mut base = PathBuf::new();
+            for c in target.components() {
+                let s = c.as_os_str().to_string_lossy();
+                if s.contains(['*', '?', '[']) {
+                    break;
+                }
+                base.push(c);
+            }
+            if base == target {
+                base.parent().map(Path::to_path_buf).unwrap_or(base)
+            } else {
+                base
+            }
+        };
+        let root = dir.canonicalize().unwrap_or_else(|_| normalize(&dir));
+        FileReader { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn confine(&self, path: &Path, shown: &str) -> Result<PathBuf, String> {
+        let real = path.canonicalize().unwrap_or_else(|_| normalize(path));
+        if real.starts_with(&self.root) {
+            Ok(real)
+        } else {
+            Err(format!(
+                "target {shown} resolves outside the location root {}",
+                self.root.display()
+            ))
+        }
+    }
+}
+
+/// Turns `file:///x`, `/x` or a path relative to `base`'s directory into an absolute path.
+pub fn target_path(base: &str, target: &str) -> PathBuf {
+    let target = target.strip_prefix("file://").unwrap_or(target);
+    let p = Path::new(target);
+    if p.is_absolute() {
+        normalize(p)
+    } else {
+        let base = Path::new(base.strip_prefix("file://").unwrap_or(base));
+        let dir = if base.is_dir() {
+            base
+        } else {
+            base.parent().unwrap_or(Path::new("/"))
+        };
+        normalize(&dir.join(p))
+    }
+}
+
+/// Lexical normalisation (`a/./b/../c` → `a/c`) for paths that may not exist.
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl SourceReader for FileReader {
+    fn resolve(&self, base: &str, target: &str) -> Result<Vec<String>, String> {
+        let path = target_path(base, target);
+        let text = path.to_string_lossy().to_string();
+        if text.contains(['*', '?', '[']) {
+            // Check the pattern's fixed prefix first, so a glob cannot be aimed outside the root.
+            let fixed: PathBuf = path
+                .components()
+                .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+                .collect();
+            if !normalize(&fixed).starts_with(&self.root) && !fixed.starts_with(&self.root) {
+                self.confine(&fixed, target)?;
+            }
+            let mut found = Vec::new();
+            for entry in glob::glob(&text).map_err(|e| format!("invalid glob {target}: {e}"))? {
+                let p = entry.map_err(|e| e.to_string())?;
+                if p.is_file() {
+                    found.push(self.confine(&p, target)?.to_string_lossy().to_string());
+                }
+            }
+            found.sort();
+            return Ok(found);
+        }
+        let real = self.confine(&path, target)?;
+        if real.is_dir() {
+            let mut found = Vec::new();
+            for name in ["catalog-info.yaml", "catalog-info.yml"] {
+                let pattern = real.join("**").join(name);
+                for p in glob::glob(&pattern.to_string_lossy())
+                    .map_err(|e| e.to_string())?
+                    .flatten()
+                {
+                    found.push(self.confine(&p, target)?.to_string_lossy().to_string());
+                }
+            }
+            found.sort();
+            return Ok(found);
+        }
+        if !real.exists() {
+            return Err(format!("file {} does not exist", path.display()));
+        }
+        Ok(vec![real.to_string_lossy().to_string()])
+    }
+
+    fn read(&self, target: &str) -> Result<Vec<u8>, String> {
+        let path = self.confine(Path::new(target), target)?;
+        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {target}: {e}"))?;
+        if meta.len() as usize > crate::descriptor::MAX_DESCRIPTOR_BYTES {
+            return Err(format!(
+                "{target} is {} bytes, larger than the limit of {} bytes",
+                meta.len(),
+                crate::descriptor::MAX_DESCRIPTOR_BYTES
+            ));
+        }
+        std::fs::read(&path).map_err(|e| format!("cannot read {target}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_outside_the_root_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("catalog-info.yaml");
+        std::fs::write(&file, "a: 1").unwrap();
+        let r = FileReader::for_target(&file);
+        let base = file.to_string_lossy().to_string();
+        assert!(r
+            .resolve(&base, "../../etc/passwd")
+            .unwrap_err()
+            .contains("outside"));
+        assert!(r.resolve(&base, "/etc/*").unwrap_err().contains("outside"));
+        assert_eq!(r.resolve(&base, "./catalog-info.yaml").unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,323 @@
+//! Ingestion: turns locations (from config and from the API) into stored entities. Runs
+//! processing outside any lock, then applies and writes one batch under the writer lock, and
+//! tells the read model to refresh. Local directories are watched ([`watch`]); every location
+//! is re-processed on the configured interval.
+
+pub mod files;
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::descriptor::SourceReader;
+use crate::error::{Error, Result};
+use crate::processing::state::{CatalogState, ChangeSet, OrphanStrategy};
+use crate::processing::{self, CatalogRules, RootLocation, RootResult};
+use crate::storage::{Db, LocationRow};
+
+use files::FileReader;
+
+/// A registered location as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub loc_type: String,
+    pub target: String,
+    pub entity_ref: String,
+}
+
+impl From<LocationRow> for Location {
+    fn from(r: LocationRow) -> Self {
+        let root = RootLocation::new(&r.loc_type, &r.target);
+        Location {
+            id: r.id,
+            loc_type: r.loc_type,
+            target: r.target,
+            entity_ref: root.entity_ref(),
+        }
+    }
+}
+
+struct Writer {
+    state: CatalogState,
+    seq: i64,
+}
+
+pub struct Catalog {
+    db: Db,
+    writer: Mutex<Writer>,
+    config_roots: Vec<(RootLocation, CatalogRules)>,
+    registered_rules: CatalogRules,
+    strategy: OrphanStrategy,
+    on_change: Box<dyn Fn() + Send + Sync>,
+}
+
+/// Where the files of a location live, if it is local.
+pub fn local_path(root: &RootLocation) -> Option<PathBuf> {
+    match root.loc_type.as_str() {
+        "file" => Some(PathBuf::from(
+            root.target.strip_prefix("file://").unwrap_or(&root.target),
+        )),
+        "url" => root.target.strip_prefix("file://").map(PathBuf::from),
+        _ => None,
+    }
+}
+
+/// A reader that refuses everything: for locations Cairn cannot read yet.
+struct Unreadable(String);
+
+impl SourceReader for Unreadable {
+    fn resolve(&self, _: &str, _: &str) -> std::result::Result<Vec<String>, String> {
+        Err(self.0.clone())
+    }
+    fn read(&self, _: &str) -> std::result::Result<Vec<u8>, String> {
+        Err(self.0.clone())
+    }
+}
+
+fn reader_for(root: &RootLocation) -> Box<dyn SourceReader> {
+    match local_path(root) {
+        Some(p) => Box::new(FileReader::for_target(&p)),
+        None => Box::new(Unreadable(format!(
+            "Unable to read {}: only file locations and file:// URLs can be read so far",
+            root.key()
+        ))),
+    }
+}
+
+/// Processes a location without storing anything (`dryRun`, `cairn validate`).
+pub fn process(root: &RootLocation, rules: &CatalogRules) -> RootResult {
+    let reader = reader_for(root);
+    processing::process_root(root, reader.as_ref(), rules)
+}
+
+/// Makes a configured file target absolute, as the location key must not depend on the cwd.
+pub fn absolute_target(loc_type: &str, target: &str) -> String {
+    if loc_type != "file" {
+        return target.to_string();
+    }
+    let p = Path::new(target);
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    files::normalize(&abs).to_string_lossy().to_string()
+}
+
+impl Catalog {
+    pub fn new(
+        db: Db,
+        config_roots: Vec<(RootLocation, CatalogRules)>,
+        registered_rules: CatalogRules,
+        strategy: OrphanStrategy,
+        on_change: Box<dyn Fn() + Send + Sync>,
+    ) -> Result<Arc<Self>> {
+        let state = CatalogState::from_rows(db.load_entities()?);
+        let seq = db.max_seq()?;
+        Ok(Arc::new(Catalog {
+            db,
+            writer: Mutex::new(Writer { state, seq }),
+            config_roots,
+            registered_rules,
+            strategy,
+            on_change,
+        }))
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Every root: config locations first, then registered ones.
+    pub fn roots(&self) -> Result<Vec<(RootLocation, CatalogRules)>> {
+        let mut roots = self.config_roots.clone();
+        for l in self.db.list_locations()? {
+            roots.push((
+                RootLocation::new(&l.loc_type, &l.target),
+                self.registered_rules.clone(),
+            ));
+        }
+        Ok(roots)
+    }
+
+    fn write(&self, build: impl FnOnce(&mut CatalogState, i64) -> ChangeSet) -> Result<usize> {
+        let mut w = self.writer.lock();
+        let seq = w.seq + 1;
+        let changes = build(&mut w.state, seq);
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.db.write_batch(&changes.upserts, &changes.deletes, seq) {
+            // The in-memory state is ahead of the database now; reload it from the truth.
+            w.state = CatalogState::from_rows(self.db.load_entities()?);
+            return Err(e.into());
+        }
+        w.seq = seq;
+        drop(w);
+        (self.on_change)();
+        Ok(changes.upserts.len() + changes.deletes.len())
+    }
+
+    /// Processes and stores one root location; returns how many rows changed.
+    pub fn ingest_root(&self, root: &RootLocation, rules: &CatalogRules) -> Result<usize> {
+        let started = Instant::now();
+        let result = process(root, rules);
+        let problems = result.reports().count();
+        let emitted = result.emitted.len();
+        let strategy = self.strategy;
+        let changed = self.write(|state, seq| state.apply(result, strategy, seq))?;
+        tracing::info!(
+            location = %root.key(),
+            entities = emitted,
+            problems,
+            changed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "processed location"
+        );
+        Ok(changed)
+    }
+
+    pub fn ingest_all(&self) -> Result<()> {
+        for (root, rules) in self.roots()? {
+            self.ingest_root(&root, &rules)?;
+        }
+        Ok(())
+    }
+
+    /// Re-processes, once each, the local roots that contain any of `paths`.
+    pub fn ingest_paths(&self, paths: &[PathBuf]) -> Result<()> {
+        for (root, rules) in self.roots()? {
+            if let Some(p) = local_path(&root) {
+                let reader = FileReader::for_target(&p);
+                if paths
+                    .iter()
+                    .any(|changed| changed.starts_with(reader.root()))
+                {
+                    self.ingest_root(&root, &rules)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn list_locations(&self) -> Result<Vec<Location>> {
+        Ok(self
+            .db
+            .list_locations()?
+            .into_iter()
+            .map(Location::from)
+            .collect())
+    }
+
+    pub fn location(&self, id: &str) -> Result<Location> {
+        self.list_locations()?
+            .into_iter()
+            .find(|l| l.id == id)
+            .ok_or_else(|| Error::NotFound(format!("Found no location with ID {id}")))
+    }
+
+    /// `POST /locations`: registers and ingests a location. Returns the location and whether
+    /// it existed already.
+    pub fn add_location(
+        &self,
+        loc_type: &str,
+        target: &str,
+        refresh_on_conflict: bool,
+    ) -> Result<Location> {
+        if let Some(existing) = self
+            .list_locations()?
+            .into_iter()
+            .find(|l| l.loc_type == loc_type && l.target == target)
+        {
+            if refresh_on_conflict {
+                self.ingest_root(&RootLocation::new(loc_type, target), &self.registered_rules)?;
+                return Ok(existing);
+            }
+            return Err(Error::Conflict(format!(
+                "Location {loc_type}:{target} already exists"
+            )));
+        }
+        let row = LocationRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            loc_type: loc_type.to_string(),
+            target: target.to_string(),
+            created_at: chrono::Utc::now().timestamp_millis(),
+        };
+        self.db.insert_location(&row)?;
+        let root = RootLocation::new(loc_type, target);
+        self.ingest_root(&root, &self.registered_rules)?;
+        Ok(row.into())
+    }
+
+    pub fn dry_run(&self, loc_type: &str, target: &str) -> Result<(bool, RootResult)> {
+        let exists = self
+            .list_locations()?
+            .iter()
+            .any(|l| l.loc_type == loc_type && l.target == target);
+        Ok((
+            exists,
+            process(&RootLocation::new(loc_type, target), &self.registered_rules),
+        ))
+    }
+
+    /// `DELETE /locations/:id`: the location and everything it emitted go at once.
+    pub fn delete_location(&self, id: &str) -> Result<()> {
+        let loc = self.location(id)?;
+        self.db.delete_location(id)?;
+        let origin = RootLocation::new(&loc.loc_type, &loc.target).key();
+        self.write(|state, seq| state.remove_origin(&origin, seq))?;
+        Ok(())
+    }
+
+    /// `DELETE /entities/by-uid/:uid`. The entity returns if its location still emits it.
+    pub fn delete_entity(&self, uid: &str) -> Result<()> {
+        let found = self.writer.lock().state.ref_of_uid(uid);
+        if let Some(r) = found {
+            self.write(|state, seq| state.remove_refs(vec![r], seq))?;
+        }
+        Ok(())
+    }
+
+    /// `POST /refresh`: re-processes the root that emits the entity now.
+    pub fn refresh(&self, entity_ref: &str) -> Result<()> {
+        let origin = {
+            let w = self.writer.lock();
+            match w.state.origin_of(entity_ref) {
+                Some((o, false)) => o.to_string(),
+                _ => return Err(Error::NotFound(format!("Entity {entity_ref} not found"))),
+            }
+        };
+        for (root, rules) in self.roots()? {
+            if root.key() == origin {
+                self.ingest_root(&root, &rules)?;
+                return Ok(());
+            }
+        }
+        Err(Error::NotFound(format!("Entity {entity_ref} not found")))
+    }
+
+    /// The chain of emitting entities above `entity_ref` (its processing parents).
+    pub fn parents(&self, entity_ref: &str) -> Vec<String> {
+        let w = self.writer.lock();
+        let mut out = Vec::new();
+        let mut cur = w.state.parent_of(entity_ref).map(str::to_owned);
+        while let Some(p) = cur {
+            if out.contains(&p) {
+                break;
+            }
+            cur = w.state.parent_of(&p).map(str::to_owned);
+            out.push(p);
+        }
+        out
+    }
+
+    pub fn entity_count(&self) -> usize {
+        self.writer.lock().state.len()
+    }
+}

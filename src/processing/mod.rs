@@ -1,0 +1,479 @@
+//! Processing: from a root location to the entities it emits. Reads the location's targets
+//! through a [`SourceReader`], parses descriptors, resolves placeholders, validates, applies
+//! catalog rules, sets Backstage's location annotations, follows nested `Location` entities
+//! (with cycle detection) and derives relations. Pure: the result is applied by [`state`].
+
+pub mod rules;
+pub mod state;
+
+pub use rules::CatalogRules;
+
+use std::collections::{HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha1::{Digest, Sha1};
+
+use crate::descriptor::{self, SourceReader};
+use crate::model::{self, annotations, kinds::SORTED_REF_ARRAYS, validation, Relation};
+
+/// A location registered through config or the API: the root of one processing tree.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RootLocation {
+    #[serde(rename = "type")]
+    pub loc_type: String,
+    pub target: String,
+}
+
+impl RootLocation {
+    pub fn new(loc_type: &str, target: &str) -> Self {
+        RootLocation {
+            loc_type: loc_type.to_string(),
+            target: target.to_string(),
+        }
+    }
+    /// `type:target`, the location ref Backstage uses in annotations and conflict keys.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.loc_type, self.target)
+    }
+    pub fn entity_ref(&self) -> String {
+        format!("location:default/{}", self.entity_name())
+    }
+    fn entity_name(&self) -> String {
+        format!(
+            "generated-{}",
+            hex::encode(Sha1::digest(self.key().as_bytes()))
+        )
+    }
+    /// The `Location` entity Backstage generates for a registered location.
+    pub fn entity(&self) -> Value {
+        json!({
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Location",
+            "metadata": {
+                "name": self.entity_name(),
+                "namespace": "default",
+                "annotations": {
+                    annotations::MANAGED_BY_LOCATION: self.key(),
+                    annotations::MANAGED_BY_ORIGIN_LOCATION: self.key(),
+                }
+            },
+            "spec": {"type": self.loc_type, "target": self.target}
+        })
+    }
+}
+
+/// An error as Backstage serialises it, plus where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessingError {
+    pub name: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cause: Option<Box<ProcessingError>>,
+}
+
+/// One problem with its position, printable as `file:line: ref: field: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub file: String,
+    pub line: usize,
+    pub entity_ref: Option<String>,
+    pub field: Option<String>,
+    pub error_name: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}: {}",
+            self.file,
+            self.line,
+            self.entity_ref.as_deref().unwrap_or("-"),
+            self.field.as_deref().unwrap_or("-"),
+            self.message
+        )
+    }
+}
+
+impl Report {
+    pub fn to_error(&self) -> ProcessingError {
+        ProcessingError {
+            name: self.error_name.clone(),
+            message: self.to_string(),
+            cause: None,
+        }
+    }
+}
+
+/// An entity that processing produced, ready to be stitched.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    pub entity_ref: String,
+    pub entity: Value,
+    /// The location ref of the file it came from.
+    pub location_key: String,
+    /// The entity that emitted it (a Location), `None` for the root.
+    pub parent: Option<String>,
+    pub relations: Vec<Relation>,
+    pub errors: Vec<Report>,
+}
+
+/// An entity that was found but failed processing: its last good version is kept.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub entity_ref: String,
+    pub parent: String,
+    pub reports: Vec<Report>,
+}
+
+#[derive(Debug, Default)]
+pub struct RootResult {
+    pub origin: String,
+    pub emitted: Vec<Emitted>,
+    pub failed: Vec<Failed>,
+    /// Files that could not be read or parsed whole: what they emitted before is kept.
+    pub kept_location_keys: HashSet<String>,
+}
+
+impl RootResult {
+    /// Every problem found, in order.
+    pub fn reports(&self) -> impl Iterator<Item = &Report> {
+        self.emitted
+            .iter()
+            .flat_map(|e| e.errors.iter())
+            .chain(self.failed.iter().flat_map(|f| f.reports.iter()))
+    }
+}
+
+/// Processes one root location and everything reachable from it.
+pub fn process_root(
+    root: &RootLocation,
+    reader: &dyn SourceReader,
+    rules: &CatalogRules,
+) -> RootResult {
+    let origin = root.key();
+    let mut result = RootResult {
+        origin: origin.clone(),
+        ..Default::default()
+    };
+    let root_entity = root.entity();
+    result.emitted.push(Emitted {
+        entity_ref: root.entity_ref(),
+        entity: root_entity,
+        location_key: origin.clone(),
+        parent: None,
+        relations: vec![],
+        errors: vec![],
+    });
+    let mut seen_refs: HashSet<String> = HashSet::from([root.entity_ref()]);
+    let mut visited_files: HashSet<String> = HashSet::new();
+    let mut queue = VecDeque::from([(0usize, root.loc_type.clone(), root.target.clone())]);
+    while let Some((idx, parent_type, base)) = queue.pop_front() {
+        let loc = &result.emitted[idx].entity;
+        let loc_ref = result.emitted[idx].entity_ref.clone();
+        let loc_type = loc["spec"]["type"]
+            .as_str()
+            .unwrap_or(&parent_type)
+            .to_string();
+        let optional = loc["spec"]["presence"].as_str() == Some("optional");
+        let mut targets: Vec<String> = loc["spec"]["target"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        if let Some(list) = loc["spec"]["targets"].as_array() {
+            targets.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+        }
+        let loc_file = result.emitted[idx].location_key.clone();
+        for target in targets {
+            let files = match reader.resolve(&base, &target) {
+                Ok(files) => files,
+                Err(e) => {
+                    if !(optional && e.contains("does not exist")) {
+                        let report = location_report(&loc_file, &loc_ref, "NotFoundError", e);
+                        result.emitted[idx].errors.push(report);
+                    }
+                    continue;
+                }
+            };
+            for file in files {
+                let key = file_key(&loc_type, &file);
+                if !visited_files.insert(file.clone()) {
+                    let msg =
+                        format!("Location cycle: {key} is already read in this location tree");
+                    result.emitted[idx].errors.push(location_report(
+                        &loc_file,
+                        &loc_ref,
+                        "InputError",
+                        msg,
+                    ));
+                    continue;
+                }
+                let ctx = FileContext {
+                    key: &key,
+                    file: &file,
+                    origin: &origin,
+                    parent: &loc_ref,
+                    rules,
+                };
+                let before = result.emitted.len();
+                process_file(&ctx, reader, &mut result, &mut seen_refs, idx);
+                for i in before..result.emitted.len() {
+                    if result.emitted[i].entity["kind"] == "Location" {
+                        queue.push_back((i, loc_type.clone(), file.clone()));
+                    }
+                }
+            }
+        }
+    }
+    result
+}
+
+struct FileContext<'a> {
+    key: &'a str,
+    file: &'a str,
+    origin: &'a str,
+    parent: &'a str,
+    rules: &'a CatalogRules,
+}
+
+fn file_key(loc_type: &str, file: &str) -> String {
+    if loc_type == "url" && !file.contains("://") {
+        format!("url:file://{file}")
+    } else {
+        format!("{loc_type}:{file}")
+    }
+}
+
+fn location_report(file: &str, loc_ref: &str, name: &str, message: String) -> Report {
+    Report {
+        file: file.to_string(),
+        line: 1,
+        entity_ref: Some(loc_ref.to_string()),
+        field: None,
+        error_name: name.to_string(),
+        message,
+    }
+}
+
+fn process_file(
+    ctx: &FileContext<'_>,
+    reader: &dyn SourceReader,
+    result: &mut RootResult,
+    seen_refs: &mut HashSet<String>,
+    loc_idx: usize,
+) {
+    let report =
+        |line: usize, entity: Option<&str>, field: Option<&str>, name: &str, message: String| {
+            Report {
+                file: ctx.file.to_string(),
+                line,
+                entity_ref: entity.map(str::to_owned),
+                field: field.map(str::to_owned),
+                error_name: name.to_string(),
+                message,
+            }
+        };
+    let bytes = match reader.read(ctx.file) {
+        Ok(b) => b,
+        Err(e) => {
+            result.emitted[loc_idx]
+                .errors
+                .push(report(1, None, None, "NotFoundError", e));
+            result.kept_location_keys.insert(ctx.key.to_string());
+            return;
+        }
+    };
+    let docs = match descriptor::parse_documents(&bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            let msg = match e.column {
+                Some(c) => format!("{} (line {}, column {c})", e.message, e.line),
+                None => e.message,
+            };
+            result.emitted[loc_idx]
+                .errors
+                .push(report(e.line, None, None, "Error", msg));
+            result.kept_location_keys.insert(ctx.key.to_string());
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    for doc in docs {
+        let mut entity = doc.value.clone();
+        let envelope = validation::validate_envelope(&entity);
+        if let Some(p) = envelope.first() {
+            let line = descriptor::field_line(&text, &doc, &p.field);
+            result.emitted[loc_idx].errors.push(report(
+                line,
+                None,
+                Some(&p.field),
+                p.error_name,
+                p.message.clone(),
+            ));
+            result.kept_location_keys.insert(ctx.key.to_string());
+            continue;
+        }
+        if entity["metadata"].get("namespace").is_none() {
+            entity["metadata"]["namespace"] = json!("default");
+        }
+        let entity_ref = model::entity_ref_of(&entity).canonical();
+        if !seen_refs.insert(entity_ref.clone()) {
+            let msg = format!(
+                "Duplicate entity {entity_ref}: it is already emitted by this location tree"
+            );
+            result.emitted[loc_idx].errors.push(report(
+                doc.line,
+                Some(&entity_ref),
+                None,
+                "ConflictError",
+                msg,
+            ));
+            continue;
+        }
+        if !ctx.rules.allows(&entity) {
+            let msg = format!(
+                "Entity {entity_ref} at {}, originated at {}, is not of an allowed kind for that location",
+                ctx.key, ctx.origin
+            );
+            result.emitted[loc_idx].errors.push(report(
+                doc.line,
+                Some(&entity_ref),
+                Some("kind"),
+                "NotAllowedError",
+                msg,
+            ));
+            continue;
+        }
+        let mut failures = Vec::new();
+        if let Err((field, msg)) = descriptor::resolve_placeholders(&mut entity, ctx.file, reader) {
+            let line = descriptor::field_line(&text, &doc, &field);
+            failures.push(report(
+                line,
+                Some(&entity_ref),
+                Some(&field),
+                "InputError",
+                msg,
+            ));
+        }
+        if failures.is_empty() {
+            for p in validation::validate_entity(&entity) {
+                let line = descriptor::field_line(&text, &doc, &p.field);
+                failures.push(report(
+                    line,
+                    Some(&entity_ref),
+                    Some(&p.field),
+                    p.error_name,
+                    p.message,
+                ));
+            }
+        }
+        let relations = if failures.is_empty() {
+            match model::relations::emitted_relations(&entity) {
+                Ok(r) => r,
+                Err((field, e)) => {
+                    let line = descriptor::field_line(&text, &doc, &field);
+                    failures.push(report(
+                        line,
+                        Some(&entity_ref),
+                        Some(&field),
+                        "InputError",
+                        e.to_string(),
+                    ));
+                    vec![]
+                }
+            }
+        } else {
+            vec![]
+        };
+        if !failures.is_empty() {
+            result.failed.push(Failed {
+                entity_ref,
+                parent: ctx.parent.to_string(),
+                reports: failures,
+            });
+            continue;
+        }
+        set_location_annotations(&mut entity, ctx.key, ctx.origin);
+        sort_ref_arrays(&mut entity);
+        result.emitted.push(Emitted {
+            entity_ref,
+            entity,
+            location_key: ctx.key.to_string(),
+            parent: Some(ctx.parent.to_string()),
+            relations,
+            errors: vec![],
+        });
+    }
+}
+
+fn set_location_annotations(entity: &mut Value, key: &str, origin: &str) {
+    let meta = entity["metadata"].as_object_mut().expect("validated");
+    let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+    ann[annotations::MANAGED_BY_LOCATION] = json!(key);
+    ann[annotations::MANAGED_BY_ORIGIN_LOCATION] = json!(origin);
+    for k in [annotations::VIEW_URL, annotations::EDIT_URL] {
+        if let Some(v) = ann.get(k).and_then(Value::as_str) {
+            if v.trim_start().to_lowercase().starts_with("javascript:") {
+                ann[k] = json!("https://backstage.io/annotation-rejected-for-security-reasons");
+            }
+        }
+    }
+}
+
+fn sort_ref_arrays(entity: &mut Value) {
+    if let Some(spec) = entity.get_mut("spec").and_then(Value::as_object_mut) {
+        for field in SORTED_REF_ARRAYS {
+            if let Some(Value::Array(items)) = spec.get_mut(*field) {
+                items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+    }
+}
+
+/// Validates one entity as `POST /validate-entity` does: envelope, formats, kind rules and
+/// relations. Returns Backstage-serialised errors (empty when valid).
+pub fn validate_single(entity: &Value, location: &str) -> Vec<ProcessingError> {
+    let err = |name: &str, message: String| ProcessingError {
+        name: name.into(),
+        message,
+        cause: None,
+    };
+    match location.split_once(':') {
+        Some(("url", t)) if !t.trim().is_empty() => {}
+        _ => {
+            return vec![err(
+                "TypeError",
+                format!("Invalid location ref {location}, only 'url:<target>' is supported, e.g. url:https://host/path"),
+            )]
+        }
+    }
+    let envelope = validation::validate_envelope(entity);
+    if !envelope.is_empty() {
+        return envelope
+            .into_iter()
+            .map(|p| err("TypeError", format!("{}: {}", p.field, p.message)))
+            .collect();
+    }
+    let mut entity = entity.clone();
+    if entity["metadata"].get("namespace").is_none() {
+        entity["metadata"]["namespace"] = json!("default");
+    }
+    let entity_ref = model::entity_ref_of(&entity).canonical();
+    let mut out: Vec<ProcessingError> = validation::validate_entity(&entity)
+        .into_iter()
+        .map(|p| ProcessingError {
+            name: "InputError".into(),
+            message: format!("{entity_ref}: {}: {}", p.field, p.message),
+            cause: Some(Box::new(err(p.error_name, p.message))),
+        })
+        .collect();
+    if out.is_empty() {
+        if let Err((field, e)) = model::relations::emitted_relations(&entity) {
+            out.push(err("InputError", format!("{entity_ref}: {field}: {e}")));
+        }
+    }
+    out
+}

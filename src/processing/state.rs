@@ -1,0 +1,426 @@
+//! The processing state: every entity's last good processed form, who emitted it, and the
+//! relations it emits. Applying a [`RootResult`] yields the minimal set of rows to write:
+//! unchanged entities are neither rewritten nor restitched. Stitching builds the served
+//! entity: relations from every emitter, `status.items` from errors, the orphan annotation,
+//! `uid` and `etag`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{json, Value};
+use sha1::{Digest, Sha1};
+
+use super::{Emitted, ProcessingError, Report, RootResult};
+use crate::model::{annotations, Relation};
+use crate::storage::EntityRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrphanStrategy {
+    Keep,
+    Delete,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    uid: String,
+    origin: String,
+    location_key: String,
+    parent: Option<String>,
+    raw: String,
+    relations: Vec<Relation>,
+    errors: Vec<ProcessingError>,
+    orphan: bool,
+    etag: String,
+}
+
+/// A batch to write: full rows for upserts, refs for deletions.
+#[derive(Debug, Default)]
+pub struct ChangeSet {
+    pub upserts: Vec<EntityRow>,
+    pub deletes: Vec<String>,
+}
+
+impl ChangeSet {
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.deletes.is_empty()
+    }
+}
+
+#[derive(Default)]
+pub struct CatalogState {
+    rows: HashMap<String, Row>,
+    /// source ref → (type, target) → number of emitters.
+    relations: HashMap<String, BTreeMap<(String, String), u32>>,
+}
+
+impl CatalogState {
+    pub fn from_rows(rows: Vec<EntityRow>) -> Self {
+        let mut state = CatalogState::default();
+        for r in rows {
+            let relations: Vec<Relation> =
+                serde_json::from_str(&r.relations_json).unwrap_or_default();
+            state.add_relations(&relations);
+            state.rows.insert(
+                r.entity_ref,
+                Row {
+                    uid: r.uid,
+                    origin: r.origin,
+                    location_key: r.location_key,
+                    parent: r.parent_ref,
+                    raw: r.raw_json,
+                    relations,
+                    errors: serde_json::from_str(&r.errors_json).unwrap_or_default(),
+                    orphan: r.orphan,
+                    etag: r.etag,
+                },
+            );
+        }
+        state
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn origin_of(&self, entity_ref: &str) -> Option<(&str, bool)> {
+        self.rows
+            .get(entity_ref)
+            .map(|r| (r.origin.as_str(), r.orphan))
+    }
+
+    pub fn ref_of_uid(&self, uid: &str) -> Option<String> {
+        self.rows
+            .iter()
+            .find(|(_, r)| r.uid.eq_ignore_ascii_case(uid))
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Parent links for the ancestry endpoint: entity → the entity that emitted it.
+    pub fn parent_of(&self, entity_ref: &str) -> Option<&str> {
+        self.rows.get(entity_ref).and_then(|r| r.parent.as_deref())
+    }
+
+    fn add_relations(&mut self, rels: &[Relation]) {
+        for r in rels {
+            *self
+                .relations
+                .entry(r.source.clone())
+                .or_default()
+                .entry((r.rel_type.clone(), r.target.clone()))
+                .or_insert(0) += 1;
+        }
+    }
+
+    fn remove_relations(&mut self, rels: &[Relation]) {
+        for r in rels {
+            if let Some(map) = self.relations.get_mut(&r.source) {
+                let key = (r.rel_type.clone(), r.target.clone());
+                if let Some(n) = map.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        map.remove(&key);
+                    }
+                }
+                if map.is_empty() {
+                    self.relations.remove(&r.source);
+                }
+            }
+        }
+    }
+
+    /// Applies the result of processing one root location.
+    pub fn apply(&mut self, result: RootResult, strategy: OrphanStrategy, seq: i64) -> ChangeSet {
+        let origin = result.origin.clone();
+        let mut emitted = result.emitted;
+        let mut touched: HashSet<String> = HashSet::new();
+        let mut restitch: HashSet<String> = HashSet::new();
+        let index: HashMap<String, usize> = emitted
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.entity_ref.clone(), i))
+            .collect();
+
+        // Conflicts: a ref owned by another (live) origin stays with its first owner.
+        let mut skipped: HashSet<usize> = HashSet::new();
+        for (i, e) in emitted.iter().enumerate() {
+            if let Some(row) = self.rows.get(&e.entity_ref) {
+                if row.origin != origin && !row.orphan {
+                    skipped.insert(i);
+                }
+            }
+        }
+        for &i in &skipped {
+            let e = &emitted[i];
+            let existing = &self.rows[&e.entity_ref].location_key;
+            let msg = format!(
+                "Detected conflicting entityRef {} already referenced by {} and now also {}",
+                e.entity_ref, existing, e.location_key
+            );
+            let report = Report {
+                file: e.location_key.clone(),
+                line: 1,
+                entity_ref: Some(e.entity_ref.clone()),
+                field: None,
+                error_name: "ConflictError".into(),
+                message: msg,
+            };
+            if let Some(&p) = e.parent.as_ref().and_then(|p| index.get(p)) {
+                emitted[p].errors.push(report);
+            }
+        }
+
+        // Entities that failed: keep the last good version with the errors, or, if there is
+        // none, show the errors on the Location that read them.
+        let mut retained: HashSet<String> = HashSet::new();
+        for f in &result.failed {
+            let errors: Vec<ProcessingError> = f.reports.iter().map(Report::to_error).collect();
+            match self.rows.get_mut(&f.entity_ref) {
+                Some(row) if row.origin == origin || row.orphan => {
+                    retained.insert(f.entity_ref.clone());
+                    if row.errors != errors || row.orphan {
+                        row.errors = errors;
+                        row.orphan = false;
+                        touched.insert(f.entity_ref.clone());
+                    }
+                }
+                _ => {
+                    if let Some(&p) = index.get(&f.parent) {
+                        emitted[p].errors.extend(f.reports.iter().cloned());
+                    }
+                }
+            }
+        }
+
+        let mut fresh: HashMap<String, Value> = HashMap::new();
+        let mut emitted_refs: HashSet<String> = HashSet::new();
+        for (i, e) in emitted.into_iter().enumerate() {
+            if skipped.contains(&i) {
+                continue;
+            }
+            emitted_refs.insert(e.entity_ref.clone());
+            if let Some(changed_ref) = self.upsert(&origin, e, &mut fresh, &mut restitch) {
+                touched.insert(changed_ref);
+            }
+        }
+
+        // What this origin emitted before and no longer does: kept when its file failed,
+        // otherwise orphaned.
+        let previous: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|(k, r)| {
+                r.origin == origin && !emitted_refs.contains(*k) && !retained.contains(*k)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for r in &previous {
+            if result
+                .kept_location_keys
+                .contains(&self.rows[r].location_key)
+            {
+                retained.insert(r.clone());
+            }
+        }
+        loop {
+            let more: Vec<String> = previous
+                .iter()
+                .filter(|r| !retained.contains(*r))
+                .filter(|r| {
+                    self.rows[*r]
+                        .parent
+                        .as_ref()
+                        .is_some_and(|p| retained.contains(p))
+                })
+                .cloned()
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            retained.extend(more);
+        }
+        let mut deletes = Vec::new();
+        for r in previous.into_iter().filter(|r| !retained.contains(r)) {
+            match strategy {
+                OrphanStrategy::Delete => {
+                    self.delete_row(&r, &mut restitch);
+                    deletes.push(r);
+                }
+                OrphanStrategy::Keep => {
+                    let row = self.rows.get_mut(&r).expect("listed");
+                    if !row.orphan {
+                        row.orphan = true;
+                        row.parent = None;
+                        touched.insert(r);
+                    }
+                }
+            }
+        }
+        restitch.extend(touched.iter().cloned());
+        self.stitch_all(restitch, &touched, &fresh, deletes, seq)
+    }
+
+    /// Inserts or updates one emitted entity; returns its ref when the stored row changed.
+    fn upsert(
+        &mut self,
+        origin: &str,
+        e: Emitted,
+        fresh: &mut HashMap<String, Value>,
+        restitch: &mut HashSet<String>,
+    ) -> Option<String> {
+        let raw = serde_json::to_string(&e.entity).expect("json");
+        let errors: Vec<ProcessingError> = e.errors.iter().map(Report::to_error).collect();
+        if let Some(row) = self.rows.get(&e.entity_ref) {
+            if row.raw == raw
+                && row.relations == e.relations
+                && row.errors == errors
+                && row.parent == e.parent
+                && row.location_key == e.location_key
+                && row.origin == origin
+                && !row.orphan
+            {
+                return None;
+            }
+        }
+        let old = self.rows.remove(&e.entity_ref);
+        let uid = match &old {
+            Some(o) => {
+                self.remove_relations(&o.relations);
+                restitch.extend(o.relations.iter().map(|r| r.source.clone()));
+                o.uid.clone()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        self.add_relations(&e.relations);
+        restitch.extend(e.relations.iter().map(|r| r.source.clone()));
+        fresh.insert(e.entity_ref.clone(), e.entity);
+        self.rows.insert(
+            e.entity_ref.clone(),
+            Row {
+                uid,
+                origin: origin.to_string(),
+                location_key: e.location_key,
+                parent: e.parent,
+                raw,
+                relations: e.relations,
+                errors,
+                orphan: false,
+                etag: old.map(|o| o.etag).unwrap_or_default(),
+            },
+        );
+        Some(e.entity_ref)
+    }
+
+    fn delete_row(&mut self, entity_ref: &str, restitch: &mut HashSet<String>) {
+        if let Some(old) = self.rows.remove(entity_ref) {
+            self.remove_relations(&old.relations);
+            restitch.extend(old.relations.iter().map(|r| r.source.clone()));
+        }
+    }
+
+    /// Removes every entity of an origin (a deleted location): no orphans, gone at once.
+    pub fn remove_origin(&mut self, origin: &str, seq: i64) -> ChangeSet {
+        let refs: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|(_, r)| r.origin == origin)
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.remove_refs(refs, seq)
+    }
+
+    /// Removes entities by ref (e.g. `DELETE /entities/by-uid`); they return if re-emitted.
+    pub fn remove_refs(&mut self, refs: Vec<String>, seq: i64) -> ChangeSet {
+        let mut restitch = HashSet::new();
+        for r in &refs {
+            self.delete_row(r, &mut restitch);
+        }
+        self.stitch_all(restitch, &HashSet::new(), &HashMap::new(), refs, seq)
+    }
+
+    fn stitch_all(
+        &mut self,
+        restitch: HashSet<String>,
+        touched: &HashSet<String>,
+        fresh: &HashMap<String, Value>,
+        deletes: Vec<String>,
+        seq: i64,
+    ) -> ChangeSet {
+        let mut upserts = Vec::new();
+        let mut refs: Vec<String> = restitch
+            .into_iter()
+            .filter(|r| self.rows.contains_key(r))
+            .collect();
+        refs.sort();
+        for r in refs {
+            let (final_json, etag) = self.stitch(&r, fresh.get(&r));
+            let row = self.rows.get_mut(&r).expect("filtered");
+            if row.etag == etag && !touched.contains(&r) {
+                continue;
+            }
+            row.etag = etag.clone();
+            upserts.push(EntityRow {
+                entity_ref: r.clone(),
+                uid: row.uid.clone(),
+                origin: row.origin.clone(),
+                location_key: row.location_key.clone(),
+                parent_ref: row.parent.clone(),
+                raw_json: row.raw.clone(),
+                relations_json: serde_json::to_string(&row.relations).expect("json"),
+                errors_json: serde_json::to_string(&row.errors).expect("json"),
+                orphan: row.orphan,
+                final_json,
+                etag,
+                seq,
+            });
+        }
+        ChangeSet { upserts, deletes }
+    }
+
+    /// Builds the served entity and its etag.
+    fn stitch(&self, entity_ref: &str, fresh: Option<&Value>) -> (String, String) {
+        let row = &self.rows[entity_ref];
+        let mut entity = match fresh {
+            Some(v) => v.clone(),
+            None => serde_json::from_str(&row.raw).expect("stored raw entity is JSON"),
+        };
+        let relations: Vec<Value> = self
+            .relations
+            .get(entity_ref)
+            .map(|m| {
+                m.keys()
+                    .map(|(t, target)| json!({"type": t, "targetRef": target}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if row.orphan {
+            let meta = entity["metadata"].as_object_mut().expect("validated");
+            let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+            ann[annotations::ORPHAN] = json!("true");
+        }
+        let obj = entity.as_object_mut().expect("validated");
+        obj.insert("relations".into(), Value::Array(relations));
+        if !row.errors.is_empty() {
+            let items: Vec<Value> = row
+                .errors
+                .iter()
+                .map(|e| {
+                    json!({
+                        "type": "backstage.io/catalog-processing",
+                        "level": "error",
+                        "message": format!("{}: {}", e.name, e.message),
+                        "error": e,
+                    })
+                })
+                .collect();
+            obj.insert("status".into(), json!({ "items": items }));
+        }
+        let etag = hex::encode(Sha1::digest(serde_json::to_vec(&entity).expect("json")));
+        let meta = entity["metadata"].as_object_mut().expect("validated");
+        meta.insert("uid".into(), json!(row.uid));
+        meta.insert("etag".into(), json!(etag));
+        (serde_json::to_string(&entity).expect("json"), etag)
+    }
+}

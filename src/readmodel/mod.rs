@@ -1,0 +1,250 @@
+//! The read model: an in-memory, immutable snapshot of every served entity with its
+//! pre-serialised JSON and Backstage's search rows. Queries, facets and paging never touch the
+//! database. A new snapshot is built from the storage change sequence after each write;
+//! per-key indexes and sort orders are built lazily on first use and live with the snapshot.
+
+mod bitset;
+pub mod filter;
+pub mod query;
+mod search;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+pub use bitset::Bitset;
+pub use filter::Predicate;
+
+/// One served entity.
+#[derive(Debug)]
+pub struct Doc {
+    pub entity_ref: String,
+    pub uid: String,
+    pub json: Box<str>,
+    /// (interned lowercase key, original value; `None` for null or over-long values).
+    pub rows: Vec<(u32, Option<Box<str>>)>,
+}
+
+/// Interned search keys, shared by every snapshot.
+#[derive(Default)]
+pub struct Keys {
+    ids: RwLock<HashMap<String, u32>>,
+}
+
+impl Keys {
+    pub fn intern(&self, key: &str) -> u32 {
+        if let Some(id) = self.ids.read().get(key) {
+            return *id;
+        }
+        let mut ids = self.ids.write();
+        let next = ids.len() as u32;
+        *ids.entry(key.to_string()).or_insert(next)
+    }
+    pub fn get(&self, key: &str) -> Option<u32> {
+        self.ids.read().get(key).copied()
+    }
+}
+
+/// Equality index of one key: lowercase value → sorted doc ids, plus the ids having the key.
+#[derive(Debug, Default)]
+pub struct KeyIndex {
+    pub by_value: HashMap<String, Vec<u32>>,
+    pub exists: Vec<u32>,
+    /// Docs with a non-null value, ordered by (lowercase value, uid).
+    pub sorted: Vec<u32>,
+}
+
+pub struct Snapshot {
+    pub docs: Vec<Arc<Doc>>,
+    pub by_ref: HashMap<String, u32>,
+    pub by_uid: HashMap<String, u32>,
+    pub keys: Arc<Keys>,
+    indexes: Mutex<HashMap<u32, Arc<KeyIndex>>>,
+}
+
+impl Snapshot {
+    fn new(docs: Vec<Arc<Doc>>, keys: Arc<Keys>) -> Self {
+        let mut by_ref = HashMap::with_capacity(docs.len());
+        let mut by_uid = HashMap::with_capacity(docs.len());
+        for (i, d) in docs.iter().enumerate() {
+            by_ref.insert(d.entity_ref.clone(), i as u32);
+            by_uid.insert(d.uid.to_lowercase(), i as u32);
+        }
+        Snapshot {
+            docs,
+            by_ref,
+            by_uid,
+            keys,
+            indexes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    pub fn get_by_ref(&self, entity_ref: &str) -> Option<&Arc<Doc>> {
+        self.by_ref.get(entity_ref).map(|i| &self.docs[*i as usize])
+    }
+
+    pub fn get_by_uid(&self, uid: &str) -> Option<&Arc<Doc>> {
+        self.by_uid
+            .get(&uid.to_lowercase())
+            .map(|i| &self.docs[*i as usize])
+    }
+
+    /// The index of a (lowercase) key, built on first use.
+    pub fn index(&self, key: &str) -> Arc<KeyIndex> {
+        let Some(kid) = self.keys.get(key) else {
+            return Arc::new(KeyIndex::default());
+        };
+        if let Some(ix) = self.indexes.lock().get(&kid) {
+            return ix.clone();
+        }
+        let ix = Arc::new(self.build_index(kid));
+        self.indexes.lock().insert(kid, ix.clone());
+        ix
+    }
+
+    fn build_index(&self, kid: u32) -> KeyIndex {
+        let mut ix = KeyIndex::default();
+        let mut sortable: Vec<(String, u32)> = Vec::new();
+        for (i, d) in self.docs.iter().enumerate() {
+            let i = i as u32;
+            let mut first: Option<String> = None;
+            let mut has = false;
+            for (k, v) in &d.rows {
+                if *k != kid {
+                    continue;
+                }
+                has = true;
+                if let Some(v) = v {
+                    let lower = v.to_lowercase();
+                    let list = ix.by_value.entry(lower.clone()).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                    if first.as_ref().is_none_or(|f| lower < *f) {
+                        first = Some(lower);
+                    }
+                }
+            }
+            if has {
+                ix.exists.push(i);
+            }
+            if let Some(f) = first {
+                sortable.push((f, i));
+            }
+        }
+        sortable.sort_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                self.docs[a.1 as usize]
+                    .uid
+                    .cmp(&self.docs[b.1 as usize].uid)
+            })
+        });
+        ix.sorted = sortable.into_iter().map(|(_, i)| i).collect();
+        ix
+    }
+
+    /// The lowercase sort value of a doc for a key (its smallest value).
+    pub fn sort_value(&self, doc: u32, key: &str) -> Option<String> {
+        let kid = self.keys.get(key)?;
+        self.docs[doc as usize]
+            .rows
+            .iter()
+            .filter(|(k, v)| *k == kid && v.is_some())
+            .map(|(_, v)| v.as_deref().unwrap_or_default().to_lowercase())
+            .min()
+    }
+
+    pub fn all(&self) -> Bitset {
+        Bitset::full(self.docs.len())
+    }
+}
+
+/// The live read model: swaps in a new snapshot after each change.
+pub struct ReadModel {
+    current: RwLock<Arc<Snapshot>>,
+    seq: Mutex<i64>,
+    keys: Arc<Keys>,
+    ready: std::sync::atomic::AtomicBool,
+}
+
+impl Default for ReadModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReadModel {
+    pub fn new() -> Self {
+        let keys = Arc::new(Keys::default());
+        ReadModel {
+            current: RwLock::new(Arc::new(Snapshot::new(vec![], keys.clone()))),
+            seq: Mutex::new(0),
+            keys,
+            ready: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().clone()
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Pulls the changes after the last applied sequence from storage and swaps in a new
+    /// snapshot if anything changed.
+    pub fn refresh(&self, db: &crate::storage::Db) -> crate::storage::Result<()> {
+        let mut seq = self.seq.lock();
+        let changes = db.changes_since(*seq)?;
+        if changes.upserted.is_empty() && changes.deleted.is_empty() {
+            return Ok(());
+        }
+        let old = self.snapshot();
+        let mut docs: HashMap<String, Arc<Doc>> = old
+            .docs
+            .iter()
+            .map(|d| (d.entity_ref.clone(), d.clone()))
+            .collect();
+        // Apply in sequence order so a delete followed by a re-create ends with the entity.
+        type Event = (i64, Option<(String, String, String)>, String);
+        let mut events: Vec<Event> = changes
+            .deleted
+            .into_iter()
+            .map(|(r, s)| (s, None, r))
+            .collect();
+        for (r, uid, json, s) in changes.upserted {
+            events.push((s, Some((r.clone(), uid, json)), r));
+        }
+        events.sort_by_key(|e| (e.0, e.1.is_some()));
+        for (_, upsert, r) in events {
+            match upsert {
+                None => {
+                    docs.remove(&r);
+                }
+                Some((r, uid, json)) => {
+                    let doc = search::build_doc(r.clone(), uid, json, &self.keys);
+                    docs.insert(r, Arc::new(doc));
+                }
+            }
+        }
+        let mut list: Vec<Arc<Doc>> = docs.into_values().collect();
+        list.sort_by(|a, b| a.uid.cmp(&b.uid));
+        *self.current.write() = Arc::new(Snapshot::new(list, self.keys.clone()));
+        *seq = changes.max_seq;
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! Backstage's search rows: the (key, value) pairs filters, facets, ordering and full-text
+//! search run against, extracted from the final entity as the catalog backend's stitcher does.
+
+use serde_json::Value;
+
+use super::{Doc, Keys};
+
+const MAX_KEY: usize = 200;
+const MAX_VALUE: usize = 200;
+
+pub fn build_doc(entity_ref: String, uid: String, json: String, keys: &Keys) -> Doc {
+    let value: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+    let mut rows = Vec::new();
+    let mut push = |key: String, v: Option<String>| {
+        if key.len() > MAX_KEY {
+            return;
+        }
+        let v = v.filter(|s| s.len() <= MAX_VALUE);
+        rows.push((
+            keys.intern(&key.to_lowercase()),
+            v.map(String::into_boxed_str),
+        ));
+    };
+    if let Value::Object(map) = &value {
+        for (k, v) in map {
+            if matches!(k.as_str(), "attachments" | "relations" | "status") {
+                continue;
+            }
+            walk(k, v, &mut push, true);
+        }
+        let meta = &value["metadata"];
+        push(
+            "metadata.name".into(),
+            meta["name"].as_str().map(str::to_owned),
+        );
+        push(
+            "metadata.namespace".into(),
+            Some(meta["namespace"].as_str().unwrap_or("default").to_owned()),
+        );
+        push(
+            "metadata.uid".into(),
+            meta["uid"].as_str().map(str::to_owned),
+        );
+        if let Some(rels) = value["relations"].as_array() {
+            for r in rels {
+                if let (Some(t), Some(target)) = (r["type"].as_str(), r["targetRef"].as_str()) {
+                    push(format!("relations.{t}"), Some(target.to_owned()));
+                }
+            }
+        }
+    }
+    Doc {
+        entity_ref,
+        uid,
+        json: json.into_boxed_str(),
+        rows,
+    }
+}
+
+fn walk(path: &str, v: &Value, push: &mut impl FnMut(String, Option<String>), top: bool) {
+    // metadata.name/namespace/uid are added explicitly; etag is not searchable.
+    if let (true, "metadata", Value::Object(m)) = (top, path, v) {
+        for (k, child) in m {
+            if matches!(k.as_str(), "name" | "namespace" | "uid" | "etag") {
+                continue;
+            }
+            walk(&format!("metadata.{k}"), child, push, false);
+        }
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                walk(&format!("{path}.{k}"), child, push, false);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                if let Value::String(s) = item {
+                    push(format!("{path}.{s}"), Some("true".into()));
+                }
+                walk(path, item, push, false);
+            }
+        }
+        Value::Null => push(path.to_string(), None),
+        Value::String(s) => push(path.to_string(), Some(s.clone())),
+        Value::Bool(b) => push(path.to_string(), Some(b.to_string())),
+        Value::Number(n) => push(path.to_string(), Some(n.to_string())),
+    }
+}

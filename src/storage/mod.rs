@@ -1,0 +1,266 @@
+//! Storage: the source of truth. Diesel over SQLite (bundled, the default) or PostgreSQL,
+//! chosen by URL; embedded migrations per backend; batched writes stamped with a monotonic
+//! change sequence that read models follow. The only module that names diesel.
+
+mod schema;
+
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use schema::{deleted_entities, entities, locations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database connection error: {0}")]
+    Pool(String),
+    #[error("migration error: {0}")]
+    Migration(String),
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// One stored entity: the processing state plus the final, served JSON.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = entities)]
+#[diesel(treat_none_as_null = true)]
+pub struct EntityRow {
+    pub entity_ref: String,
+    pub uid: String,
+    pub origin: String,
+    pub location_key: String,
+    pub parent_ref: Option<String>,
+    pub raw_json: String,
+    pub relations_json: String,
+    pub errors_json: String,
+    pub orphan: bool,
+    pub final_json: String,
+    pub etag: String,
+    pub seq: i64,
+}
+
+/// A location registered through the API.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = locations)]
+pub struct LocationRow {
+    pub id: String,
+    pub loc_type: String,
+    pub target: String,
+    pub created_at: i64,
+}
+
+/// What changed after a given sequence number.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub upserted: Vec<(String, String, String, i64)>, // (ref, uid, final_json, seq)
+    pub deleted: Vec<(String, i64)>,
+    pub max_seq: i64,
+}
+
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+/// Runs the same diesel code against whichever backend is configured.
+macro_rules! with_conn {
+    ($db:expr, $conn:ident => $body:block) => {
+        match $db {
+            Db::Sqlite(pool) => {
+                let $conn = &mut *pool.get().map_err(|e| StorageError::Pool(e.to_string()))?;
+                $body
+            }
+            Db::Postgres(pool) => {
+                let $conn = &mut *pool.get().map_err(|e| StorageError::Pool(e.to_string()))?;
+                $body
+            }
+        }
+    };
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(
+        &self,
+        conn: &mut SqliteConnection,
+    ) -> std::result::Result<(), diesel::r2d2::Error> {
+        diesel::sql_query(
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+        )
+        .execute(conn)
+        .map(|_| ())
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl Db {
+    /// Connects by URL: `postgres://…`/`postgresql://…`, or `sqlite://path`, a plain path, or
+    /// `:memory:`.
+    pub fn connect(url: &str) -> Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = Pool::builder()
+                .max_size(8)
+                .connection_timeout(std::time::Duration::from_secs(10))
+                .build(ConnectionManager::<PgConnection>::new(url))
+                .map_err(|e| StorageError::Pool(e.to_string()))?;
+            return Ok(Db::Postgres(pool));
+        }
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        let memory = path == ":memory:";
+        if !memory {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| StorageError::Pool(format!("{}: {e}", dir.display())))?;
+                }
+            }
+        }
+        // Each connection to `:memory:` is its own database, so an in-memory catalog uses one.
+        let pool = Pool::builder()
+            .max_size(if memory { 1 } else { 4 })
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(ConnectionManager::<SqliteConnection>::new(path))
+            .map_err(|e| StorageError::Pool(e.to_string()))?;
+        Ok(Db::Sqlite(pool))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations; returns the names of those applied.
+    pub fn migrate(&self) -> Result<Vec<String>> {
+        let to_err =
+            |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Migration(e.to_string());
+        match self {
+            Db::Sqlite(pool) => {
+                let conn = &mut *pool.get().map_err(|e| StorageError::Pool(e.to_string()))?;
+                let done = conn
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(to_err)?;
+                Ok(done.iter().map(|v| v.to_string()).collect())
+            }
+            Db::Postgres(pool) => {
+                let conn = &mut *pool.get().map_err(|e| StorageError::Pool(e.to_string()))?;
+                let done = conn
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map_err(to_err)?;
+                Ok(done.iter().map(|v| v.to_string()).collect())
+            }
+        }
+    }
+
+    pub fn load_entities(&self) -> Result<Vec<EntityRow>> {
+        with_conn!(self, conn => {
+            Ok(entities::table.select(EntityRow::as_select()).load(conn)?)
+        })
+    }
+
+    pub fn max_seq(&self) -> Result<i64> {
+        with_conn!(self, conn => {
+            let a: Option<i64> = entities::table.select(diesel::dsl::max(entities::seq)).first(conn)?;
+            let b: Option<i64> = deleted_entities::table
+                .select(diesel::dsl::max(deleted_entities::seq))
+                .first(conn)?;
+            Ok(a.unwrap_or(0).max(b.unwrap_or(0)))
+        })
+    }
+
+    /// Writes one batch atomically: every row and tombstone carries `seq`.
+    pub fn write_batch(&self, upserts: &[EntityRow], deletes: &[String], seq: i64) -> Result<()> {
+        with_conn!(self, conn => {
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                for row in upserts {
+                    diesel::insert_into(entities::table)
+                        .values(row)
+                        .on_conflict(entities::entity_ref)
+                        .do_update()
+                        .set(row)
+                        .execute(conn)?;
+                }
+                for r in deletes {
+                    diesel::delete(entities::table.filter(entities::entity_ref.eq(r))).execute(conn)?;
+                    diesel::insert_into(deleted_entities::table)
+                        .values((deleted_entities::entity_ref.eq(r), deleted_entities::seq.eq(seq)))
+                        .on_conflict(deleted_entities::entity_ref)
+                        .do_update()
+                        .set(deleted_entities::seq.eq(seq))
+                        .execute(conn)?;
+                }
+                Ok(())
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Everything that changed after `seq`, for read models.
+    pub fn changes_since(&self, seq: i64) -> Result<Changes> {
+        with_conn!(self, conn => {
+            let upserted: Vec<(String, String, String, i64)> = entities::table
+                .filter(entities::seq.gt(seq))
+                .select((entities::entity_ref, entities::uid, entities::final_json, entities::seq))
+                .load(conn)?;
+            let deleted: Vec<(String, i64)> = deleted_entities::table
+                .filter(deleted_entities::seq.gt(seq))
+                .select((deleted_entities::entity_ref, deleted_entities::seq))
+                .load(conn)?;
+            let max_seq = upserted
+                .iter()
+                .map(|u| u.3)
+                .chain(deleted.iter().map(|d| d.1))
+                .max()
+                .unwrap_or(seq);
+            Ok(Changes { upserted, deleted, max_seq })
+        })
+    }
+
+    pub fn insert_location(&self, row: &LocationRow) -> Result<()> {
+        with_conn!(self, conn => {
+            diesel::insert_into(locations::table).values(row).execute(conn)?;
+            Ok(())
+        })
+    }
+
+    pub fn delete_location(&self, id: &str) -> Result<bool> {
+        with_conn!(self, conn => {
+            Ok(diesel::delete(locations::table.filter(locations::id.eq(id))).execute(conn)? > 0)
+        })
+    }
+
+    pub fn list_locations(&self) -> Result<Vec<LocationRow>> {
+        with_conn!(self, conn => {
+            Ok(locations::table
+                .select(LocationRow::as_select())
+                .order(locations::created_at.asc())
+                .load(conn)?)
+        })
+    }
+
+    /// Table names, for checking that both migration sets define the same schema.
+    pub fn table_names(&self) -> Result<Vec<String>> {
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let sql = match self {
+            Db::Sqlite(_) => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__diesel%' ORDER BY name",
+            Db::Postgres(_) => "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT LIKE '__diesel%' ORDER BY table_name",
+        };
+        with_conn!(self, conn => {
+            let names: Vec<Name> = diesel::sql_query(sql).load(conn)?;
+            Ok(names.into_iter().map(|n| n.name).collect())
+        })
+    }
+}

@@ -1,0 +1,33 @@
+diesel::table! {
+    entities (entity_ref) {
+        entity_ref -> Text,
+        uid -> Text,
+        origin -> Text,
+        location_key -> Text,
+        parent_ref -> Nullable<Text>,
+        raw_json -> Text,
+        relations_json -> Text,
+        errors_json -> Text,
+        orphan -> Bool,
+        final_json -> Text,
+        etag -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    deleted_entities (entity_ref) {
+        entity_ref -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    locations (id) {
+        id -> Text,
+        #[sql_name = "type"]
+        loc_type -> Text,
+        target -> Text,
+        created_at -> BigInt,
+    }
+}

@@ -1,0 +1,60 @@
+//! Runs the Node compatibility suite (tests/compat) with the real `@backstage/catalog-client`
+//! against a real Cairn serving `catalog-examples/`.
+
+use std::process::Command;
+
+use crate::support::{repo_root, spawn_with, Options};
+
+fn have(cmd: &str) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backstage_catalog_client_works_against_cairn() {
+    if !have("node") || !have("npm") {
+        println!("SKIPPED: node and npm are needed for the compatibility suite");
+        return;
+    }
+    let app = spawn_with(
+        &[],
+        Options {
+            catalog_target: Some(repo_root().join("catalog-examples/all.yaml")),
+            ..Default::default()
+        },
+    )
+    .await;
+    let dir = repo_root().join("tests/compat");
+    let url = app.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        if !dir.join("node_modules/@backstage/catalog-client").exists() {
+            let ci = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                ci.status.success(),
+                "npm ci failed: {}",
+                String::from_utf8_lossy(&ci.stderr)
+            );
+        }
+        Command::new("npm")
+            .arg("test")
+            .env("CAIRN_URL", url)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "compat suite failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

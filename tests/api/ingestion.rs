@@ -1,0 +1,228 @@
+//! Ingestion behaviour: watching, orphans, conflicts, uid/etag, placeholders, nested locations.
+
+use serde_json::json;
+
+use crate::support::{root_location, spawn, spawn_with, Options, BASIC_CATALOG};
+
+fn comp(name: &str, owner: &str) -> String {
+    format!("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: service\n  lifecycle: production\n  owner: {owner}\n")
+}
+
+#[tokio::test]
+async fn saving_a_watched_file_shows_up_within_seconds() {
+    let app = spawn(&[
+        ("all.yaml", &root_location(&["svc.yaml"])),
+        ("svc.yaml", &comp("watched", "team-a")),
+    ])
+    .await;
+    assert_eq!(
+        app.entity("component", "watched").await.unwrap()["spec"]["owner"],
+        "team-a"
+    );
+    app.write("svc.yaml", comp("watched", "team-b"));
+    let changed = app
+        .eventually(5, || async {
+            app.entity("component", "watched")
+                .await
+                .is_some_and(|e| e["spec"]["owner"] == "team-b")
+        })
+        .await;
+    assert!(changed, "the change was not picked up by the watcher");
+}
+
+#[tokio::test]
+async fn removed_entities_are_deleted_with_the_delete_strategy() {
+    let app = spawn(&[
+        ("all.yaml", &root_location(&["svc.yaml"])),
+        (
+            "svc.yaml",
+            &format!("{}---\n{}", comp("a", "t"), comp("b", "t")),
+        ),
+    ])
+    .await;
+    assert!(app.entity("component", "b").await.is_some());
+    app.write("svc.yaml", comp("a", "t"));
+    app.refresh_root().await;
+    assert!(app.entity("component", "b").await.is_none());
+    assert!(app.entity("component", "a").await.is_some());
+}
+
+#[tokio::test]
+async fn removed_entities_become_orphans_with_the_keep_strategy() {
+    let app = spawn_with(
+        &[
+            ("all.yaml", &root_location(&["svc.yaml"])),
+            (
+                "svc.yaml",
+                &format!("{}---\n{}", comp("a", "t"), comp("b", "t")),
+            ),
+        ],
+        Options {
+            extra_config: "catalog:\n  orphanStrategy: keep\n".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.write("svc.yaml", comp("a", "t"));
+    app.refresh_root().await;
+    let b = app.entity("component", "b").await.expect("orphan kept");
+    assert_eq!(b["metadata"]["annotations"]["backstage.io/orphan"], "true");
+    let (s, _) = app
+        .post("/refresh", json!({"entityRef": "component:default/b"}))
+        .await;
+    assert_eq!(s, 404);
+    let (_, v) = app
+        .get("/entities?filter=metadata.annotations.backstage.io/orphan=true")
+        .await;
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    // Deleting the orphan removes it for good.
+    let uid = b["metadata"]["uid"].as_str().unwrap();
+    let r = app
+        .client
+        .delete(format!("{}/api/catalog/entities/by-uid/{uid}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(app.entity("component", "b").await.is_none());
+}
+
+#[tokio::test]
+async fn uid_is_stable_and_etag_changes_exactly_when_the_entity_changes() {
+    let app = spawn(&[
+        ("all.yaml", &root_location(&["basic.yaml"])),
+        ("basic.yaml", BASIC_CATALOG),
+    ])
+    .await;
+    let before = app.entity("group", "team-a").await.unwrap();
+    app.refresh_root().await;
+    let same = app.entity("group", "team-a").await.unwrap();
+    assert_eq!(
+        before["metadata"]["etag"], same["metadata"]["etag"],
+        "unchanged entity keeps its etag"
+    );
+    // A new component owned by team-a adds a reverse relation on the group: its etag changes.
+    app.write("extra.yaml", comp("newcomer", "team-a"));
+    app.write("all.yaml", root_location(&["basic.yaml", "extra.yaml"]));
+    app.refresh_root().await;
+    let after = app.entity("group", "team-a").await.unwrap();
+    assert_eq!(before["metadata"]["uid"], after["metadata"]["uid"]);
+    assert_ne!(before["metadata"]["etag"], after["metadata"]["etag"]);
+    assert!(after["relations"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"type":"ownerOf","targetRef":"component:default/newcomer"})));
+}
+
+#[tokio::test]
+async fn a_ref_claimed_by_two_locations_stays_with_the_first() {
+    let app = spawn(&[
+        ("all.yaml", &root_location(&["one.yaml"])),
+        ("one.yaml", &comp("shared", "first")),
+    ])
+    .await;
+    let other = app.dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("catalog-info.yaml"), comp("shared", "second")).unwrap();
+    let target = format!("file://{}", other.join("catalog-info.yaml").display());
+    let (s, v) = app
+        .post("/locations", json!({"type": "url", "target": target}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        app.entity("component", "shared").await.unwrap()["spec"]["owner"],
+        "first"
+    );
+    let loc_ref = v["location"]["entityRef"].as_str().unwrap().to_string();
+    let name = loc_ref.split('/').nth(1).unwrap();
+    let loc = app.entity("location", name).await.unwrap();
+    let msg = loc["status"]["items"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("conflicting entityRef component:default/shared"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn placeholders_and_globbed_nested_locations_are_followed() {
+    let nested = "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: nested\nspec:\n  targets: [./apis/*.yaml]\n";
+    let api = "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: pets\nspec:\n  type: openapi\n  lifecycle: production\n  owner: team-a\n  definition:\n    $text: ../defs/pets.yaml\n";
+    let app = spawn(&[
+        ("all.yaml", &root_location(&["nested.yaml"])),
+        ("nested.yaml", nested),
+        ("apis/pets.yaml", api),
+        ("defs/pets.yaml", "openapi: 3.0.0\ninfo: {title: Pets}\n"),
+    ])
+    .await;
+    let e = app
+        .entity("api", "pets")
+        .await
+        .expect("nested glob followed");
+    assert_eq!(
+        e["spec"]["definition"],
+        "openapi: 3.0.0\ninfo: {title: Pets}\n"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_registered_location_removes_its_entities_at_once() {
+    let app = spawn(&[("all.yaml", &root_location(&[]))]).await;
+    let other = app.dir.path().join("reg");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("catalog-info.yaml"),
+        comp("registered", "team-a"),
+    )
+    .unwrap();
+    let (s, v) = app
+        .post(
+            "/locations",
+            json!({"type": "file", "target": other.join("catalog-info.yaml")}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert!(app.entity("component", "registered").await.is_some());
+    let id = v["location"]["id"].as_str().unwrap();
+    let r = app
+        .client
+        .delete(format!("{}/api/catalog/locations/{id}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(app.entity("component", "registered").await.is_none());
+    let (s, _) = app.get(&format!("/locations/{id}")).await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn entities_survive_a_restart_from_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keep.sqlite").to_string_lossy().to_string();
+    let app = spawn_with(
+        &[
+            ("all.yaml", &root_location(&["basic.yaml"])),
+            ("basic.yaml", BASIC_CATALOG),
+        ],
+        Options {
+            database_url: Some(db.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let uid = app.entity("component", "legacy").await.unwrap()["metadata"]["uid"].clone();
+    // A second server on the same database serves the same entity with the same uid.
+    let again = spawn_with(
+        &[
+            ("all.yaml", &root_location(&["basic.yaml"])),
+            ("basic.yaml", BASIC_CATALOG),
+        ],
+        Options {
+            database_url: Some(db),
+            ..Default::default()
+        },
+    )
+    .await;
+    let e = again.entity("component", "legacy").await.unwrap();
+    assert_eq!(e["metadata"]["uid"], uid);
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: the real server on port 0 with a fresh database, driven over HTTP.
+
+mod auth;
+mod bad_input;
+mod catalog;
+mod cli;
+mod compat;
+mod ingestion;
+mod postgres;
+mod support;
