@@ -1,1 +1,186 @@
-fn main() {}
+//! Catalog benchmark: generates N entities as descriptor files, starts a real Cairn on them
+//! (SQLite file database) and reports ingest time, `by-query` throughput and p99 under load,
+//! facets latency and resident memory.
+//!
+//! `cargo bench --bench catalog -- 100000` (N defaults to 10000).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    generate(dir.path(), n);
+    println!("generated {n} entities in {:.2?}", started.elapsed());
+
+    let config = format!(
+        "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n  rules: [{{allow: [Component, API, Group, User, System, Location]}}]\n  locations: [{{type: file, target: '{}'}}]\ncairn:\n  watch: false\n",
+        dir.path().join("bench.sqlite").display(),
+        dir.path().join("all.yaml").display()
+    );
+    let cfg_path = dir.path().join("app-config.yaml");
+    std::fs::write(&cfg_path, config).unwrap();
+    let config = cairn::config::Config::load(&[cfg_path]).unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let app = rt.block_on(cairn::app::Application::build(config)).unwrap();
+    let port = app.port();
+    let readmodel = app.readmodel.clone();
+    rt.spawn(app.run_until_stopped());
+    while !readmodel.is_ready() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ingest = started.elapsed();
+    let served = readmodel.snapshot().len();
+    println!(
+        "ingest: {served} entities served {ingest:.2?} after start ({:.0} entities/s)",
+        served as f64 / ingest.as_secs_f64()
+    );
+    println!("resident memory after ingest: {} MB", rss_mb());
+
+    let query = "/api/catalog/entities/by-query?filter=kind=component&limit=20&orderField=metadata.name,asc";
+    // Warm the per-key indexes once, as the first real request would.
+    request(port, query);
+    let (rps, p50, p99) = load(port, query, 4, Duration::from_secs(5));
+    println!("by-query (kind=component, limit=20, totalItems): {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms (4 connections, 5 s)");
+
+    let facets = "/api/catalog/entity-facets?facet=kind&facet=spec.type&facet=relations.ownedBy&filter=kind=component";
+    let mut lat = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        request(port, facets);
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "facets (kind, spec.type, relations.ownedBy over components): p50 {:.2} ms, max {:.2} ms",
+        lat[lat.len() / 2],
+        lat[lat.len() - 1]
+    );
+    println!("resident memory at the end: {} MB", rss_mb());
+}
+
+fn generate(dir: &std::path::Path, n: usize) {
+    let files = (n / 1000).max(1);
+    std::fs::create_dir_all(dir.join("entities")).unwrap();
+    std::fs::write(
+        dir.join("all.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: bench\nspec:\n  targets: [./entities/*.yaml]\n",
+    )
+    .unwrap();
+    let groups = (n / 100).max(1);
+    let mut i = 0;
+    for f in 0..files {
+        let mut out = String::new();
+        let per = if f == files - 1 { n - i } else { n / files };
+        for _ in 0..per {
+            let doc = match i % 10 {
+                0 => format!("apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: group-{i}\nspec:\n  type: team\n  children: []\n"),
+                1 => format!("apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: user-{i}\nspec:\n  memberOf: [group-{}]\n", (i / 10) % groups * 10),
+                2 | 3 => format!("apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: api-{i}\n  description: API number {i}\nspec:\n  type: openapi\n  lifecycle: production\n  owner: group-{}\n  definition: 'openapi: 3.0.0'\n", (i / 10) % groups * 10),
+                _ => format!(
+                    "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: component-{i}\n  description: Service number {i}\n  tags: [lang-{}, tier-{}]\n  annotations:\n    github.com/project-slug: acme/component-{i}\nspec:\n  type: {}\n  lifecycle: {}\n  owner: group-{}\n  providesApis: [api-{}]\n",
+                    i % 7,
+                    i % 3,
+                    ["service", "website", "library"][i % 3],
+                    ["production", "experimental"][i % 2],
+                    (i / 10) % groups * 10,
+                    (i / 10) * 10 + 2
+                ),
+            };
+            out.push_str("---\n");
+            out.push_str(&doc);
+            i += 1;
+        }
+        std::fs::write(dir.join(format!("entities/part-{f:04}.yaml")), out).unwrap();
+    }
+}
+
+fn rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
+}
+
+/// One HTTP/1.1 keep-alive GET on an open stream; returns the body length.
+fn get(stream: &mut TcpStream, path: &str, buf: &mut Vec<u8>) -> usize {
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    buf.clear();
+    let mut chunk = [0u8; 65536];
+    loop {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find(buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = stream.read(&mut chunk).unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return len;
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn request(port: u16, path: &str) -> usize {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    get(&mut s, path, &mut Vec::new())
+}
+
+/// Closed-loop load: `conns` connections, each sending requests back to back for `dur`.
+fn load(port: u16, path: &str, conns: usize, dur: Duration) -> (f64, f64, f64) {
+    let deadline = Instant::now() + dur;
+    let handles: Vec<_> = (0..conns)
+        .map(|_| {
+            let path = path.to_string();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut buf = Vec::new();
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    get(&mut s, &path, &mut buf);
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all: Vec<f64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let rps = all.len() as f64 / dur.as_secs_f64();
+    (
+        rps,
+        all[all.len() / 2],
+        all[(all.len() * 99 / 100).min(all.len() - 1)],
+    )
+}

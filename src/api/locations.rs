@@ -132,7 +132,11 @@ async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Re
             return Err(Error::Input(problems.join("; ")).into());
         }
         let root = RootLocation::new(&loc_type, &target);
-        let entities: Vec<Value> = result.emitted.into_iter().map(|e| e.entity).collect();
+        let entities: Vec<Value> = result
+            .emitted
+            .iter()
+            .map(|e| serde_json::from_str(&e.raw).unwrap_or(Value::Null))
+            .collect();
         return Ok(HttpResponse::Created().json(json!({
             "exists": exists,
             "location": {"type": loc_type, "target": target, "id": root.key(), "entityRef": root.entity_ref()},

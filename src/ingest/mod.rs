@@ -150,18 +150,26 @@ impl Catalog {
         let mut w = self.writer.lock();
         let seq = w.seq + 1;
         let changes = build(&mut w.state, seq);
-        if changes.is_empty() {
+        let written = {
+            let mut rows = w.state.stitched_rows(&changes);
+            self.db.write_batch(&mut rows, &changes.deletes, seq)
+        };
+        let written = match written {
+            Ok(n) => n,
+            Err(e) => {
+                // The in-memory state is ahead of the database now; reload it from the truth.
+                w.state = CatalogState::from_rows(self.db.load_entities()?);
+                return Err(e.into());
+            }
+        };
+        drop(changes);
+        if written == 0 {
             return Ok(0);
-        }
-        if let Err(e) = self.db.write_batch(&changes.upserts, &changes.deletes, seq) {
-            // The in-memory state is ahead of the database now; reload it from the truth.
-            w.state = CatalogState::from_rows(self.db.load_entities()?);
-            return Err(e.into());
         }
         w.seq = seq;
         drop(w);
         (self.on_change)();
-        Ok(changes.upserts.len() + changes.deletes.len())
+        Ok(written)
     }
 
     /// Processes and stores one root location; returns how many rows changed.

@@ -111,7 +111,10 @@ impl Report {
 #[derive(Debug, Clone)]
 pub struct Emitted {
     pub entity_ref: String,
-    pub entity: Value,
+    /// The processed entity as compact JSON (kept as text: large catalogs hold many).
+    pub raw: String,
+    /// The spec of a `Location` entity, which processing follows; `None` for other kinds.
+    pub location_spec: Option<Value>,
     /// The location ref of the file it came from.
     pub location_key: String,
     /// The entity that emitted it (a Location), `None` for the root.
@@ -161,7 +164,8 @@ pub fn process_root(
     let root_entity = root.entity();
     result.emitted.push(Emitted {
         entity_ref: root.entity_ref(),
-        entity: root_entity,
+        raw: root_entity.to_string(),
+        location_spec: Some(root_entity["spec"].clone()),
         location_key: origin.clone(),
         parent: None,
         relations: vec![],
@@ -171,19 +175,19 @@ pub fn process_root(
     let mut visited_files: HashSet<String> = HashSet::new();
     let mut queue = VecDeque::from([(0usize, root.loc_type.clone(), root.target.clone())]);
     while let Some((idx, parent_type, base)) = queue.pop_front() {
-        let loc = &result.emitted[idx].entity;
+        let spec = result.emitted[idx]
+            .location_spec
+            .clone()
+            .unwrap_or_default();
         let loc_ref = result.emitted[idx].entity_ref.clone();
-        let loc_type = loc["spec"]["type"]
-            .as_str()
-            .unwrap_or(&parent_type)
-            .to_string();
-        let optional = loc["spec"]["presence"].as_str() == Some("optional");
-        let mut targets: Vec<String> = loc["spec"]["target"]
+        let loc_type = spec["type"].as_str().unwrap_or(&parent_type).to_string();
+        let optional = spec["presence"].as_str() == Some("optional");
+        let mut targets: Vec<String> = spec["target"]
             .as_str()
             .map(str::to_owned)
             .into_iter()
             .collect();
-        if let Some(list) = loc["spec"]["targets"].as_array() {
+        if let Some(list) = spec["targets"].as_array() {
             targets.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
         }
         let loc_file = result.emitted[idx].location_key.clone();
@@ -221,7 +225,7 @@ pub fn process_root(
                 let before = result.emitted.len();
                 process_file(&ctx, reader, &mut result, &mut seen_refs, idx);
                 for i in before..result.emitted.len() {
-                    if result.emitted[i].entity["kind"] == "Location" {
+                    if result.emitted[i].location_spec.is_some() {
                         queue.push_back((i, loc_type.clone(), file.clone()));
                     }
                 }
@@ -398,9 +402,11 @@ fn process_file(
         }
         set_location_annotations(&mut entity, ctx.key, ctx.origin);
         sort_ref_arrays(&mut entity);
+        let location_spec = (entity["kind"] == "Location").then(|| entity["spec"].clone());
         result.emitted.push(Emitted {
             entity_ref,
-            entity,
+            raw: entity.to_string(),
+            location_spec,
             location_key: ctx.key.to_string(),
             parent: Some(ctx.parent.to_string()),
             relations,

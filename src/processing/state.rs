@@ -32,17 +32,15 @@ struct Row {
     etag: String,
 }
 
-/// A batch to write: full rows for upserts, refs for deletions.
+/// A batch to write: the entities to restitch (rows are produced lazily by
+/// [`CatalogState::stitched_rows`], so a large batch is never held in memory twice) and the
+/// refs to delete.
 #[derive(Debug, Default)]
 pub struct ChangeSet {
-    pub upserts: Vec<EntityRow>,
+    restitch: Vec<String>,
+    touched: HashSet<String>,
     pub deletes: Vec<String>,
-}
-
-impl ChangeSet {
-    pub fn is_empty(&self) -> bool {
-        self.upserts.is_empty() && self.deletes.is_empty()
-    }
+    seq: i64,
 }
 
 #[derive(Default)]
@@ -194,14 +192,13 @@ impl CatalogState {
             }
         }
 
-        let mut fresh: HashMap<String, Value> = HashMap::new();
         let mut emitted_refs: HashSet<String> = HashSet::new();
         for (i, e) in emitted.into_iter().enumerate() {
             if skipped.contains(&i) {
                 continue;
             }
             emitted_refs.insert(e.entity_ref.clone());
-            if let Some(changed_ref) = self.upsert(&origin, e, &mut fresh, &mut restitch) {
+            if let Some(changed_ref) = self.upsert(&origin, e, &mut restitch) {
                 touched.insert(changed_ref);
             }
         }
@@ -259,7 +256,7 @@ impl CatalogState {
             }
         }
         restitch.extend(touched.iter().cloned());
-        self.stitch_all(restitch, &touched, &fresh, deletes, seq)
+        self.stitch_all(restitch, &touched, deletes, seq)
     }
 
     /// Inserts or updates one emitted entity; returns its ref when the stored row changed.
@@ -267,10 +264,9 @@ impl CatalogState {
         &mut self,
         origin: &str,
         e: Emitted,
-        fresh: &mut HashMap<String, Value>,
         restitch: &mut HashSet<String>,
     ) -> Option<String> {
-        let raw = serde_json::to_string(&e.entity).expect("json");
+        let raw = e.raw;
         let errors: Vec<ProcessingError> = e.errors.iter().map(Report::to_error).collect();
         if let Some(row) = self.rows.get(&e.entity_ref) {
             if row.raw == raw
@@ -295,7 +291,6 @@ impl CatalogState {
         };
         self.add_relations(&e.relations);
         restitch.extend(e.relations.iter().map(|r| r.source.clone()));
-        fresh.insert(e.entity_ref.clone(), e.entity);
         self.rows.insert(
             e.entity_ref.clone(),
             Row {
@@ -337,31 +332,43 @@ impl CatalogState {
         for r in &refs {
             self.delete_row(r, &mut restitch);
         }
-        self.stitch_all(restitch, &HashSet::new(), &HashMap::new(), refs, seq)
+        self.stitch_all(restitch, &HashSet::new(), refs, seq)
     }
 
     fn stitch_all(
         &mut self,
         restitch: HashSet<String>,
         touched: &HashSet<String>,
-        fresh: &HashMap<String, Value>,
         deletes: Vec<String>,
         seq: i64,
     ) -> ChangeSet {
-        let mut upserts = Vec::new();
         let mut refs: Vec<String> = restitch
             .into_iter()
             .filter(|r| self.rows.contains_key(r))
             .collect();
         refs.sort();
-        for r in refs {
-            let (final_json, etag) = self.stitch(&r, fresh.get(&r));
-            let row = self.rows.get_mut(&r).expect("filtered");
-            if row.etag == etag && !touched.contains(&r) {
-                continue;
+        ChangeSet {
+            restitch: refs,
+            touched: touched.clone(),
+            deletes,
+            seq,
+        }
+    }
+
+    /// The rows to write for a change set: every restitched entity whose served form changed
+    /// (or whose stored state did).
+    pub fn stitched_rows<'a>(
+        &'a mut self,
+        changes: &'a ChangeSet,
+    ) -> impl Iterator<Item = EntityRow> + 'a {
+        changes.restitch.iter().filter_map(move |r| {
+            let (final_json, etag) = self.stitch(r);
+            let row = self.rows.get_mut(r).expect("filtered");
+            if row.etag == etag && !changes.touched.contains(r) {
+                return None;
             }
             row.etag = etag.clone();
-            upserts.push(EntityRow {
+            Some(EntityRow {
                 entity_ref: r.clone(),
                 uid: row.uid.clone(),
                 origin: row.origin.clone(),
@@ -373,19 +380,15 @@ impl CatalogState {
                 orphan: row.orphan,
                 final_json,
                 etag,
-                seq,
-            });
-        }
-        ChangeSet { upserts, deletes }
+                seq: changes.seq,
+            })
+        })
     }
 
     /// Builds the served entity and its etag.
-    fn stitch(&self, entity_ref: &str, fresh: Option<&Value>) -> (String, String) {
+    fn stitch(&self, entity_ref: &str) -> (String, String) {
         let row = &self.rows[entity_ref];
-        let mut entity = match fresh {
-            Some(v) => v.clone(),
-            None => serde_json::from_str(&row.raw).expect("stored raw entity is JSON"),
-        };
+        let mut entity: Value = serde_json::from_str(&row.raw).expect("stored raw entity is JSON");
         let relations: Vec<Value> = self
             .relations
             .get(entity_ref)

@@ -22,8 +22,63 @@ pub struct Doc {
     pub entity_ref: String,
     pub uid: String,
     pub json: Box<str>,
+    /// Search row values, concatenated; rows point into it (one allocation per entity).
+    values: Box<str>,
+    rows: Box<[SearchRow]>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SearchRow {
+    key: u32,
+    start: u32,
+    /// `u32::MAX` for a null or over-long value.
+    len: u32,
+}
+
+impl Doc {
+    pub fn new(
+        entity_ref: String,
+        uid: String,
+        json: String,
+        rows: Vec<(u32, Option<String>)>,
+    ) -> Doc {
+        let mut values = String::new();
+        let rows = rows
+            .into_iter()
+            .map(|(key, v)| match v {
+                Some(v) => {
+                    let start = values.len() as u32;
+                    values.push_str(&v);
+                    SearchRow {
+                        key,
+                        start,
+                        len: v.len() as u32,
+                    }
+                }
+                None => SearchRow {
+                    key,
+                    start: 0,
+                    len: u32::MAX,
+                },
+            })
+            .collect();
+        Doc {
+            entity_ref,
+            uid,
+            json: json.into_boxed_str(),
+            values: values.into_boxed_str(),
+            rows,
+        }
+    }
+
     /// (interned lowercase key, original value; `None` for null or over-long values).
-    pub rows: Vec<(u32, Option<Box<str>>)>,
+    pub fn rows(&self) -> impl Iterator<Item = (u32, Option<&str>)> + '_ {
+        self.rows.iter().map(|r| {
+            let v = (r.len != u32::MAX)
+                .then(|| &self.values[r.start as usize..(r.start + r.len) as usize]);
+            (r.key, v)
+        })
+    }
 }
 
 /// Interned search keys, shared by every snapshot.
@@ -61,7 +116,11 @@ pub struct Snapshot {
     pub by_uid: HashMap<String, u32>,
     pub keys: Arc<Keys>,
     indexes: Mutex<HashMap<u32, Arc<KeyIndex>>>,
+    facet_indexes: Mutex<HashMap<u32, Arc<FacetIndex>>>,
 }
+
+/// Case-preserved value → docs having it, for facet counts.
+pub type FacetIndex = Vec<(String, Vec<u32>)>;
 
 impl Snapshot {
     fn new(docs: Vec<Arc<Doc>>, keys: Arc<Keys>) -> Self {
@@ -77,6 +136,7 @@ impl Snapshot {
             by_uid,
             keys,
             indexes: Mutex::new(HashMap::new()),
+            facet_indexes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -118,8 +178,8 @@ impl Snapshot {
             let i = i as u32;
             let mut first: Option<String> = None;
             let mut has = false;
-            for (k, v) in &d.rows {
-                if *k != kid {
+            for (k, v) in d.rows() {
+                if k != kid {
                     continue;
                 }
                 has = true;
@@ -156,11 +216,36 @@ impl Snapshot {
     pub fn sort_value(&self, doc: u32, key: &str) -> Option<String> {
         let kid = self.keys.get(key)?;
         self.docs[doc as usize]
-            .rows
-            .iter()
-            .filter(|(k, v)| *k == kid && v.is_some())
-            .map(|(_, v)| v.as_deref().unwrap_or_default().to_lowercase())
+            .rows()
+            .filter_map(|(k, v)| if k == kid { v } else { None })
+            .map(str::to_lowercase)
             .min()
+    }
+
+    /// The facet index of a (lowercase) key, built on first use, sorted by value.
+    pub fn facet_index(&self, key: &str) -> Arc<FacetIndex> {
+        let Some(kid) = self.keys.get(key) else {
+            return Arc::new(Vec::new());
+        };
+        if let Some(ix) = self.facet_indexes.lock().get(&kid) {
+            return ix.clone();
+        }
+        let mut map: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (i, d) in self.docs.iter().enumerate() {
+            for (k, v) in d.rows() {
+                if let (true, Some(v)) = (k == kid, v) {
+                    let list = map.entry(v).or_default();
+                    if list.last() != Some(&(i as u32)) {
+                        list.push(i as u32);
+                    }
+                }
+            }
+        }
+        let mut list: FacetIndex = map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        let ix = Arc::new(list);
+        self.facet_indexes.lock().insert(kid, ix.clone());
+        ix
     }
 
     pub fn all(&self) -> Bitset {

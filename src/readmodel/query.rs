@@ -2,7 +2,6 @@
 //! full-text filtering, totals, facets and `fields` projection.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -99,10 +98,8 @@ fn matching(
         let mut keep = Bitset::empty(snap.len());
         for i in set.iter() {
             let doc = &snap.docs[i as usize];
-            if doc.rows.iter().any(|(k, v)| {
-                kids.contains(k)
-                    && v.as_deref()
-                        .is_some_and(|v| v.to_lowercase().contains(&term))
+            if doc.rows().any(|(k, v)| {
+                kids.contains(&k) && v.is_some_and(|v| v.to_lowercase().contains(&term))
             }) {
                 keep.insert(i);
             }
@@ -348,26 +345,16 @@ pub fn facets(
     };
     let mut out = Map::new();
     for facet in facets {
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        if let Some(kid) = snap.keys.get(&facet.to_lowercase()) {
-            for i in set.iter() {
-                let doc = &snap.docs[i as usize];
-                let mut seen: Vec<&str> = Vec::new();
-                for (k, v) in &doc.rows {
-                    if *k == kid {
-                        if let Some(v) = v.as_deref() {
-                            if !seen.contains(&v) {
-                                seen.push(v);
-                                *counts.entry(v).or_insert(0) += 1;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let list: Vec<Value> = counts
-            .into_iter()
-            .map(|(v, c)| serde_json::json!({"value": v, "count": c}))
+        let ix = snap.facet_index(&facet.to_lowercase());
+        let list: Vec<Value> = ix
+            .iter()
+            .filter_map(|(v, ids)| {
+                let count = match filter {
+                    None => ids.len(),
+                    Some(_) => ids.iter().filter(|i| set.contains(**i)).count(),
+                };
+                (count > 0).then(|| serde_json::json!({"value": v, "count": count}))
+            })
             .collect();
         out.insert(facet.clone(), Value::Array(list));
     }

@@ -16,10 +16,7 @@ pub fn build_doc(entity_ref: String, uid: String, json: String, keys: &Keys) -> 
             return;
         }
         let v = v.filter(|s| s.len() <= MAX_VALUE);
-        rows.push((
-            keys.intern(&key.to_lowercase()),
-            v.map(String::into_boxed_str),
-        ));
+        rows.push((keys.intern(&key.to_lowercase()), v));
     };
     if let Value::Object(map) = &value {
         for (k, v) in map {
@@ -49,12 +46,7 @@ pub fn build_doc(entity_ref: String, uid: String, json: String, keys: &Keys) -> 
             }
         }
     }
-    Doc {
-        entity_ref,
-        uid,
-        json: json.into_boxed_str(),
-        rows,
-    }
+    Doc::new(entity_ref, uid, json, rows)
 }
 
 fn walk(path: &str, v: &Value, push: &mut impl FnMut(String, Option<String>), top: bool) {

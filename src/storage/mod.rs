@@ -177,11 +177,20 @@ impl Db {
         })
     }
 
-    /// Writes one batch atomically: every row and tombstone carries `seq`.
-    pub fn write_batch(&self, upserts: &[EntityRow], deletes: &[String], seq: i64) -> Result<()> {
+    /// Writes one batch atomically: every row and tombstone carries `seq`. Returns how many
+    /// rows were written.
+    pub fn write_batch(
+        &self,
+        upserts: &mut dyn Iterator<Item = EntityRow>,
+        deletes: &[String],
+        seq: i64,
+    ) -> Result<usize> {
         with_conn!(self, conn => {
             conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                for row in upserts {
+                let mut written = deletes.len();
+                for row in &mut *upserts {
+                    written += 1;
+                    let row = &row;
                     diesel::insert_into(entities::table)
                         .values(row)
                         .on_conflict(entities::entity_ref)
@@ -198,9 +207,9 @@ impl Db {
                         .set(deleted_entities::seq.eq(seq))
                         .execute(conn)?;
                 }
-                Ok(())
-            })?;
-            Ok(())
+                Ok(written)
+            })
+            .map_err(StorageError::from)
         })
     }
 
