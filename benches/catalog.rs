@@ -13,6 +13,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000);
+    cairn::telemetry::init(false);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     generate(dir.path(), n);

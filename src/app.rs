@@ -83,9 +83,14 @@ impl Application {
             &config,
             db.clone(),
             Box::new(move || {
+                let started = std::time::Instant::now();
                 if let Err(e) = rm.refresh(&refresh_db) {
                     tracing::error!(error = %e, "read model refresh failed");
                 }
+                tracing::debug!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "read model refreshed"
+                );
             }),
         )?;
 

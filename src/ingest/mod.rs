@@ -20,6 +20,21 @@ use crate::storage::{Db, LocationRow};
 
 use files::FileReader;
 
+/// Large batches allocate and free hundreds of megabytes of transient JSON; glibc keeps freed
+/// pages mapped, which would leave the resident size at the batch's peak. Hand them back.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 /// A registered location as the API shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -149,7 +164,11 @@ impl Catalog {
     fn write(&self, build: impl FnOnce(&mut CatalogState, i64) -> ChangeSet) -> Result<usize> {
         let mut w = self.writer.lock();
         let seq = w.seq + 1;
-        let changes = build(&mut w.state, seq);
+        let mut changes = build(&mut w.state, seq);
+        let missing = changes.missing_raw();
+        if !missing.is_empty() {
+            changes.add_raw(self.db.load_raw(&missing)?);
+        }
         let written = {
             let mut rows = w.state.stitched_rows(&changes);
             self.db.write_batch(&mut rows, &changes.deletes, seq)
@@ -169,6 +188,9 @@ impl Catalog {
         w.seq = seq;
         drop(w);
         (self.on_change)();
+        if written > 1000 {
+            release_freed_memory();
+        }
         Ok(written)
     }
 
@@ -176,6 +198,7 @@ impl Catalog {
     pub fn ingest_root(&self, root: &RootLocation, rules: &CatalogRules) -> Result<usize> {
         let started = Instant::now();
         let result = process(root, rules);
+        let processed_ms = started.elapsed().as_millis() as u64;
         let problems = result.reports().count();
         let emitted = result.emitted.len();
         let strategy = self.strategy;
@@ -185,6 +208,7 @@ impl Catalog {
             entities = emitted,
             problems,
             changed,
+            processed_ms,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "processed location"
         );

@@ -180,6 +180,7 @@ pub fn process_root(
             .clone()
             .unwrap_or_default();
         let loc_ref = result.emitted[idx].entity_ref.clone();
+        let loc_file = result.emitted[idx].location_key.clone();
         let loc_type = spec["type"].as_str().unwrap_or(&parent_type).to_string();
         let optional = spec["presence"].as_str() == Some("optional");
         let mut targets: Vec<String> = spec["target"]
@@ -190,44 +191,48 @@ pub fn process_root(
         if let Some(list) = spec["targets"].as_array() {
             targets.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
         }
-        let loc_file = result.emitted[idx].location_key.clone();
+        let mut files = Vec::new();
         for target in targets {
-            let files = match reader.resolve(&base, &target) {
-                Ok(files) => files,
+            match reader.resolve(&base, &target) {
+                Ok(found) => files.extend(found),
                 Err(e) => {
                     if !(optional && e.contains("does not exist")) {
                         let report = location_report(&loc_file, &loc_ref, "NotFoundError", e);
                         result.emitted[idx].errors.push(report);
                     }
-                    continue;
                 }
+            }
+        }
+        let mut fresh_files = Vec::new();
+        for file in files {
+            if visited_files.insert(file.clone()) {
+                fresh_files.push((file_key(&loc_type, &file), file));
+            } else {
+                let msg = format!(
+                    "Location cycle: {} is already read in this location tree",
+                    file_key(&loc_type, &file)
+                );
+                result.emitted[idx].errors.push(location_report(
+                    &loc_file,
+                    &loc_ref,
+                    "InputError",
+                    msg,
+                ));
+            }
+        }
+        let prepared = prepare_files(&fresh_files, &origin, reader);
+        for ((key, file), outcome) in fresh_files.into_iter().zip(prepared) {
+            let before = result.emitted.len();
+            let ctx = FileContext {
+                key: &key,
+                origin: &origin,
+                parent: &loc_ref,
+                rules,
             };
-            for file in files {
-                let key = file_key(&loc_type, &file);
-                if !visited_files.insert(file.clone()) {
-                    let msg =
-                        format!("Location cycle: {key} is already read in this location tree");
-                    result.emitted[idx].errors.push(location_report(
-                        &loc_file,
-                        &loc_ref,
-                        "InputError",
-                        msg,
-                    ));
-                    continue;
-                }
-                let ctx = FileContext {
-                    key: &key,
-                    file: &file,
-                    origin: &origin,
-                    parent: &loc_ref,
-                    rules,
-                };
-                let before = result.emitted.len();
-                process_file(&ctx, reader, &mut result, &mut seen_refs, idx);
-                for i in before..result.emitted.len() {
-                    if result.emitted[i].location_spec.is_some() {
-                        queue.push_back((i, loc_type.clone(), file.clone()));
-                    }
+            admit(&ctx, outcome, &mut result, &mut seen_refs, idx);
+            for i in before..result.emitted.len() {
+                if result.emitted[i].location_spec.is_some() {
+                    queue.push_back((i, loc_type.clone(), file.clone()));
                 }
             }
         }
@@ -237,7 +242,6 @@ pub fn process_root(
 
 struct FileContext<'a> {
     key: &'a str,
-    file: &'a str,
     origin: &'a str,
     parent: &'a str,
     rules: &'a CatalogRules,
@@ -262,17 +266,67 @@ fn location_report(file: &str, loc_ref: &str, name: &str, message: String) -> Re
     }
 }
 
-fn process_file(
-    ctx: &FileContext<'_>,
+/// A document processed as far as it can be without knowing the rest of the tree.
+enum Prepared {
+    /// Not an entity (no valid envelope): reported on the Location that read it.
+    Invalid(Report),
+    Entity(Box<PreparedEntity>),
+}
+
+struct PreparedEntity {
+    entity_ref: String,
+    kind: String,
+    spec_type: Option<String>,
+    line: usize,
+    raw: String,
+    location_spec: Option<Value>,
+    relations: Vec<Relation>,
+    failures: Vec<Report>,
+}
+
+/// What reading one file gave: its documents, or a problem with the whole file.
+type FileOutcome = Result<Vec<Prepared>, Box<Report>>;
+
+/// Reads, parses and validates files, in parallel: the costly, independent part of processing.
+fn prepare_files(
+    files: &[(String, String)],
+    origin: &str,
     reader: &dyn SourceReader,
-    result: &mut RootResult,
-    seen_refs: &mut HashSet<String>,
-    loc_idx: usize,
-) {
+) -> Vec<FileOutcome> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len());
+    if threads <= 1 {
+        return files
+            .iter()
+            .map(|(key, file)| prepare_file(key, file, origin, reader))
+            .collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(key, file)| prepare_file(key, file, origin, reader))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("descriptor worker panicked"))
+            .collect()
+    })
+}
+
+fn prepare_file(key: &str, file: &str, origin: &str, reader: &dyn SourceReader) -> FileOutcome {
     let report =
         |line: usize, entity: Option<&str>, field: Option<&str>, name: &str, message: String| {
             Report {
-                file: ctx.file.to_string(),
+                file: file.to_string(),
                 line,
                 entity_ref: entity.map(str::to_owned),
                 field: field.map(str::to_owned),
@@ -280,80 +334,38 @@ fn process_file(
                 message,
             }
         };
-    let bytes = match reader.read(ctx.file) {
-        Ok(b) => b,
-        Err(e) => {
-            result.emitted[loc_idx]
-                .errors
-                .push(report(1, None, None, "NotFoundError", e));
-            result.kept_location_keys.insert(ctx.key.to_string());
-            return;
-        }
-    };
-    let docs = match descriptor::parse_documents(&bytes) {
-        Ok(d) => d,
-        Err(e) => {
-            let msg = match e.column {
-                Some(c) => format!("{} (line {}, column {c})", e.message, e.line),
-                None => e.message,
-            };
-            result.emitted[loc_idx]
-                .errors
-                .push(report(e.line, None, None, "Error", msg));
-            result.kept_location_keys.insert(ctx.key.to_string());
-            return;
-        }
-    };
+    let bytes = reader
+        .read(file)
+        .map_err(|e| report(1, None, None, "NotFoundError", e))?;
+    let docs = descriptor::parse_documents(&bytes).map_err(|e| {
+        let msg = match e.column {
+            Some(c) => format!("{} (line {}, column {c})", e.message, e.line),
+            None => e.message,
+        };
+        Box::new(report(e.line, None, None, "Error", msg))
+    })?;
     let text = String::from_utf8_lossy(&bytes);
-    for doc in docs {
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in &docs {
         let mut entity = doc.value.clone();
-        let envelope = validation::validate_envelope(&entity);
-        if let Some(p) = envelope.first() {
-            let line = descriptor::field_line(&text, &doc, &p.field);
-            result.emitted[loc_idx].errors.push(report(
+        if let Some(p) = validation::validate_envelope(&entity).first() {
+            let line = descriptor::field_line(&text, doc, &p.field);
+            out.push(Prepared::Invalid(report(
                 line,
                 None,
                 Some(&p.field),
                 p.error_name,
                 p.message.clone(),
-            ));
-            result.kept_location_keys.insert(ctx.key.to_string());
+            )));
             continue;
         }
         if entity["metadata"].get("namespace").is_none() {
             entity["metadata"]["namespace"] = json!("default");
         }
         let entity_ref = model::entity_ref_of(&entity).canonical();
-        if !seen_refs.insert(entity_ref.clone()) {
-            let msg = format!(
-                "Duplicate entity {entity_ref}: it is already emitted by this location tree"
-            );
-            result.emitted[loc_idx].errors.push(report(
-                doc.line,
-                Some(&entity_ref),
-                None,
-                "ConflictError",
-                msg,
-            ));
-            continue;
-        }
-        if !ctx.rules.allows(&entity) {
-            let msg = format!(
-                "Entity {entity_ref} at {}, originated at {}, is not of an allowed kind for that location",
-                ctx.key, ctx.origin
-            );
-            result.emitted[loc_idx].errors.push(report(
-                doc.line,
-                Some(&entity_ref),
-                Some("kind"),
-                "NotAllowedError",
-                msg,
-            ));
-            continue;
-        }
         let mut failures = Vec::new();
-        if let Err((field, msg)) = descriptor::resolve_placeholders(&mut entity, ctx.file, reader) {
-            let line = descriptor::field_line(&text, &doc, &field);
+        if let Err((field, msg)) = descriptor::resolve_placeholders(&mut entity, file, reader) {
+            let line = descriptor::field_line(&text, doc, &field);
             failures.push(report(
                 line,
                 Some(&entity_ref),
@@ -364,7 +376,7 @@ fn process_file(
         }
         if failures.is_empty() {
             for p in validation::validate_entity(&entity) {
-                let line = descriptor::field_line(&text, &doc, &p.field);
+                let line = descriptor::field_line(&text, doc, &p.field);
                 failures.push(report(
                     line,
                     Some(&entity_ref),
@@ -374,11 +386,12 @@ fn process_file(
                 ));
             }
         }
-        let relations = if failures.is_empty() {
+        let mut relations = vec![];
+        if failures.is_empty() {
             match model::relations::emitted_relations(&entity) {
-                Ok(r) => r,
+                Ok(r) => relations = r,
                 Err((field, e)) => {
-                    let line = descriptor::field_line(&text, &doc, &field);
+                    let line = descriptor::field_line(&text, doc, &field);
                     failures.push(report(
                         line,
                         Some(&entity_ref),
@@ -386,30 +399,99 @@ fn process_file(
                         "InputError",
                         e.to_string(),
                     ));
-                    vec![]
                 }
             }
-        } else {
-            vec![]
+        }
+        set_location_annotations(&mut entity, key, origin);
+        sort_ref_arrays(&mut entity);
+        let kind = entity["kind"].as_str().unwrap_or_default().to_string();
+        out.push(Prepared::Entity(Box::new(PreparedEntity {
+            entity_ref,
+            spec_type: entity["spec"]["type"].as_str().map(str::to_owned),
+            line: doc.line,
+            location_spec: (kind == "Location").then(|| entity["spec"].clone()),
+            kind,
+            raw: entity.to_string(),
+            relations,
+            failures,
+        })));
+    }
+    Ok(out)
+}
+
+/// The tree-dependent part: duplicates, catalog rules, and what is emitted or failed.
+fn admit(
+    ctx: &FileContext<'_>,
+    outcome: FileOutcome,
+    result: &mut RootResult,
+    seen_refs: &mut HashSet<String>,
+    loc_idx: usize,
+) {
+    let docs = match outcome {
+        Ok(docs) => docs,
+        Err(report) => {
+            result.emitted[loc_idx].errors.push(*report);
+            result.kept_location_keys.insert(ctx.key.to_string());
+            return;
+        }
+    };
+    for doc in docs {
+        let p = match doc {
+            Prepared::Invalid(report) => {
+                result.emitted[loc_idx].errors.push(report);
+                result.kept_location_keys.insert(ctx.key.to_string());
+                continue;
+            }
+            Prepared::Entity(p) => p,
         };
-        if !failures.is_empty() {
+        let file = ctx
+            .key
+            .split_once(':')
+            .map(|(_, f)| f.trim_start_matches("file://"))
+            .unwrap_or(ctx.key);
+        let report = |field: Option<&str>, name: &str, message: String| Report {
+            file: file.to_string(),
+            line: p.line,
+            entity_ref: Some(p.entity_ref.clone()),
+            field: field.map(str::to_owned),
+            error_name: name.to_string(),
+            message,
+        };
+        if !seen_refs.insert(p.entity_ref.clone()) {
+            let msg = format!(
+                "Duplicate entity {}: it is already emitted by this location tree",
+                p.entity_ref
+            );
+            result.emitted[loc_idx]
+                .errors
+                .push(report(None, "ConflictError", msg));
+            continue;
+        }
+        if !ctx.rules.allows_kind(&p.kind, p.spec_type.as_deref()) {
+            let msg = format!(
+                "Entity {} at {}, originated at {}, is not of an allowed kind for that location",
+                p.entity_ref, ctx.key, ctx.origin
+            );
+            result.emitted[loc_idx]
+                .errors
+                .push(report(Some("kind"), "NotAllowedError", msg));
+            continue;
+        }
+        if !p.failures.is_empty() {
             result.failed.push(Failed {
-                entity_ref,
+                entity_ref: p.entity_ref,
                 parent: ctx.parent.to_string(),
-                reports: failures,
+                reports: p.failures,
             });
             continue;
         }
-        set_location_annotations(&mut entity, ctx.key, ctx.origin);
-        sort_ref_arrays(&mut entity);
-        let location_spec = (entity["kind"] == "Location").then(|| entity["spec"].clone());
         result.emitted.push(Emitted {
-            entity_ref,
-            raw: entity.to_string(),
-            location_spec,
+            entity_ref: p.entity_ref,
+            raw: p.raw,
+            location_spec: p.location_spec,
             location_key: ctx.key.to_string(),
             parent: Some(ctx.parent.to_string()),
-            relations,
+            relations: p.relations,
             errors: vec![],
         });
     }

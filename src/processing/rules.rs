@@ -49,9 +49,14 @@ impl CatalogRules {
     }
 
     pub fn allows(&self, entity: &Value) -> bool {
+        self.allows_kind(
+            entity["kind"].as_str().unwrap_or_default(),
+            entity["spec"]["type"].as_str(),
+        )
+    }
+
+    pub fn allows_kind(&self, kind: &str, spec_type: Option<&str>) -> bool {
         let Some(list) = &self.allow else { return true };
-        let kind = entity["kind"].as_str().unwrap_or_default();
-        let spec_type = entity["spec"]["type"].as_str();
         list.iter().any(|r| {
             r.kind.eq_ignore_ascii_case(kind)
                 && r.spec_type.as_deref().is_none_or(|t| Some(t) == spec_type)

@@ -25,7 +25,9 @@ struct Row {
     origin: String,
     location_key: String,
     parent: Option<String>,
-    raw: String,
+    /// SHA-1 of the processed entity JSON; the JSON itself lives in the database and, for
+    /// entities changed in the current batch, in the [`ChangeSet`].
+    raw_hash: [u8; 20],
     relations: Vec<Relation>,
     errors: Vec<ProcessingError>,
     orphan: bool,
@@ -38,6 +40,8 @@ struct Row {
 #[derive(Debug, Default)]
 pub struct ChangeSet {
     restitch: Vec<String>,
+    /// Processed entity JSON of every restitched entity, by ref.
+    raw: HashMap<String, String>,
     touched: HashSet<String>,
     pub deletes: Vec<String>,
     seq: i64,
@@ -48,6 +52,21 @@ pub struct CatalogState {
     rows: HashMap<String, Row>,
     /// source ref → (type, target) → number of emitters.
     relations: HashMap<String, BTreeMap<(String, String), u32>>,
+}
+
+impl ChangeSet {
+    /// Restitched entities whose JSON is not in the batch; the caller loads it from storage.
+    pub fn missing_raw(&self) -> Vec<String> {
+        self.restitch
+            .iter()
+            .filter(|r| !self.raw.contains_key(*r))
+            .cloned()
+            .collect()
+    }
+
+    pub fn add_raw(&mut self, raw: impl IntoIterator<Item = (String, String)>) {
+        self.raw.extend(raw);
+    }
 }
 
 impl CatalogState {
@@ -64,7 +83,7 @@ impl CatalogState {
                     origin: r.origin,
                     location_key: r.location_key,
                     parent: r.parent_ref,
-                    raw: r.raw_json,
+                    raw_hash: Sha1::digest(r.raw_json.as_bytes()).into(),
                     relations,
                     errors: serde_json::from_str(&r.errors_json).unwrap_or_default(),
                     orphan: r.orphan,
@@ -193,12 +212,13 @@ impl CatalogState {
         }
 
         let mut emitted_refs: HashSet<String> = HashSet::new();
+        let mut fresh: HashMap<String, String> = HashMap::new();
         for (i, e) in emitted.into_iter().enumerate() {
             if skipped.contains(&i) {
                 continue;
             }
             emitted_refs.insert(e.entity_ref.clone());
-            if let Some(changed_ref) = self.upsert(&origin, e, &mut restitch) {
+            if let Some(changed_ref) = self.upsert(&origin, e, &mut restitch, &mut fresh) {
                 touched.insert(changed_ref);
             }
         }
@@ -256,7 +276,9 @@ impl CatalogState {
             }
         }
         restitch.extend(touched.iter().cloned());
-        self.stitch_all(restitch, &touched, deletes, seq)
+        let mut changes = self.stitch_all(restitch, &touched, deletes, seq);
+        changes.raw = fresh;
+        changes
     }
 
     /// Inserts or updates one emitted entity; returns its ref when the stored row changed.
@@ -265,11 +287,12 @@ impl CatalogState {
         origin: &str,
         e: Emitted,
         restitch: &mut HashSet<String>,
+        fresh: &mut HashMap<String, String>,
     ) -> Option<String> {
-        let raw = e.raw;
+        let raw_hash: [u8; 20] = Sha1::digest(e.raw.as_bytes()).into();
         let errors: Vec<ProcessingError> = e.errors.iter().map(Report::to_error).collect();
         if let Some(row) = self.rows.get(&e.entity_ref) {
-            if row.raw == raw
+            if row.raw_hash == raw_hash
                 && row.relations == e.relations
                 && row.errors == errors
                 && row.parent == e.parent
@@ -298,13 +321,14 @@ impl CatalogState {
                 origin: origin.to_string(),
                 location_key: e.location_key,
                 parent: e.parent,
-                raw,
+                raw_hash,
                 relations: e.relations,
                 errors,
                 orphan: false,
                 etag: old.map(|o| o.etag).unwrap_or_default(),
             },
         );
+        fresh.insert(e.entity_ref.clone(), e.raw);
         Some(e.entity_ref)
     }
 
@@ -349,6 +373,7 @@ impl CatalogState {
         refs.sort();
         ChangeSet {
             restitch: refs,
+            raw: HashMap::new(),
             touched: touched.clone(),
             deletes,
             seq,
@@ -362,7 +387,8 @@ impl CatalogState {
         changes: &'a ChangeSet,
     ) -> impl Iterator<Item = EntityRow> + 'a {
         changes.restitch.iter().filter_map(move |r| {
-            let (final_json, etag) = self.stitch(r);
+            let raw = changes.raw.get(r)?;
+            let (final_json, etag) = self.stitch(r, raw);
             let row = self.rows.get_mut(r).expect("filtered");
             if row.etag == etag && !changes.touched.contains(r) {
                 return None;
@@ -374,7 +400,7 @@ impl CatalogState {
                 origin: row.origin.clone(),
                 location_key: row.location_key.clone(),
                 parent_ref: row.parent.clone(),
-                raw_json: row.raw.clone(),
+                raw_json: raw.clone(),
                 relations_json: serde_json::to_string(&row.relations).expect("json"),
                 errors_json: serde_json::to_string(&row.errors).expect("json"),
                 orphan: row.orphan,
@@ -386,9 +412,9 @@ impl CatalogState {
     }
 
     /// Builds the served entity and its etag.
-    fn stitch(&self, entity_ref: &str) -> (String, String) {
+    fn stitch(&self, entity_ref: &str, raw: &str) -> (String, String) {
         let row = &self.rows[entity_ref];
-        let mut entity: Value = serde_json::from_str(&row.raw).expect("stored raw entity is JSON");
+        let mut entity: Value = serde_json::from_str(raw).expect("stored raw entity is JSON");
         let relations: Vec<Value> = self
             .relations
             .get(entity_ref)

@@ -253,6 +253,46 @@ impl Snapshot {
     }
 }
 
+/// Builds docs (parsing JSON, extracting search rows) on every core.
+fn build_docs(upserted: Vec<(String, String, String, i64)>, keys: &Keys) -> Vec<(i64, Arc<Doc>)> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if threads <= 1 || upserted.len() < 1000 {
+        return upserted
+            .into_iter()
+            .map(|(r, uid, json, s)| (s, Arc::new(search::build_doc(r, uid, json, keys))))
+            .collect();
+    }
+    let chunk = upserted.len().div_ceil(threads);
+    let mut parts: Vec<Vec<(String, String, String, i64)>> = Vec::new();
+    let mut rest = upserted;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                scope.spawn(move || {
+                    part.into_iter()
+                        .map(|(r, uid, json, s)| {
+                            (s, Arc::new(search::build_doc(r, uid, json, keys)))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("read model worker panicked"))
+            .collect()
+    })
+}
+
 /// The live read model: swaps in a new snapshot after each change.
 pub struct ReadModel {
     current: RwLock<Arc<Snapshot>>,
@@ -305,24 +345,21 @@ impl ReadModel {
             .map(|d| (d.entity_ref.clone(), d.clone()))
             .collect();
         // Apply in sequence order so a delete followed by a re-create ends with the entity.
-        type Event = (i64, Option<(String, String, String)>, String);
-        let mut events: Vec<Event> = changes
+        let built = build_docs(changes.upserted, &self.keys);
+        let mut events: Vec<(i64, Result<Arc<Doc>, String>)> = changes
             .deleted
             .into_iter()
-            .map(|(r, s)| (s, None, r))
+            .map(|(r, s)| (s, Err(r)))
             .collect();
-        for (r, uid, json, s) in changes.upserted {
-            events.push((s, Some((r.clone(), uid, json)), r));
-        }
-        events.sort_by_key(|e| (e.0, e.1.is_some()));
-        for (_, upsert, r) in events {
-            match upsert {
-                None => {
+        events.extend(built.into_iter().map(|(s, d)| (s, Ok(d))));
+        events.sort_by_key(|e| (e.0, e.1.is_ok()));
+        for (_, event) in events {
+            match event {
+                Err(r) => {
                     docs.remove(&r);
                 }
-                Some((r, uid, json)) => {
-                    let doc = search::build_doc(r.clone(), uid, json, &self.keys);
-                    docs.insert(r, Arc::new(doc));
+                Ok(doc) => {
+                    docs.insert(doc.entity_ref.clone(), doc);
                 }
             }
         }

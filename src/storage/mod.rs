@@ -93,7 +93,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         conn: &mut SqliteConnection,
     ) -> std::result::Result<(), diesel::r2d2::Error> {
         diesel::sql_query(
-            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
         )
         .execute(conn)
         .map(|_| ())
@@ -211,6 +211,21 @@ impl Db {
             })
             .map_err(StorageError::from)
         })
+    }
+
+    /// The processed (unstitched) JSON of the given entities.
+    pub fn load_raw(&self, refs: &[String]) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::with_capacity(refs.len());
+        for chunk in refs.chunks(500) {
+            with_conn!(self, conn => {
+                let rows: Vec<(String, String)> = entities::table
+                    .filter(entities::entity_ref.eq_any(chunk))
+                    .select((entities::entity_ref, entities::raw_json))
+                    .load(conn)?;
+                out.extend(rows);
+            })
+        }
+        Ok(out)
     }
 
     /// Everything that changed after `seq`, for read models.
