@@ -22,6 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/locations/{id}", web::get().to(get))
         .route("/locations/{id}", web::delete().to(delete))
+        .route("/locations/{id}", web::put().to(update))
+        .route("/locations/by-query", web::post().to(by_query))
         .route("/analyze-location", web::post().to(analyze));
 }
 
@@ -54,6 +56,141 @@ async fn delete(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     let catalog = state.catalog.clone();
     blocking(move || catalog.delete_location(&id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+async fn update(path: web::Path<String>, body: Bytes, state: web::Data<AppState>) -> Reply {
+    let id = path.into_inner();
+    let body = json_body(&body)?;
+    if let Some(extra) = body
+        .keys()
+        .find(|k| !matches!(k.as_str(), "type" | "target"))
+    {
+        return Err(Error::Input(format!("Malformed request: unrecognized key '{extra}'")).into());
+    }
+    let get = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Input(format!("request/body must have required property '{k}'")))
+    };
+    let (loc_type, target) = (get("type")?, get("target")?);
+    check_target(&loc_type, &target)?;
+    let catalog = state.catalog.clone();
+    let location = blocking(move || catalog.update_location(&id, &loc_type, &target)).await?;
+    Ok(HttpResponse::Ok().json(location))
+}
+
+/// `POST /locations/by-query`: a predicate over `id`, `type`, `target`, `entityRef`, paged by id.
+async fn by_query(body: Bytes, state: web::Data<AppState>) -> Reply {
+    let body = if body.is_empty() {
+        serde_json::Map::new()
+    } else {
+        json_body(&body)?
+    };
+    let engine = base64::engine::general_purpose::STANDARD;
+    let (limit, after, query) = match body.get("cursor").and_then(Value::as_str) {
+        Some(c) => {
+            let bad = || Error::Input("Malformed cursor".to_string());
+            let decoded: Value =
+                serde_json::from_slice(&base64::Engine::decode(&engine, c).map_err(|_| bad())?)
+                    .map_err(|_| bad())?;
+            (
+                decoded["limit"].as_u64().unwrap_or(1000),
+                decoded["afterId"].as_str().map(str::to_owned),
+                decoded.get("query").cloned(),
+            )
+        }
+        None => {
+            let limit = match body.get("limit") {
+                None => 1000,
+                Some(v) => v
+                    .as_u64()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| Error::Input("request/body/limit must be >= 1".into()))?,
+            };
+            (limit, None, body.get("query").cloned())
+        }
+    };
+    let predicate = query.as_ref().map(location_predicate).transpose()?;
+    let catalog = state.catalog.clone();
+    let mut all = blocking(move || catalog.list_locations()).await?;
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    let matching: Vec<_> = all
+        .into_iter()
+        .filter(|l| predicate.as_ref().is_none_or(|p| p(l)))
+        .collect();
+    let total = matching.len();
+    let page: Vec<_> = matching
+        .into_iter()
+        .filter(|l| after.as_ref().is_none_or(|a| l.id.as_str() > a.as_str()))
+        .take(limit as usize + 1)
+        .collect();
+    let mut info = serde_json::Map::new();
+    let more = page.len() > limit as usize;
+    let items: Vec<_> = page.into_iter().take(limit as usize).collect();
+    if more {
+        let last = items.last().map(|l| l.id.clone());
+        let cursor = json!({"limit": limit, "afterId": last, "query": query});
+        info.insert(
+            "nextCursor".into(),
+            json!(base64::Engine::encode(&engine, cursor.to_string())),
+        );
+    }
+    Ok(HttpResponse::Ok().json(json!({"items": items, "totalItems": total, "pageInfo": info})))
+}
+
+type LocationPredicate = Box<dyn Fn(&crate::ingest::Location) -> bool>;
+
+fn location_predicate(v: &Value) -> Result<LocationPredicate, Error> {
+    let Value::Object(map) = v else {
+        return Err(Error::Input(
+            "Invalid filter predicate, expected an object".into(),
+        ));
+    };
+    let mut parts: Vec<LocationPredicate> = Vec::new();
+    for (k, val) in map {
+        match k.as_str() {
+            "$all" | "$any" => {
+                let items = val.as_array().ok_or_else(|| Error::Input(format!("{k} expects an array")))?;
+                let subs = items.iter().map(location_predicate).collect::<Result<Vec<_>, _>>()?;
+                if k == "$all" {
+                    parts.push(Box::new(move |l| subs.iter().all(|p| p(l))));
+                } else {
+                    parts.push(Box::new(move |l| subs.iter().any(|p| p(l))));
+                }
+            }
+            "$not" => {
+                let inner = location_predicate(val)?;
+                parts.push(Box::new(move |l| !inner(l)));
+            }
+            "id" | "type" | "target" | "entityRef" => {
+                let wanted: Vec<String> = match val {
+                    Value::String(s) => vec![s.to_lowercase()],
+                    Value::Object(o) => match o.get("$in").and_then(Value::as_array) {
+                        Some(list) => list.iter().filter_map(Value::as_str).map(str::to_lowercase).collect(),
+                        None => return Err(Error::Input(format!("Invalid filter predicate value for field \"{k}\""))),
+                    },
+                    _ => return Err(Error::Input(format!("Invalid filter predicate value for field \"{k}\""))),
+                };
+                let key = k.clone();
+                parts.push(Box::new(move |l| {
+                    let v = match key.as_str() {
+                        "id" => &l.id,
+                        "type" => &l.loc_type,
+                        "target" => &l.target,
+                        _ => &l.entity_ref,
+                    };
+                    wanted.contains(&v.to_lowercase())
+                }));
+            }
+            other => {
+                return Err(Error::Input(format!(
+                    "Invalid filter predicate, expected key to be 'id', 'type', 'target', or 'entityRef', got '{other}'"
+                )))
+            }
+        }
+    }
+    Ok(Box::new(move |l| parts.iter().all(|p| p(l))))
 }
 
 fn yes(v: &str) -> bool {

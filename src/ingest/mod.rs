@@ -287,6 +287,29 @@ impl Catalog {
         Ok(row.into())
     }
 
+    /// `PUT /locations/:id`: points a registered location elsewhere and re-processes it.
+    pub fn update_location(&self, id: &str, loc_type: &str, target: &str) -> Result<Location> {
+        let old = self.location(id)?;
+        if (old.loc_type.as_str(), old.target.as_str()) == (loc_type, target) {
+            self.ingest_root(&RootLocation::new(loc_type, target), &self.registered_rules)?;
+            return Ok(old);
+        }
+        if self
+            .list_locations()?
+            .iter()
+            .any(|l| l.id != id && l.loc_type == loc_type && l.target == target)
+        {
+            return Err(Error::Conflict(format!(
+                "Location {loc_type}:{target} already exists"
+            )));
+        }
+        self.db.update_location(id, loc_type, target)?;
+        let old_origin = RootLocation::new(&old.loc_type, &old.target).key();
+        self.write(|state, seq| state.remove_origin(&old_origin, seq))?;
+        self.ingest_root(&RootLocation::new(loc_type, target), &self.registered_rules)?;
+        self.location(id)
+    }
+
     pub fn dry_run(&self, loc_type: &str, target: &str) -> Result<(bool, RootResult)> {
         let exists = self
             .list_locations()?

@@ -256,6 +256,15 @@ impl Db {
         })
     }
 
+    pub fn update_location(&self, id: &str, loc_type: &str, target: &str) -> Result<()> {
+        with_conn!(self, conn => {
+            diesel::update(locations::table.filter(locations::id.eq(id)))
+                .set((locations::loc_type.eq(loc_type), locations::target.eq(target)))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
     pub fn delete_location(&self, id: &str) -> Result<bool> {
         with_conn!(self, conn => {
             Ok(diesel::delete(locations::table.filter(locations::id.eq(id))).execute(conn)? > 0)

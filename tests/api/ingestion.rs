@@ -226,3 +226,73 @@ async fn entities_survive_a_restart_from_the_database() {
     let e = again.entity("component", "legacy").await.unwrap();
     assert_eq!(e["metadata"]["uid"], uid);
 }
+
+#[tokio::test]
+async fn locations_can_be_queried_and_moved() {
+    let app = spawn(&[("all.yaml", &root_location(&[]))]).await;
+    let mk = |name: &str| {
+        let dir = app.dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("catalog-info.yaml"), comp(name, "team-a")).unwrap();
+        dir.join("catalog-info.yaml").to_string_lossy().to_string()
+    };
+    let (first, second) = (mk("first"), mk("second"));
+    let (s, v) = app
+        .post("/locations", json!({"type": "file", "target": first}))
+        .await;
+    assert_eq!(s, 201);
+    let id = v["location"]["id"].as_str().unwrap().to_string();
+    let (s, v) = app
+        .post("/locations/by-query", json!({"query": {"target": first}}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["totalItems"], 1);
+    assert_eq!(v["items"][0]["id"], id.as_str());
+    let (s, v) = app
+        .post("/locations/by-query", json!({"query": {"colour": "red"}}))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let r = app
+        .client
+        .put(format!("{}/api/catalog/locations/{id}", app.url))
+        .json(&json!({"type": "file", "target": second}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(app.entity("component", "first").await.is_none());
+    assert!(app.entity("component", "second").await.is_some());
+}
+
+#[tokio::test]
+async fn a_directory_location_reads_every_catalog_info_file_and_optional_targets_may_be_missing() {
+    let optional = "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: maybe\nspec:\n  presence: optional\n  targets: [./not-there.yaml]\n";
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in [
+        ("a/catalog-info.yaml", comp("in-a", "team-a")),
+        ("b/deeper/catalog-info.yaml", comp("in-b", "team-a")),
+        ("c/catalog-info.yaml", optional.to_string()),
+        ("d/openapi.yaml", "openapi: 3.0.0\n".to_string()),
+    ] {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    let app = spawn_with(
+        &[],
+        Options {
+            catalog_target: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(app.entity("component", "in-a").await.is_some());
+    assert!(app.entity("component", "in-b").await.is_some());
+    assert!(app
+        .entity("location", "maybe")
+        .await
+        .unwrap()
+        .get("status")
+        .is_none());
+    assert_eq!(app.location_errors().await, "");
+}
