@@ -13,6 +13,8 @@ use tracing::Instrument;
 
 use crate::api::{self, ApiError, AppState};
 use crate::config::Config;
+use crate::ingest::crawler::Crawler;
+use crate::ingest::schedule::{self, Scheduler};
 use crate::ingest::{self, Catalog};
 use crate::processing::RootLocation;
 use crate::readmodel::ReadModel;
@@ -23,7 +25,9 @@ pub struct Application {
     port: u16,
     pub catalog: Arc<Catalog>,
     pub readmodel: Arc<ReadModel>,
+    pub crawler: Arc<Crawler>,
     _watcher: Option<notify::RecommendedWatcher>,
+    _scheduler: Scheduler,
 }
 
 /// Opens the database and applies migrations.
@@ -94,11 +98,19 @@ impl Application {
             }),
         )?;
 
+        let crawler = Crawler::new(catalog.clone(), db.clone(), &config)?;
+        catalog.set_remote(crawler.clone());
+
         let listen = &config.backend.listen;
         let listener = TcpListener::bind((listen.host.as_str(), listen.port))
             .with_context(|| format!("cannot listen on {}:{}", listen.host, listen.port))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::new(catalog.clone(), readmodel.clone(), &config));
+        let state = web::Data::new(AppState::new(
+            catalog.clone(),
+            readmodel.clone(),
+            crawler.clone(),
+            &config,
+        ));
         let cors_config = config.backend.cors.clone();
         let body_limit = config.cairn.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -145,11 +157,37 @@ impl Application {
             None
         };
 
+        let scheduler = Scheduler::new();
+        for (id, expr) in crawler.source_ids() {
+            let cron = schedule::parse(expr.as_deref().unwrap_or(schedule::DEFAULT_SCHEDULE))
+                .map_err(anyhow::Error::msg)?;
+            let jitter = schedule::default_jitter(&cron);
+            let c = crawler.clone();
+            let source = id.clone();
+            scheduler.add(
+                format!("crawl:{id}"),
+                cron,
+                jitter,
+                Arc::new(move || {
+                    if let Err(e) = c.crawl_source(&source) {
+                        tracing::error!(source = %source, error = %e, "scheduled crawl failed");
+                    }
+                }),
+            );
+        }
+
         let bg_catalog = catalog.clone();
         let bg_readmodel = readmodel.clone();
+        let bg_crawler = crawler.clone();
         tokio::spawn(async move {
             let c = bg_catalog.clone();
-            match tokio::task::spawn_blocking(move || c.ingest_all()).await {
+            let g = bg_crawler.clone();
+            let first = tokio::task::spawn_blocking(move || {
+                let r = c.ingest_all();
+                g.crawl_all();
+                r
+            });
+            match first.await {
                 Ok(Ok(())) => tracing::info!(
                     entities = bg_catalog.entity_count(),
                     "first ingest finished"
@@ -179,6 +217,8 @@ impl Application {
         });
 
         Ok(Application {
+            crawler,
+            _scheduler: scheduler,
             server,
             port,
             catalog,

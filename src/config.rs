@@ -296,6 +296,89 @@ pub struct Cairn {
     pub watch: bool,
     /// Log as JSON lines.
     pub json_logs: bool,
+    /// Where Cairn keeps its Git mirrors.
+    pub data_dir: String,
+    pub sources: Sources,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Sources {
+    pub git: Vec<GitSource>,
+    /// Allow `file://` repositories (self-hosted and test use).
+    pub allow_local: bool,
+    /// When non-empty, `file://` repositories must live under one of these directories.
+    pub local_roots: Vec<String>,
+    /// Repositories crawled at once.
+    pub concurrency: usize,
+    pub connect_timeout_seconds: u64,
+    /// Longest a single fetch may take.
+    pub fetch_timeout_seconds: u64,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources {
+            git: vec![],
+            allow_local: true,
+            local_roots: vec![],
+            concurrency: 8,
+            connect_timeout_seconds: 10,
+            fetch_timeout_seconds: 120,
+        }
+    }
+}
+
+/// One entry of `cairn.sources.git`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitSource {
+    pub id: String,
+    pub url: Option<String>,
+    pub urls: Option<Vec<String>>,
+    pub urls_file: Option<String>,
+    pub branch: Option<String>,
+    #[serde(default = "default_paths")]
+    pub paths: Vec<String>,
+    /// `cron` crate syntax (seconds first); every 15 minutes with jitter when absent.
+    pub schedule: Option<String>,
+    /// Name of the environment variable holding the credential.
+    pub token_env: Option<String>,
+}
+
+fn default_paths() -> Vec<String> {
+    vec!["**/catalog-info.yaml".into()]
+}
+
+impl GitSource {
+    /// Every repository URL of the source.
+    pub fn repository_urls(&self) -> Result<Vec<String>, ConfigError> {
+        let field = |f: &str| format!("cairn.sources.git[{}].{f}", self.id);
+        let mut out = Vec::new();
+        if let Some(u) = &self.url {
+            out.push(u.clone());
+        }
+        if let Some(list) = &self.urls {
+            out.extend(list.iter().cloned());
+        }
+        if let Some(file) = &self.urls_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| ConfigError::Type(field("urlsFile"), format!("{file}: {e}")))?;
+            out.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+        if out.is_empty() {
+            return Err(ConfigError::Type(
+                field("url"),
+                "a git source needs url, urls or urlsFile".into(),
+            ));
+        }
+        Ok(out)
+    }
 }
 
 impl Default for Cairn {
@@ -305,6 +388,8 @@ impl Default for Cairn {
             max_body_bytes: 1024 * 1024,
             watch: true,
             json_logs: false,
+            data_dir: "./cairn-data".into(),
+            sources: Sources::default(),
         }
     }
 }

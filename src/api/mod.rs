@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod locations;
 mod params;
+mod sources;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use actix_web::{web, HttpResponse};
 pub use errors::ApiError;
 
 use crate::config::Config;
+use crate::ingest::crawler::Crawler;
 use crate::ingest::Catalog;
 use crate::readmodel::ReadModel;
 
@@ -23,15 +25,22 @@ use crate::readmodel::ReadModel;
 pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub readmodel: Arc<ReadModel>,
+    pub crawler: Arc<Crawler>,
     pub auth: auth::AuthPolicy,
     pub max_body_bytes: usize,
 }
 
 impl AppState {
-    pub fn new(catalog: Arc<Catalog>, readmodel: Arc<ReadModel>, config: &Config) -> Self {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        readmodel: Arc<ReadModel>,
+        crawler: Arc<Crawler>,
+        config: &Config,
+    ) -> Self {
         AppState {
             catalog,
             readmodel,
+            crawler,
             auth: auth::AuthPolicy::from_config(config),
             max_body_bytes: config.cairn.max_body_bytes,
         }
@@ -42,6 +51,8 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(sources::metrics))
+        .service(web::scope("/api/cairn").configure(sources::routes))
         .service(
             web::scope("/api/catalog")
                 .configure(catalog::routes)

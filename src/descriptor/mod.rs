@@ -38,6 +38,11 @@ pub trait SourceReader: Send + Sync {
     fn resolve(&self, base: &str, target: &str) -> Result<Vec<String>, String>;
     /// Reads one resolved target.
     fn read(&self, target: &str) -> Result<Vec<u8>, String>;
+    /// A cheap content fingerprint of a resolved target (a Git blob id), when the source has
+    /// one; processing then re-parses a descriptor only when it or a placeholder target changed.
+    fn fingerprint(&self, _target: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Parses the bytes of a descriptor file into its non-empty documents.

@@ -3,7 +3,11 @@
 //! tells the read model to refresh. Local directories are watched ([`watch`]); every location
 //! is re-processed on the configured interval.
 
+pub mod crawler;
 pub mod files;
+pub mod git;
+pub mod schedule;
+pub mod urls;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +62,15 @@ impl From<LocationRow> for Location {
     }
 }
 
+/// A source of roots that are not local files (Git repositories): processes them and can
+/// re-crawl the repository behind an origin on request.
+pub trait RemoteSource: Send + Sync {
+    /// Processes `root` if this source handles it.
+    fn process(&self, root: &RootLocation, rules: &CatalogRules) -> Option<RootResult>;
+    /// Re-crawls the repository that produced `origin` now; false if it is not known here.
+    fn refresh_origin(&self, origin: &str) -> bool;
+}
+
 struct Writer {
     state: CatalogState,
     seq: i64,
@@ -70,6 +83,7 @@ pub struct Catalog {
     registered_rules: CatalogRules,
     strategy: OrphanStrategy,
     on_change: Box<dyn Fn() + Send + Sync>,
+    remote: std::sync::OnceLock<Arc<dyn RemoteSource>>,
 }
 
 /// Where the files of a location live, if it is local.
@@ -78,7 +92,18 @@ pub fn local_path(root: &RootLocation) -> Option<PathBuf> {
         "file" => Some(PathBuf::from(
             root.target.strip_prefix("file://").unwrap_or(&root.target),
         )),
-        "url" => root.target.strip_prefix("file://").map(PathBuf::from),
+        // A `file://` URL names a local file, unless it points into a Git repository
+        // (`file:///repos/x/blob/main/catalog-info.yaml`), which the crawler reads.
+        "url" => root
+            .target
+            .strip_prefix("file://")
+            .map(PathBuf::from)
+            .filter(|p| {
+                p.exists()
+                    || urls::parse_repo_url(&root.target)
+                        .and_then(|r| r.path)
+                        .is_none()
+            }),
         _ => None,
     }
 }
@@ -142,7 +167,40 @@ impl Catalog {
             registered_rules,
             strategy,
             on_change,
+            remote: std::sync::OnceLock::new(),
         }))
+    }
+
+    pub fn set_remote(&self, remote: Arc<dyn RemoteSource>) {
+        let _ = self.remote.set(remote);
+    }
+
+    /// Processes any root: local files here, everything else through the remote source.
+    pub fn process(&self, root: &RootLocation, rules: &CatalogRules) -> RootResult {
+        if local_path(root).is_none() {
+            if let Some(result) = self.remote.get().and_then(|r| r.process(root, rules)) {
+                return result;
+            }
+        }
+        process(root, rules)
+    }
+
+    /// Applies several processed roots as one batch (one transaction, one read-model refresh).
+    pub fn apply_results(&self, results: Vec<RootResult>) -> Result<usize> {
+        let strategy = self.strategy;
+        self.write(|state, seq| {
+            let mut all: Option<ChangeSet> = None;
+            for r in results {
+                let c = state.apply(r, strategy, seq);
+                match &mut all {
+                    Some(a) => a.merge(c),
+                    None => all = Some(c),
+                }
+            }
+            let mut all = all.unwrap_or_default();
+            all.settle(state);
+            all
+        })
     }
 
     pub fn db(&self) -> &Db {
@@ -197,7 +255,7 @@ impl Catalog {
     /// Processes and stores one root location; returns how many rows changed.
     pub fn ingest_root(&self, root: &RootLocation, rules: &CatalogRules) -> Result<usize> {
         let started = Instant::now();
-        let result = process(root, rules);
+        let result = self.process(root, rules);
         let processed_ms = started.elapsed().as_millis() as u64;
         let problems = result.reports().count();
         let emitted = result.emitted.len();
@@ -317,7 +375,7 @@ impl Catalog {
             .any(|l| l.loc_type == loc_type && l.target == target);
         Ok((
             exists,
-            process(&RootLocation::new(loc_type, target), &self.registered_rules),
+            self.process(&RootLocation::new(loc_type, target), &self.registered_rules),
         ))
     }
 
@@ -354,6 +412,9 @@ impl Catalog {
                 return Ok(());
             }
         }
+        if self.remote.get().is_some_and(|r| r.refresh_origin(&origin)) {
+            return Ok(());
+        }
         Err(Error::NotFound(format!("Entity {entity_ref} not found")))
     }
 
@@ -370,6 +431,10 @@ impl Catalog {
             out.push(p);
         }
         out
+    }
+
+    pub fn has_origin(&self, origin: &str) -> bool {
+        self.writer.lock().state.has_origin(origin)
     }
 
     pub fn entity_count(&self) -> usize {

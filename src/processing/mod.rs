@@ -3,9 +3,11 @@
 //! catalog rules, sets Backstage's location annotations, follows nested `Location` entities
 //! (with cycle detection) and derives relations. Pure: the result is applied by [`state`].
 
+mod cache;
 pub mod rules;
 pub mod state;
 
+pub use cache::PrepareCache;
 pub use rules::CatalogRules;
 
 use std::collections::{HashSet, VecDeque};
@@ -138,9 +140,50 @@ pub struct RootResult {
     pub failed: Vec<Failed>,
     /// Files that could not be read or parsed whole: what they emitted before is kept.
     pub kept_location_keys: HashSet<String>,
+    /// The source could not be read at all (unreachable remote, bad credentials, missing
+    /// branch): everything it emitted before is kept.
+    pub keep_all: bool,
 }
 
 impl RootResult {
+    /// The result for a source that cannot be read: the root Location with the error, and
+    /// everything else kept as it was.
+    pub fn unreadable(root: &RootLocation, message: String) -> RootResult {
+        let entity = root.entity();
+        let report = Report {
+            file: root.target.clone(),
+            line: 1,
+            entity_ref: Some(root.entity_ref()),
+            field: None,
+            error_name: "Error".into(),
+            message,
+        };
+        RootResult {
+            origin: root.key(),
+            emitted: vec![Emitted {
+                entity_ref: root.entity_ref(),
+                raw: entity.to_string(),
+                location_spec: Some(entity["spec"].clone()),
+                location_key: root.key(),
+                parent: None,
+                relations: vec![],
+                errors: vec![report],
+            }],
+            failed: vec![],
+            kept_location_keys: HashSet::new(),
+            keep_all: true,
+        }
+    }
+
+    /// Nothing changed since the last crawl: keep everything, write nothing.
+    pub fn unchanged(root: &RootLocation) -> RootResult {
+        RootResult {
+            origin: root.key(),
+            keep_all: true,
+            ..Default::default()
+        }
+    }
+
     /// Every problem found, in order.
     pub fn reports(&self) -> impl Iterator<Item = &Report> {
         self.emitted
@@ -155,6 +198,16 @@ pub fn process_root(
     root: &RootLocation,
     reader: &dyn SourceReader,
     rules: &CatalogRules,
+) -> RootResult {
+    process_root_cached(root, reader, rules, None)
+}
+
+/// [`process_root`], reusing prepared files from `cache` when their fingerprints are unchanged.
+pub fn process_root_cached(
+    root: &RootLocation,
+    reader: &dyn SourceReader,
+    rules: &CatalogRules,
+    cache: Option<&PrepareCache>,
 ) -> RootResult {
     let origin = root.key();
     let mut result = RootResult {
@@ -220,7 +273,7 @@ pub fn process_root(
                 ));
             }
         }
-        let prepared = prepare_files(&fresh_files, &origin, reader);
+        let prepared = prepare_files(&fresh_files, &origin, reader, cache);
         for ((key, file), outcome) in fresh_files.into_iter().zip(prepared) {
             let before = result.emitted.len();
             let ctx = FileContext {
@@ -267,12 +320,14 @@ fn location_report(file: &str, loc_ref: &str, name: &str, message: String) -> Re
 }
 
 /// A document processed as far as it can be without knowing the rest of the tree.
+#[derive(Clone)]
 enum Prepared {
     /// Not an entity (no valid envelope): reported on the Location that read it.
     Invalid(Report),
     Entity(Box<PreparedEntity>),
 }
 
+#[derive(Clone)]
 struct PreparedEntity {
     entity_ref: String,
     kind: String,
@@ -292,25 +347,27 @@ fn prepare_files(
     files: &[(String, String)],
     origin: &str,
     reader: &dyn SourceReader,
+    cache: Option<&PrepareCache>,
 ) -> Vec<FileOutcome> {
+    let prep = |key: &str, file: &str| match cache {
+        Some(c) => c.prepare(file, reader, |r| prepare_file(key, file, origin, r)),
+        None => prepare_file(key, file, origin, reader),
+    };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len());
-    if threads <= 1 {
-        return files
-            .iter()
-            .map(|(key, file)| prepare_file(key, file, origin, reader))
-            .collect();
+        .unwrap_or(1);
+    if threads <= 1 || files.len() < 8 {
+        return files.iter().map(|(key, file)| prep(key, file)).collect();
     }
     let chunk = files.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
             .map(|part| {
+                let prep = &prep;
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(key, file)| prepare_file(key, file, origin, reader))
+                        .map(|(key, file)| prep(key, file))
                         .collect::<Vec<_>>()
                 })
             })

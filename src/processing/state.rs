@@ -52,9 +52,29 @@ pub struct CatalogState {
     rows: HashMap<String, Row>,
     /// source ref → (type, target) → number of emitters.
     relations: HashMap<String, BTreeMap<(String, String), u32>>,
+    /// origin → number of entities it owns.
+    origins: HashMap<String, usize>,
 }
 
 impl ChangeSet {
+    /// Folds a later change set (same sequence number) into this one.
+    pub fn merge(&mut self, later: ChangeSet) {
+        self.restitch.extend(later.restitch);
+        self.restitch.sort();
+        self.restitch.dedup();
+        self.raw.extend(later.raw);
+        self.touched.extend(later.touched);
+        self.deletes.extend(later.deletes);
+    }
+
+    /// After merging: an entity deleted and re-created in one batch is written, not deleted.
+    pub fn settle(&mut self, state: &CatalogState) {
+        self.deletes.retain(|r| !state.rows.contains_key(r));
+        self.deletes.sort();
+        self.deletes.dedup();
+        self.restitch.retain(|r| state.rows.contains_key(r));
+    }
+
     /// Restitched entities whose JSON is not in the batch; the caller loads it from storage.
     pub fn missing_raw(&self) -> Vec<String> {
         self.restitch
@@ -76,6 +96,7 @@ impl CatalogState {
             let relations: Vec<Relation> =
                 serde_json::from_str(&r.relations_json).unwrap_or_default();
             state.add_relations(&relations);
+            *state.origins.entry(r.origin.clone()).or_default() += 1;
             state.rows.insert(
                 r.entity_ref,
                 Row {
@@ -100,6 +121,22 @@ impl CatalogState {
 
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    fn count_origin(&mut self, origin: &str, add: bool) {
+        if add {
+            *self.origins.entry(origin.to_string()).or_default() += 1;
+        } else if let Some(n) = self.origins.get_mut(origin) {
+            *n -= 1;
+            if *n == 0 {
+                self.origins.remove(origin);
+            }
+        }
+    }
+
+    /// Whether any entity came from this origin.
+    pub fn has_origin(&self, origin: &str) -> bool {
+        self.origins.contains_key(origin)
     }
 
     pub fn origin_of(&self, entity_ref: &str) -> Option<(&str, bool)> {
@@ -234,9 +271,10 @@ impl CatalogState {
             .map(|(k, _)| k.clone())
             .collect();
         for r in &previous {
-            if result
-                .kept_location_keys
-                .contains(&self.rows[r].location_key)
+            if result.keep_all
+                || result
+                    .kept_location_keys
+                    .contains(&self.rows[r].location_key)
             {
                 retained.insert(r.clone());
             }
@@ -304,6 +342,10 @@ impl CatalogState {
             }
         }
         let old = self.rows.remove(&e.entity_ref);
+        if let Some(o) = &old {
+            self.count_origin(&o.origin, false);
+        }
+        self.count_origin(origin, true);
         let uid = match &old {
             Some(o) => {
                 self.remove_relations(&o.relations);
@@ -334,6 +376,7 @@ impl CatalogState {
 
     fn delete_row(&mut self, entity_ref: &str, restitch: &mut HashSet<String>) {
         if let Some(old) = self.rows.remove(entity_ref) {
+            self.count_origin(&old.origin, false);
             self.remove_relations(&old.relations);
             restitch.extend(old.relations.iter().map(|r| r.source.clone()));
         }
@@ -388,8 +431,11 @@ impl CatalogState {
     ) -> impl Iterator<Item = EntityRow> + 'a {
         changes.restitch.iter().filter_map(move |r| {
             let raw = changes.raw.get(r)?;
+            if !self.rows.contains_key(r) {
+                return None;
+            }
             let (final_json, etag) = self.stitch(r, raw);
-            let row = self.rows.get_mut(r).expect("filtered");
+            let row = self.rows.get_mut(r).expect("checked");
             if row.etag == etag && !changes.touched.contains(r) {
                 return None;
             }

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use schema::{deleted_entities, entities, locations};
+use schema::{deleted_entities, entities, locations, repositories};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -52,6 +52,22 @@ pub struct LocationRow {
     pub loc_type: String,
     pub target: String,
     pub created_at: i64,
+}
+
+/// The last good crawl of a Git repository.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = repositories)]
+pub struct RepositoryRow {
+    pub origin: String,
+    pub source_id: String,
+    /// Redacted: never holds credentials.
+    pub url: String,
+    pub branch: String,
+    pub commit_id: String,
+    pub committed_at: i64,
+    pub author: String,
+    pub files_json: String,
+    pub crawled_at: i64,
 }
 
 /// What changed after a given sequence number.
@@ -246,6 +262,34 @@ impl Db {
                 .max()
                 .unwrap_or(seq);
             Ok(Changes { upserted, deleted, max_seq })
+        })
+    }
+
+    pub fn save_repository(&self, row: &RepositoryRow) -> Result<()> {
+        with_conn!(self, conn => {
+            diesel::insert_into(repositories::table)
+                .values(row)
+                .on_conflict(repositories::origin)
+                .do_update()
+                .set(row)
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    pub fn load_repositories(&self) -> Result<Vec<RepositoryRow>> {
+        with_conn!(self, conn => {
+            Ok(repositories::table.select(RepositoryRow::as_select()).load(conn)?)
+        })
+    }
+
+    pub fn repository(&self, origin: &str) -> Result<Option<RepositoryRow>> {
+        with_conn!(self, conn => {
+            Ok(repositories::table
+                .filter(repositories::origin.eq(origin))
+                .select(RepositoryRow::as_select())
+                .first(conn)
+                .optional()?)
         })
     }
 

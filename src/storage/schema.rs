@@ -31,3 +31,17 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    repositories (origin) {
+        origin -> Text,
+        source_id -> Text,
+        url -> Text,
+        branch -> Text,
+        commit_id -> Text,
+        committed_at -> BigInt,
+        author -> Text,
+        files_json -> Text,
+        crawled_at -> BigInt,
+    }
+}

@@ -5,6 +5,7 @@ mod bad_input;
 mod catalog;
 mod cli;
 mod compat;
+mod git;
 mod ingestion;
 mod postgres;
 mod support;

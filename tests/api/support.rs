@@ -106,8 +106,10 @@ catalog:
       target: {}
 cairn:
   watch: true
+  dataDir: {}
 "#,
-        target.display()
+        target.display(),
+        dir.path().join("data").display()
     );
     let config_path = dir.path().join("app-config.yaml");
     std::fs::write(&config_path, config).unwrap();
@@ -162,6 +164,18 @@ impl TestApp {
         let r = self
             .client
             .get(format!("{}/api/catalog{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get_cairn(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}/api/cairn{path}", self.url))
             .send()
             .await
             .unwrap();
