@@ -20,6 +20,8 @@ use crate::processing::RootLocation;
 use crate::readmodel::ReadModel;
 use crate::storage::Db;
 
+const WRITER_LEASE: &str = "writer";
+
 pub struct Application {
     server: Server,
     port: u16,
@@ -169,6 +171,9 @@ impl Application {
                 cron,
                 jitter,
                 Arc::new(move || {
+                    if !c.is_writer() {
+                        return;
+                    }
                     if let Err(e) = c.crawl_source(&source) {
                         tracing::error!(source = %source, error = %e, "scheduled crawl failed");
                     }
@@ -176,33 +181,66 @@ impl Application {
             );
         }
 
+        // The writer lease: with several replicas on one database, only its holder processes
+        // locations and crawls; every replica serves reads and follows the change sequence.
+        let lease_ttl = Duration::from_secs(config.cairn.lease_seconds.max(1));
+        let holder = uuid::Uuid::new_v4().to_string();
         let bg_catalog = catalog.clone();
         let bg_readmodel = readmodel.clone();
         let bg_crawler = crawler.clone();
+        let lease_db = db.clone();
         tokio::spawn(async move {
-            let c = bg_catalog.clone();
-            let g = bg_crawler.clone();
-            let first = tokio::task::spawn_blocking(move || {
-                let r = c.ingest_all();
-                g.crawl_all();
-                r
-            });
-            match first.await {
-                Ok(Ok(())) => tracing::info!(
-                    entities = bg_catalog.entity_count(),
-                    "first ingest finished"
-                ),
-                Ok(Err(e)) => tracing::error!(error = %e, "first ingest failed"),
-                Err(e) => tracing::error!(error = %e, "first ingest panicked"),
-            }
-            bg_readmodel.set_ready();
-            let Some(every) = interval else { return };
+            let mut next_processing = tokio::time::Instant::now();
             loop {
-                tokio::time::sleep(every).await;
-                let c = bg_catalog.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.ingest_all()).await {
-                    tracing::error!(error = %e, "scheduled processing failed");
+                let (d, h) = (lease_db.clone(), holder.clone());
+                let held = tokio::task::spawn_blocking(move || {
+                    d.try_lease(WRITER_LEASE, &h, lease_ttl.as_millis() as i64)
+                })
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(false);
+                let gained = held && !bg_catalog.is_writer();
+                bg_catalog.set_writer(held);
+                if gained {
+                    tracing::info!("holding the writer lease: processing and crawling here");
+                    next_processing = tokio::time::Instant::now();
                 }
+                if held && tokio::time::Instant::now() >= next_processing {
+                    let (c, g) = (bg_catalog.clone(), bg_crawler.clone());
+                    let run = tokio::task::spawn_blocking(move || {
+                        if gained {
+                            c.reload()?;
+                        }
+                        let r = c.ingest_all();
+                        if gained {
+                            // Afterwards each source crawls on its own schedule.
+                            g.crawl_all();
+                        }
+                        r
+                    });
+                    match run.await {
+                        Ok(Ok(())) => tracing::info!(
+                            entities = bg_catalog.entity_count(),
+                            "processing finished"
+                        ),
+                        Ok(Err(e)) => tracing::error!(error = %e, "processing failed"),
+                        Err(e) => tracing::error!(error = %e, "processing panicked"),
+                    }
+                    next_processing = match interval {
+                        Some(every) => tokio::time::Instant::now() + every,
+                        None => tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600),
+                    };
+                }
+                bg_readmodel.set_ready();
+                tokio::time::sleep(
+                    (lease_ttl / 3).min(
+                        next_processing
+                            .saturating_duration_since(tokio::time::Instant::now())
+                            .max(Duration::from_millis(100)),
+                    ),
+                )
+                .await;
             }
         });
         // Other replicas may write (PostgreSQL): follow the change sequence.

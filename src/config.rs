@@ -299,6 +299,8 @@ pub struct Cairn {
     /// Where Cairn keeps its Git mirrors.
     pub data_dir: String,
     pub sources: Sources,
+    /// How long the writer lease lasts without renewal (several replicas on PostgreSQL).
+    pub lease_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -390,6 +392,7 @@ impl Default for Cairn {
             json_logs: false,
             data_dir: "./cairn-data".into(),
             sources: Sources::default(),
+            lease_seconds: 30,
         }
     }
 }

@@ -161,6 +161,11 @@ impl Crawler {
         Ok(Arc::new(crawler))
     }
 
+    /// Whether this replica holds the writer lease.
+    pub fn is_writer(&self) -> bool {
+        self.catalog.is_writer()
+    }
+
     pub fn source_ids(&self) -> Vec<(String, Option<String>)> {
         self.sources
             .iter()

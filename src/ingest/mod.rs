@@ -84,6 +84,7 @@ pub struct Catalog {
     strategy: OrphanStrategy,
     on_change: Box<dyn Fn() + Send + Sync>,
     remote: std::sync::OnceLock<Arc<dyn RemoteSource>>,
+    writer_lease: std::sync::atomic::AtomicBool,
 }
 
 /// Where the files of a location live, if it is local.
@@ -168,6 +169,7 @@ impl Catalog {
             strategy,
             on_change,
             remote: std::sync::OnceLock::new(),
+            writer_lease: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -282,6 +284,9 @@ impl Catalog {
 
     /// Re-processes, once each, the local roots that contain any of `paths`.
     pub fn ingest_paths(&self, paths: &[PathBuf]) -> Result<()> {
+        if !self.is_writer() {
+            return Ok(());
+        }
         for (root, rules) in self.roots()? {
             if let Some(p) = local_path(&root) {
                 let reader = FileReader::for_target(&p);
@@ -431,6 +436,25 @@ impl Catalog {
             out.push(p);
         }
         out
+    }
+
+    /// Reloads the processing state from the database: another replica may have written
+    /// while this one was not the writer.
+    pub fn reload(&self) -> Result<()> {
+        let mut w = self.writer.lock();
+        w.state = CatalogState::from_rows(self.db.load_entities()?);
+        w.seq = self.db.max_seq()?;
+        Ok(())
+    }
+
+    /// Whether this replica holds the writer lease (scheduled work runs only there).
+    pub fn is_writer(&self) -> bool {
+        self.writer_lease.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn set_writer(&self, held: bool) {
+        self.writer_lease
+            .store(held, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn has_origin(&self, origin: &str) -> bool {

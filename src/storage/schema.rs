@@ -45,3 +45,11 @@ diesel::table! {
         crawled_at -> BigInt,
     }
 }
+
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> BigInt,
+    }
+}
