@@ -3,17 +3,29 @@
 //! facets latency and resident memory.
 //!
 //! `cargo bench --bench catalog -- 100000` (N defaults to 10000).
+//!
+//! With `git R N`: R Git repositories holding N entities in all, crawled from `file://` URLs:
+//! a cold crawl, a crawl with no change, and how soon 10 changed repositories are visible.
+//! `cargo bench --bench catalog -- git 1000 100000`
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(10_000);
     cairn::telemetry::init(false);
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if args.first().map(String::as_str) == Some("git") {
+        let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        return git_bench(
+            nums.first().copied().unwrap_or(1000),
+            nums.get(1).copied().unwrap_or(100_000),
+        );
+    }
+    let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     generate(dir.path(), n);
@@ -184,4 +196,121 @@ fn load(port: u16, path: &str, conns: usize, dur: Duration) -> (f64, f64, f64) {
         all[all.len() / 2],
         all[(all.len() * 99 / 100).min(all.len() - 1)],
     )
+}
+
+fn commit_all(repo: &git2::Repository, message: &str) {
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Bench", "bench@example.com").unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap();
+}
+
+fn repo_descriptor(r: usize, per: usize, lifecycle: &str) -> String {
+    let mut out = String::new();
+    for j in 0..per {
+        out.push_str(&format!(
+            "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: repo{r}-svc{j}\n  description: Service {j} of repository {r}\nspec:\n  type: service\n  lifecycle: {lifecycle}\n  owner: team-{}\n",
+            r % 50
+        ));
+    }
+    out
+}
+
+fn git_bench(repos: usize, n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let per = (n / repos).max(1);
+    let started = Instant::now();
+    let mut urls = String::new();
+    let mut handles = Vec::new();
+    for r in 0..repos {
+        let path = dir.path().join(format!("repos/r{r}"));
+        std::fs::create_dir_all(&path).unwrap();
+        let repo = git2::Repository::init(&path).unwrap();
+        repo.set_head("refs/heads/main").unwrap();
+        std::fs::write(
+            path.join("catalog-info.yaml"),
+            repo_descriptor(r, per, "production"),
+        )
+        .unwrap();
+        std::fs::write(path.join("README.md"), "# readme\n").unwrap();
+        commit_all(&repo, "init");
+        urls.push_str(&format!("file://{}\n", path.display()));
+        handles.push(path);
+    }
+    std::fs::write(dir.path().join("repos.txt"), urls).unwrap();
+    println!(
+        "generated {repos} repositories with {} entities in {:.2?}",
+        repos * per,
+        started.elapsed()
+    );
+
+    let config = format!(
+        "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n  locations: []\n  rules: [{{allow: [Component, Location]}}]\ncairn:\n  watch: false\n  dataDir: {}\n  sources:\n    concurrency: 8\n    git:\n      - id: bench\n        urlsFile: {}\n        branch: main\n        schedule: '0 0 0 1 1 * 2099'\n",
+        dir.path().join("bench.sqlite").display(),
+        dir.path().join("data").display(),
+        dir.path().join("repos.txt").display()
+    );
+    let cfg_path = dir.path().join("app-config.yaml");
+    std::fs::write(&cfg_path, config).unwrap();
+    let config = cairn::config::Config::load(&[cfg_path]).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let app = rt.block_on(cairn::app::Application::build(config)).unwrap();
+    let readmodel = app.readmodel.clone();
+    let crawler = app.crawler.clone();
+    rt.spawn(app.run_until_stopped());
+    while !readmodel.is_ready() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!(
+        "cold crawl: {} entities from {repos} repositories served {:.2?} after start",
+        readmodel.snapshot().len(),
+        started.elapsed()
+    );
+    println!("resident memory after the cold crawl: {} MB", rss_mb());
+
+    let t = Instant::now();
+    let changed = crawler.crawl_source("bench").unwrap();
+    println!(
+        "crawl with no change: {:.2?} ({changed} repositories changed)",
+        t.elapsed()
+    );
+
+    let step = repos / 10;
+    let changed_repos: Vec<usize> = (0..10).map(|i| i * step.max(1) % repos).collect();
+    for &r in &changed_repos {
+        let repo = git2::Repository::open(&handles[r]).unwrap();
+        std::fs::write(
+            handles[r].join("catalog-info.yaml"),
+            repo_descriptor(r, per, "deprecated"),
+        )
+        .unwrap();
+        commit_all(&repo, "deprecate");
+    }
+    let t = Instant::now();
+    let c = crawler.clone();
+    let crawl = std::thread::spawn(move || c.crawl_source("bench").unwrap());
+    let visible = |r: usize| {
+        readmodel
+            .snapshot()
+            .get_by_ref(&format!("component:default/repo{r}-svc0"))
+            .is_some_and(|d| d.json.contains("\"lifecycle\":\"deprecated\""))
+    };
+    while !changed_repos.iter().all(|&r| visible(r)) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let seen = t.elapsed();
+    let changed = crawl.join().unwrap();
+    println!("10 changed repositories visible in the API {seen:.2?} after the crawl started; crawl took {:.2?} ({changed} changed)", t.elapsed());
 }

@@ -422,12 +422,14 @@ impl Crawler {
         };
         let repo = git::open_mirror(&self.data_dir, url)?;
         let deadline = Duration::from_secs(self.settings.fetch_timeout_seconds);
+        let known = last_good.and_then(|c| git2::Oid::from_str(c).ok());
         let fetched = git::fetch(
             &repo,
             url,
             job.repo.branch.as_deref(),
             token.as_deref(),
             deadline,
+            known,
         )
         .map_err(clean)?;
         if last_good == Some(fetched.commit.to_string().as_str()) {

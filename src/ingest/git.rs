@@ -61,54 +61,64 @@ pub fn fetch(
     branch: Option<&str>,
     token: Option<&str>,
     deadline: Duration,
+    known: Option<Oid>,
 ) -> Result<Fetched, String> {
     let shown = redact(url);
     let mut remote = repo
         .remote_anonymous(url)
         .map_err(|e| format!("invalid remote {shown}: {}", e.message()))?;
     let started = Instant::now();
-    let mut attempts = 0;
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(move |_url, username, allowed| {
-        attempts += 1;
-        if attempts > 2 {
-            return Err(git2::Error::from_str("authentication failed"));
-        }
-        match token {
-            Some(t) if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) => {
-                Cred::userpass_plaintext("x-access-token", t)
+    // First list the remote's refs: when the branch still points at the last crawled commit,
+    // there is nothing to download.
+    let (branch, remote_head) = {
+        let conn = remote
+            .connect_auth(
+                git2::Direction::Fetch,
+                Some(callbacks(token, started, deadline)),
+                None,
+            )
+            .map_err(|e| format!("cannot reach {shown}: {}", e.message()))?;
+        let branch = match branch {
+            Some(b) => b.to_string(),
+            None => {
+                let head = conn.default_branch().map_err(|e| {
+                    format!(
+                        "{shown} has no default branch (empty repository?): {}",
+                        e.message()
+                    )
+                })?;
+                head.as_str()
+                    .unwrap_or_default()
+                    .trim_start_matches("refs/heads/")
+                    .to_string()
             }
-            _ if allowed.contains(CredentialType::SSH_KEY) => {
-                Cred::ssh_key_from_agent(username.unwrap_or("git"))
-            }
-            _ => Cred::default(),
-        }
-    });
-    callbacks.transfer_progress(move |_| started.elapsed() < deadline);
-    let mut opts = FetchOptions::new();
-    opts.remote_callbacks(callbacks);
-    opts.download_tags(git2::AutotagOption::None);
-    let branch = match branch {
-        Some(b) => b.to_string(),
-        None => {
-            remote
-                .connect(git2::Direction::Fetch)
-                .map_err(|e| format!("cannot reach {shown}: {}", e.message()))?;
-            let head = remote.default_branch().map_err(|e| {
-                format!(
-                    "{shown} has no default branch (empty repository?): {}",
-                    e.message()
-                )
-            })?;
-            let name = head
-                .as_str()
-                .unwrap_or_default()
-                .trim_start_matches("refs/heads/")
-                .to_string();
-            remote.disconnect().ok();
-            name
-        }
+        };
+        let wanted = format!("refs/heads/{branch}");
+        let head = conn
+            .list()
+            .map_err(|e| format!("cannot list the refs of {shown}: {}", e.message()))?
+            .iter()
+            .find(|h| h.name() == wanted)
+            .map(|h| h.oid());
+        (branch, head)
     };
+    let Some(remote_head) = remote_head else {
+        return Err(format!("branch {branch} not found on {shown}"));
+    };
+    if known == Some(remote_head) {
+        if let Ok(commit) = repo.find_commit(remote_head) {
+            let author = commit.author().name().unwrap_or_default().to_string();
+            return Ok(Fetched {
+                branch,
+                commit: remote_head,
+                committed_at: commit.time().seconds(),
+                author,
+            });
+        }
+    }
+    let mut opts = FetchOptions::new();
+    opts.remote_callbacks(callbacks(token, started, deadline));
+    opts.download_tags(git2::AutotagOption::None);
     let local_ref = format!("refs/remotes/origin/{branch}");
     let refspec = format!("+refs/heads/{branch}:{local_ref}");
     remote
@@ -133,6 +143,28 @@ pub fn fetch(
         committed_at: commit.time().seconds(),
         author,
     })
+}
+
+fn callbacks(token: Option<&str>, started: Instant, deadline: Duration) -> RemoteCallbacks<'_> {
+    let mut attempts = 0;
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(move |_url, username, allowed| {
+        attempts += 1;
+        if attempts > 2 {
+            return Err(git2::Error::from_str("authentication failed"));
+        }
+        match token {
+            Some(t) if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) => {
+                Cred::userpass_plaintext("x-access-token", t)
+            }
+            _ if allowed.contains(CredentialType::SSH_KEY) => {
+                Cred::ssh_key_from_agent(username.unwrap_or("git"))
+            }
+            _ => Cred::default(),
+        }
+    });
+    callbacks.transfer_progress(move |_| started.elapsed() < deadline);
+    callbacks
 }
 
 /// One entry of a commit's tree.

@@ -19,8 +19,9 @@ pub use filter::Predicate;
 /// One served entity.
 #[derive(Debug)]
 pub struct Doc {
-    pub entity_ref: String,
-    pub uid: String,
+    pub entity_ref: Arc<str>,
+    /// Lowercase, as generated.
+    pub uid: Arc<str>,
     pub json: Box<str>,
     /// Search row values, concatenated; rows point into it (one allocation per entity).
     values: Box<str>,
@@ -63,8 +64,8 @@ impl Doc {
             })
             .collect();
         Doc {
-            entity_ref,
-            uid,
+            entity_ref: Arc::from(entity_ref),
+            uid: Arc::from(uid.to_lowercase()),
             json: json.into_boxed_str(),
             values: values.into_boxed_str(),
             rows,
@@ -112,8 +113,8 @@ pub struct KeyIndex {
 
 pub struct Snapshot {
     pub docs: Vec<Arc<Doc>>,
-    pub by_ref: HashMap<String, u32>,
-    pub by_uid: HashMap<String, u32>,
+    pub by_ref: HashMap<Arc<str>, u32>,
+    pub by_uid: HashMap<Arc<str>, u32>,
     pub keys: Arc<Keys>,
     indexes: Mutex<HashMap<u32, Arc<KeyIndex>>>,
     facet_indexes: Mutex<HashMap<u32, Arc<FacetIndex>>>,
@@ -128,7 +129,7 @@ impl Snapshot {
         let mut by_uid = HashMap::with_capacity(docs.len());
         for (i, d) in docs.iter().enumerate() {
             by_ref.insert(d.entity_ref.clone(), i as u32);
-            by_uid.insert(d.uid.to_lowercase(), i as u32);
+            by_uid.insert(d.uid.clone(), i as u32);
         }
         Snapshot {
             docs,
@@ -154,7 +155,7 @@ impl Snapshot {
 
     pub fn get_by_uid(&self, uid: &str) -> Option<&Arc<Doc>> {
         self.by_uid
-            .get(&uid.to_lowercase())
+            .get(uid.to_lowercase().as_str())
             .map(|i| &self.docs[*i as usize])
     }
 
@@ -339,12 +340,8 @@ impl ReadModel {
             return Ok(());
         }
         let old = self.snapshot();
-        let mut docs: HashMap<String, Arc<Doc>> = old
-            .docs
-            .iter()
-            .map(|d| (d.entity_ref.clone(), d.clone()))
-            .collect();
-        // Apply in sequence order so a delete followed by a re-create ends with the entity.
+        // Apply in sequence order so a delete followed by a re-create ends with the entity;
+        // only the last event per ref matters.
         let built = build_docs(changes.upserted, &self.keys);
         let mut events: Vec<(i64, Result<Arc<Doc>, String>)> = changes
             .deleted
@@ -353,17 +350,26 @@ impl ReadModel {
             .collect();
         events.extend(built.into_iter().map(|(s, d)| (s, Ok(d))));
         events.sort_by_key(|e| (e.0, e.1.is_ok()));
+        let mut last: HashMap<Arc<str>, Option<Arc<Doc>>> = HashMap::new();
         for (_, event) in events {
             match event {
                 Err(r) => {
-                    docs.remove(&r);
+                    last.insert(Arc::from(r), None);
                 }
                 Ok(doc) => {
-                    docs.insert(doc.entity_ref.clone(), doc);
+                    last.insert(doc.entity_ref.clone(), Some(doc));
                 }
             }
         }
-        let mut list: Vec<Arc<Doc>> = docs.into_values().collect();
+        // The old docs are sorted by uid; keeping them in order and sorting once more is
+        // nearly linear for small change sets.
+        let mut list: Vec<Arc<Doc>> = old
+            .docs
+            .iter()
+            .filter(|d| !last.contains_key(&d.entity_ref))
+            .cloned()
+            .collect();
+        list.extend(last.into_values().flatten());
         list.sort_by(|a, b| a.uid.cmp(&b.uid));
         *self.current.write() = Arc::new(Snapshot::new(list, self.keys.clone()));
         *seq = changes.max_seq;

@@ -155,7 +155,7 @@ pub fn query_page(
     let at = |i: usize| if asc { sorted[i] } else { sorted[n - 1 - i] };
     let key_of = |doc: u32| -> (String, String) {
         let v = snap.sort_value(doc, &effective.field).unwrap_or_default();
-        (v, snap.docs[doc as usize].uid.clone())
+        (v, snap.docs[doc as usize].uid.to_string())
     };
     let dir = |a: &(String, String), b: &(String, String)| if asc { a.cmp(b) } else { b.cmp(a) };
 
@@ -275,7 +275,7 @@ pub fn query_page(
     let prev_cursor = match items.first() {
         Some(&first) if has_more_before => {
             let first_uid = &snap.docs[first as usize].uid;
-            let is_first_page = first_of_all.as_deref() == Some(first_uid.as_str());
+            let is_first_page = first_of_all.as_deref() == Some(&**first_uid);
             (!is_first_page).then(|| make(first, true))
         }
         _ => None,
