@@ -559,6 +559,13 @@ fn set_location_annotations(entity: &mut Value, key: &str, origin: &str) {
     let ann = meta.entry("annotations").or_insert_with(|| json!({}));
     ann[annotations::MANAGED_BY_LOCATION] = json!(key);
     ann[annotations::MANAGED_BY_ORIGIN_LOCATION] = json!(origin);
+    // Files on a Git host get links to view, edit and browse their source; values written
+    // in the descriptor win.
+    for (k, v) in scm_annotations(key) {
+        if ann.get(k).is_none() {
+            ann[k] = json!(v);
+        }
+    }
     for k in [annotations::VIEW_URL, annotations::EDIT_URL] {
         if let Some(v) = ann.get(k).and_then(Value::as_str) {
             if v.trim_start().to_lowercase().starts_with("javascript:") {
@@ -566,6 +573,34 @@ fn set_location_annotations(entity: &mut Value, key: &str, origin: &str) {
             }
         }
     }
+}
+
+/// `view-url`, `edit-url` and `source-location` for a `url:https://host/…/blob/<branch>/<path>`
+/// location; nothing for local files.
+fn scm_annotations(key: &str) -> Vec<(&'static str, String)> {
+    let Some(url) = key.strip_prefix("url:") else {
+        return vec![];
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return vec![];
+    }
+    let Some((base, rest)) = url.split_once("/blob/") else {
+        return vec![];
+    };
+    let mut out = vec![(annotations::VIEW_URL, url.to_string())];
+    let pinned = rest
+        .split('/')
+        .next()
+        .is_some_and(|r| r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit()));
+    if !pinned {
+        out.push((annotations::EDIT_URL, format!("{base}/edit/{rest}")));
+    }
+    let dir = rest.rsplit_once('/').map(|(d, _)| d).unwrap_or(rest);
+    out.push((
+        annotations::SOURCE_LOCATION,
+        format!("url:{base}/tree/{dir}/"),
+    ));
+    out
 }
 
 fn sort_ref_arrays(entity: &mut Value) {
@@ -621,4 +656,34 @@ pub fn validate_single(entity: &Value, location: &str) -> Vec<ProcessingError> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_host_files_get_view_edit_and_source_links() {
+        let a =
+            scm_annotations("url:https://github.com/acme/widget/blob/main/svc/catalog-info.yaml");
+        assert_eq!(
+            a,
+            vec![
+                (
+                    annotations::VIEW_URL,
+                    "https://github.com/acme/widget/blob/main/svc/catalog-info.yaml".to_string()
+                ),
+                (
+                    annotations::EDIT_URL,
+                    "https://github.com/acme/widget/edit/main/svc/catalog-info.yaml".to_string()
+                ),
+                (
+                    annotations::SOURCE_LOCATION,
+                    "url:https://github.com/acme/widget/tree/main/svc/".to_string()
+                ),
+            ]
+        );
+        assert!(scm_annotations("file:/srv/catalog-info.yaml").is_empty());
+        assert!(scm_annotations("url:file:///r/blob/main/catalog-info.yaml").is_empty());
+    }
 }

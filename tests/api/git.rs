@@ -438,3 +438,46 @@ async fn a_scheduled_source_picks_up_commits_by_itself() {
         .await;
     assert!(seen, "the schedule did not crawl the new commit");
 }
+
+#[tokio::test]
+async fn a_hanging_remote_times_out_without_blocking_the_others() {
+    // A server that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let repo = WorkRepo::init(&dir.path().join("fine"));
+    repo.write("catalog-info.yaml", &component("unblocked", "production"));
+    repo.commit("first");
+    let config = format!(
+        "cairn:\n  sources:\n    connectTimeoutSeconds: 1\n    fetchTimeoutSeconds: 2\n    git:\n      - id: org\n        urls: [http://127.0.0.1:{port}/hangs.git, {}]\n        branch: main\n",
+        repo.url()
+    );
+    let started = std::time::Instant::now();
+    let app = spawn_with(
+        &[("all.yaml", &root_location(&[]))],
+        Options {
+            extra_config: config,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(app.entity("component", "unblocked").await.is_some());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "startup waited {:?}",
+        started.elapsed()
+    );
+    let v = sources(&app).await;
+    let repos = v["items"][0]["repositories"].as_array().unwrap().clone();
+    let hung = repos
+        .iter()
+        .find(|r| r["url"].as_str().unwrap().contains("hangs"))
+        .unwrap();
+    assert!(hung["lastError"].is_string(), "{hung}");
+}
