@@ -481,3 +481,98 @@ async fn a_hanging_remote_times_out_without_blocking_the_others() {
         .unwrap();
     assert!(hung["lastError"].is_string(), "{hung}");
 }
+
+#[tokio::test]
+async fn a_deleted_branch_keeps_the_entities_and_reports_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkRepo::init(&dir.path().join("branchy"));
+    work.write("catalog-info.yaml", &component("on-main", "production"));
+    work.commit("first");
+    {
+        let repo = Repository::open(&work.path).unwrap();
+        let head = repo.head().unwrap().peel_to_commit().unwrap();
+        repo.branch("release", &head, false).unwrap();
+    }
+    let app = app_with_source(&work.url(), "        branch: release\n").await;
+    assert!(app.entity("component", "on-main").await.is_some());
+    Repository::open(&work.path)
+        .unwrap()
+        .find_branch("release", git2::BranchType::Local)
+        .unwrap()
+        .delete()
+        .unwrap();
+    crawl(&app, "org").await;
+    assert!(
+        app.entity("component", "on-main").await.is_some(),
+        "entities kept"
+    );
+    let status = repo_status(&sources(&app).await, "org");
+    assert!(
+        status["lastError"].as_str().unwrap().contains("release"),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn config_url_locations_on_git_hosts_and_oversized_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = WorkRepo::init(&dir.path().join("cfg"));
+    repo.write("catalog-info.yaml", &component("from-config", "production"));
+    repo.write(
+        "big/catalog-info.yaml",
+        &format!("# {}\n", "x".repeat(5 * 1024 * 1024)),
+    );
+    repo.write("all.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: cfg-root\nspec:\n  targets: [./catalog-info.yaml, ./big/catalog-info.yaml]\n");
+    repo.commit("first");
+    let config = format!(
+        "catalog:\n  locations:\n    - type: url\n      target: {}/blob/main/all.yaml\n",
+        repo.url()
+    );
+    let app = spawn_with(
+        &[("all.yaml", &root_location(&[]))],
+        Options {
+            extra_config: config,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(app.entity("component", "from-config").await.is_some());
+    let errors = app.location_errors().await;
+    assert!(errors.contains("larger than the limit"), "{errors}");
+    // Refresh re-crawls the repository of a config location.
+    repo.write("catalog-info.yaml", &component("from-config", "deprecated"));
+    repo.commit("second");
+    let (s, _) = app
+        .post(
+            "/refresh",
+            json!({"entityRef": "component:default/from-config"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        app.entity("component", "from-config").await.unwrap()["spec"]["lifecycle"],
+        "deprecated"
+    );
+}
+
+#[tokio::test]
+async fn refreshing_an_entity_recrawls_its_source_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = WorkRepo::init(&dir.path().join("svc"));
+    repo.write("catalog-info.yaml", &component("refreshed", "experimental"));
+    repo.commit("first");
+    let app = app_with_source(&repo.url(), "").await;
+    repo.write("catalog-info.yaml", &component("refreshed", "production"));
+    repo.commit("second");
+    let (s, _) = app
+        .post(
+            "/refresh",
+            json!({"entityRef": "component:default/refreshed"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        app.entity("component", "refreshed").await.unwrap()["spec"]["lifecycle"],
+        "production"
+    );
+}
