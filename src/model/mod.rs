@@ -2,6 +2,7 @@
 //! relations an entity's spec yields. Nothing here does I/O.
 
 pub mod entity_ref;
+pub mod governance;
 pub mod kinds;
 pub mod relations;
 pub mod validation;

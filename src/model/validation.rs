@@ -18,7 +18,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Problem {
             field: field.into(),
             message: message.into(),
@@ -308,6 +308,44 @@ fn validate_link(i: usize, link: &Value, problems: &mut Vec<Problem>) {
     }
 }
 
+/// Problems that do not stop ingestion: unknown spec fields of Cairn's kinds and unknown
+/// EU AI Act answer keys. The entity is kept; the warnings show in its status.
+pub fn warnings(entity: &Value) -> Vec<Problem> {
+    let kind = entity["kind"].as_str().unwrap_or_default();
+    let Some(rules) = spec_rules(kind) else {
+        return vec![];
+    };
+    let Some(spec) = entity["spec"].as_object() else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    if rules.warn_unknown {
+        for key in spec.keys() {
+            if !rules.fields.iter().any(|f| f.name == key) {
+                out.push(Problem::new(
+                    format!("spec.{key}"),
+                    format!("unknown field {key} in a {kind} spec (kept)"),
+                ));
+            }
+        }
+    }
+    if let Some(answers) = spec
+        .get("aiAct")
+        .and_then(|a| a.get("answers"))
+        .and_then(Value::as_object)
+    {
+        for key in answers.keys() {
+            if super::governance::question(key).is_none() {
+                out.push(Problem::new(
+                    format!("spec.aiAct.answers.{key}"),
+                    format!("unknown EU AI Act question {key} (kept)"),
+                ));
+            }
+        }
+    }
+    out
+}
+
 fn validate_kind(api_version: &str, kind: &str, spec: Option<&Value>, problems: &mut Vec<Problem>) {
     let Some(rules) = spec_rules(kind) else {
         return;
@@ -354,6 +392,7 @@ fn validate_kind(api_version: &str, kind: &str, spec: Option<&Value>, problems: 
             }
         }
     }
+    super::governance::check_spec(kind, spec, problems);
 }
 
 fn schema_problem(field: &str, message: &str) -> Problem {
@@ -366,6 +405,27 @@ fn schema_problem(field: &str, message: &str) -> Problem {
 
 fn check_type(ty: FieldType, v: &Value) -> Option<String> {
     match ty {
+        FieldType::OneOf(allowed) => match v.as_str() {
+            Some(s) if allowed.contains(&s) => None,
+            _ => Some(format!(
+                "must be equal to one of the allowed values: {}",
+                allowed.join(", ")
+            )),
+        },
+        FieldType::Objects(keys) => match v {
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| match item {
+                Value::Object(o) => keys.iter().find_map(|k| match o.get(*k) {
+                    Some(Value::String(s)) if !s.is_empty() => None,
+                    _ => Some(format!("item {i} must have a non-empty string '{k}'")),
+                }),
+                other => Some(format!("item {i} must be object, got {}", type_name(other))),
+            }),
+            other => Some(format!("must be array, got {}", type_name(other))),
+        },
+        FieldType::ArrayOrObject => match v {
+            Value::Array(_) | Value::Object(_) => None,
+            other => Some(format!("must be array or object, got {}", type_name(other))),
+        },
         FieldType::String => match v {
             Value::String(s) if !s.is_empty() => None,
             Value::String(_) => Some("must NOT have fewer than 1 characters".into()),

@@ -123,6 +123,8 @@ pub struct Emitted {
     pub parent: Option<String>,
     pub relations: Vec<Relation>,
     pub errors: Vec<Report>,
+    /// Problems that do not stop ingestion (unknown fields, unknown questionnaire keys).
+    pub warnings: Vec<Report>,
 }
 
 /// An entity that was found but failed processing: its last good version is kept.
@@ -168,6 +170,7 @@ impl RootResult {
                 parent: None,
                 relations: vec![],
                 errors: vec![report],
+                warnings: vec![],
             }],
             failed: vec![],
             kept_location_keys: HashSet::new(),
@@ -223,6 +226,7 @@ pub fn process_root_cached(
         parent: None,
         relations: vec![],
         errors: vec![],
+        warnings: vec![],
     });
     let mut seen_refs: HashSet<String> = HashSet::from([root.entity_ref()]);
     let mut visited_files: HashSet<String> = HashSet::new();
@@ -337,6 +341,7 @@ struct PreparedEntity {
     location_spec: Option<Value>,
     relations: Vec<Relation>,
     failures: Vec<Report>,
+    warnings: Vec<Report>,
 }
 
 /// What reading one file gave: its documents, or a problem with the whole file.
@@ -459,10 +464,24 @@ fn prepare_file(key: &str, file: &str, origin: &str, reader: &dyn SourceReader) 
                 }
             }
         }
+        let warnings = validation::warnings(&entity)
+            .into_iter()
+            .map(|p| {
+                let line = descriptor::field_line(&text, doc, &p.field);
+                report(
+                    line,
+                    Some(&entity_ref),
+                    Some(&p.field),
+                    "Warning",
+                    p.message,
+                )
+            })
+            .collect();
         set_location_annotations(&mut entity, key, origin);
         sort_ref_arrays(&mut entity);
         let kind = entity["kind"].as_str().unwrap_or_default().to_string();
         out.push(Prepared::Entity(Box::new(PreparedEntity {
+            warnings,
             entity_ref,
             spec_type: entity["spec"]["type"].as_str().map(str::to_owned),
             line: doc.line,
@@ -550,6 +569,7 @@ fn admit(
             parent: Some(ctx.parent.to_string()),
             relations: p.relations,
             errors: vec![],
+            warnings: p.warnings,
         });
     }
 }

@@ -29,9 +29,29 @@ struct Row {
     /// entities changed in the current batch, in the [`ChangeSet`].
     raw_hash: [u8; 20],
     relations: Vec<Relation>,
-    errors: Vec<ProcessingError>,
+    /// Errors and warnings for `status.items`.
+    errors: Vec<StatusItem>,
     orphan: bool,
     etag: String,
+}
+
+/// One stored `status.items` entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct StatusItem {
+    level: String,
+    error: ProcessingError,
+}
+
+fn items(errors: &[Report], warnings: &[Report]) -> Vec<StatusItem> {
+    let item = |level: &str, r: &Report| StatusItem {
+        level: level.into(),
+        error: r.to_error(),
+    };
+    errors
+        .iter()
+        .map(|r| item("error", r))
+        .chain(warnings.iter().map(|r| item("warning", r)))
+        .collect()
 }
 
 /// A batch to write: the entities to restitch (rows are produced lazily by
@@ -121,6 +141,14 @@ impl CatalogState {
 
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// Entities with a relation to `entity_ref` (their reverse relations have it as source).
+    fn pointing_at(&self, entity_ref: &str) -> Vec<String> {
+        self.relations
+            .get(entity_ref)
+            .map(|m| m.keys().map(|(_, target)| target.clone()).collect())
+            .unwrap_or_default()
     }
 
     fn count_origin(&mut self, origin: &str, add: bool) {
@@ -230,7 +258,7 @@ impl CatalogState {
         // none, show the errors on the Location that read them.
         let mut retained: HashSet<String> = HashSet::new();
         for f in &result.failed {
-            let errors: Vec<ProcessingError> = f.reports.iter().map(Report::to_error).collect();
+            let errors = items(&f.reports, &[]);
             match self.rows.get_mut(&f.entity_ref) {
                 Some(row) if row.origin == origin || row.orphan => {
                     retained.insert(f.entity_ref.clone());
@@ -328,7 +356,7 @@ impl CatalogState {
         fresh: &mut HashMap<String, String>,
     ) -> Option<String> {
         let raw_hash: [u8; 20] = Sha1::digest(e.raw.as_bytes()).into();
-        let errors: Vec<ProcessingError> = e.errors.iter().map(Report::to_error).collect();
+        let errors = items(&e.errors, &e.warnings);
         if let Some(row) = self.rows.get(&e.entity_ref) {
             if row.raw_hash == raw_hash
                 && row.relations == e.relations
@@ -352,7 +380,11 @@ impl CatalogState {
                 restitch.extend(o.relations.iter().map(|r| r.source.clone()));
                 o.uid.clone()
             }
-            None => uuid::Uuid::new_v4().to_string(),
+            None => {
+                // Entities that point at this one lose their dangling-reference warning.
+                restitch.extend(self.pointing_at(&e.entity_ref));
+                uuid::Uuid::new_v4().to_string()
+            }
         };
         self.add_relations(&e.relations);
         restitch.extend(e.relations.iter().map(|r| r.source.clone()));
@@ -377,6 +409,7 @@ impl CatalogState {
     fn delete_row(&mut self, entity_ref: &str, restitch: &mut HashSet<String>) {
         if let Some(old) = self.rows.remove(entity_ref) {
             self.count_origin(&old.origin, false);
+            restitch.extend(self.pointing_at(entity_ref));
             self.remove_relations(&old.relations);
             restitch.extend(old.relations.iter().map(|r| r.source.clone()));
         }
@@ -477,20 +510,40 @@ impl CatalogState {
         }
         let obj = entity.as_object_mut().expect("validated");
         obj.insert("relations".into(), Value::Array(relations));
-        if !row.errors.is_empty() {
-            let items: Vec<Value> = row
-                .errors
-                .iter()
-                .map(|e| {
-                    json!({
-                        "type": "backstage.io/catalog-processing",
-                        "level": "error",
-                        "message": format!("{}: {}", e.name, e.message),
-                        "error": e,
-                    })
+        let mut status: Vec<Value> = row
+            .errors
+            .iter()
+            .map(|i| {
+                json!({
+                    "type": "backstage.io/catalog-processing",
+                    "level": i.level,
+                    "message": format!("{}: {}", i.error.name, i.error.message),
+                    "error": i.error,
                 })
-                .collect();
-            obj.insert("status".into(), json!({ "items": items }));
+            })
+            .collect();
+        // Refs to entities that are not in the catalog, as warnings on the entity holding them.
+        let mut dangling: Vec<(&str, &str)> = row
+            .relations
+            .iter()
+            .filter(|r| {
+                r.source == entity_ref && !r.field.is_empty() && !self.rows.contains_key(&r.target)
+            })
+            .map(|r| (r.field.as_str(), r.target.as_str()))
+            .collect();
+        dangling.sort();
+        dangling.dedup();
+        for (field, target) in dangling {
+            let message = format!("{field} refers to {target}, which is not in the catalog");
+            status.push(json!({
+                "type": "backstage.io/catalog-processing",
+                "level": "warning",
+                "message": format!("DanglingReference: {message}"),
+                "error": {"name": "DanglingReference", "message": message},
+            }));
+        }
+        if !status.is_empty() {
+            obj.insert("status".into(), json!({ "items": status }));
         }
         let etag = hex::encode(Sha1::digest(serde_json::to_vec(&entity).expect("json")));
         let meta = entity["metadata"].as_object_mut().expect("validated");

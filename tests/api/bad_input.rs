@@ -249,7 +249,7 @@ async fn a_broken_file_keeps_the_entities_it_emitted_before() {
             .contains("spec.owner"),
         "{status}"
     );
-    // Fixing it clears the status.
+    // Fixing it clears the error; the owner team-a does not exist, which stays as a warning.
     ingest_bad(
         &app,
         component(
@@ -258,10 +258,19 @@ async fn a_broken_file_keeps_the_entities_it_emitted_before() {
         ),
     )
     .await;
-    assert!(app
-        .entity("component", "kept")
-        .await
+    let items = app.entity("component", "kept").await.unwrap()["status"]["items"].clone();
+    let levels: Vec<&str> = items
+        .as_array()
         .unwrap()
-        .get("status")
-        .is_none());
+        .iter()
+        .map(|i| i["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, vec!["warning"], "{items}");
+    assert!(
+        items[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.owner refers to group:default/team-a"),
+        "{items}"
+    );
 }

@@ -100,7 +100,7 @@ catalog:
   processingInterval: false
   orphanStrategy: delete
   rules:
-    - allow: [Component, System, API, Resource, Location, Domain, Group, User, Template]
+    - allow: [Component, System, API, Resource, Location, Domain, Group, User, Template, Event, DataProduct, AIAgent, AiResource]
   locations:
     - type: file
       target: {}

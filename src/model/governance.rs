@@ -1,0 +1,174 @@
+//! Shape checks for the governance kinds' nested fields, and the EU AI Act questionnaire IDs
+//! an `AIAgent` answers (`spec.aiAct.answers`). Only the shape is checked here: classification
+//! is the rule pack's job.
+
+use serde_json::{Map, Value};
+
+use super::validation::Problem;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Bool,
+    /// `none` or an Annex III point such as `5b`.
+    AnnexIiiPoint,
+    /// A list of the Art. 6(3) conditions that hold: letters a–d.
+    Letters,
+}
+
+/// The answer type of a question ID of ai-act.md §3.3–3.6, if it is one.
+pub fn question(id: &str) -> Option<Answer> {
+    match id {
+        "S1" | "S2" | "S3" | "R2" | "R3" | "H1" | "H2" | "H5" => Some(Answer::Bool),
+        "P1" | "P2" | "P3" | "P4" | "P5" | "P6" | "P7" | "P8" | "P9" => Some(Answer::Bool),
+        "T1" | "T2" | "T3" | "T4" | "T5" | "G1" | "G2" | "G3" | "G4" | "G5" => Some(Answer::Bool),
+        "H3" => Some(Answer::AnnexIiiPoint),
+        "H4" => Some(Answer::Letters),
+        _ => None,
+    }
+}
+
+const ROLES: &[&str] = &[
+    "provider",
+    "deployer",
+    "importer",
+    "distributor",
+    "product-manufacturer",
+];
+
+fn string_at(obj: &Map<String, Value>, key: &str, field: &str, problems: &mut Vec<Problem>) {
+    match obj.get(key) {
+        None | Some(Value::String(_)) => {}
+        Some(_) => problems.push(Problem::new(format!("{field}.{key}"), "must be string")),
+    }
+}
+
+/// Nested shapes of `Event`, `DataProduct` and `AIAgent` specs.
+pub fn check_spec(kind: &str, spec: &Map<String, Value>, problems: &mut Vec<Problem>) {
+    match kind {
+        "Event" => {
+            if let Some(Value::Object(schema)) = spec.get("schema") {
+                if let Some(f) = schema.get("format") {
+                    if !matches!(
+                        f.as_str(),
+                        Some("asyncapi" | "json-schema" | "avro" | "protobuf")
+                    ) {
+                        problems.push(Problem::new(
+                            "spec.schema.format",
+                            "must be equal to one of the allowed values: asyncapi, json-schema, avro, protobuf",
+                        ));
+                    }
+                }
+            }
+            if let Some(Value::Object(t)) = spec.get("transport") {
+                string_at(t, "protocol", "spec.transport", problems);
+                string_at(t, "address", "spec.transport", problems);
+            }
+        }
+        "AIAgent" => {
+            if let Some(Value::Object(h)) = spec.get("humanOversight") {
+                string_at(h, "owner", "spec.humanOversight", problems);
+            }
+            if let Some(Value::Object(l)) = spec.get("logging") {
+                string_at(l, "sink", "spec.logging", problems);
+            }
+            if let Some(Value::Object(ai)) = spec.get("aiAct") {
+                check_ai_act(ai, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_ai_act(ai: &Map<String, Value>, problems: &mut Vec<Problem>) {
+    if let Some(role) = ai.get("role") {
+        if !role.as_str().is_some_and(|r| ROLES.contains(&r)) {
+            problems.push(Problem::new(
+                "spec.aiAct.role",
+                format!(
+                    "must be equal to one of the allowed values: {}",
+                    ROLES.join(", ")
+                ),
+            ));
+        }
+    }
+    let answers = match ai.get("answers") {
+        None => return,
+        Some(Value::Object(a)) => a,
+        Some(_) => {
+            problems.push(Problem::new(
+                "spec.aiAct.answers",
+                "must be object (question ID → answer)",
+            ));
+            return;
+        }
+    };
+    for (id, v) in answers {
+        let field = format!("spec.aiAct.answers.{id}");
+        let ok = match question(id) {
+            None => true, // a warning, see validation::warnings
+            Some(Answer::Bool) => v.is_boolean(),
+            Some(Answer::AnnexIiiPoint) => v.as_str().is_some_and(|s| {
+                s == "none"
+                    || (s.len() == 2
+                        && s.as_bytes()[0].is_ascii_digit()
+                        && (b'1'..=b'8').contains(&s.as_bytes()[0])
+                        && s.as_bytes()[1].is_ascii_lowercase())
+                    || (s.len() == 1 && (b'1'..=b'8').contains(&s.as_bytes()[0]))
+            }),
+            Some(Answer::Letters) => v.as_array().is_some_and(|items| {
+                items
+                    .iter()
+                    .all(|i| matches!(i.as_str(), Some("a" | "b" | "c" | "d")))
+            }),
+        };
+        if !ok {
+            let expected = match question(id) {
+                Some(Answer::Bool) => "a boolean",
+                Some(Answer::AnnexIiiPoint) => "none or an Annex III point such as 5b",
+                _ => "a list of letters a-d",
+            };
+            problems.push(Problem::new(field, format!("must be {expected}")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn agent(ai: Value) -> Value {
+        json!({"apiVersion":"cairn.dev/v1alpha1","kind":"AIAgent","metadata":{"name":"bot"},
+               "spec":{"type":"assistant","lifecycle":"production","owner":"cx","aiAct": ai}})
+    }
+
+    #[test]
+    fn ai_act_answers_wrong_types_are_errors_and_unknown_keys_warnings() {
+        let e = agent(
+            json!({"role":"deployer","answers":{"S1":true,"H3":"5b","H4":["a"],"T1":"yes","X9":true}}),
+        );
+        let errors = super::super::validation::validate_entity(&e);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "spec.aiAct.answers.T1");
+        let warnings = super::super::validation::warnings(&e);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].field, "spec.aiAct.answers.X9");
+    }
+
+    #[test]
+    fn unknown_spec_fields_of_governance_kinds_are_warnings() {
+        let e = json!({"apiVersion":"cairn.dev/v1alpha1","kind":"Event","metadata":{"name":"e"},
+                       "spec":{"type":"domain-event","lifecycle":"production","owner":"g","colour":"red"}});
+        assert!(super::super::validation::validate_entity(&e).is_empty());
+        assert_eq!(
+            super::super::validation::warnings(&e)[0].field,
+            "spec.colour"
+        );
+        let bad = json!({"apiVersion":"cairn.dev/v1alpha1","kind":"Event","metadata":{"name":"e"},
+                       "spec":{"type":"rumour","lifecycle":"production","owner":"g"}});
+        assert_eq!(
+            super::super::validation::validate_entity(&bad)[0].field,
+            "spec.type"
+        );
+    }
+}
