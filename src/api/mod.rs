@@ -5,6 +5,7 @@
 mod auth;
 mod catalog;
 mod errors;
+mod graph;
 mod health;
 mod locations;
 mod params;
@@ -52,7 +53,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(sources::metrics))
-        .service(web::scope("/api/cairn").configure(sources::routes))
+        .service(
+            web::scope("/api/cairn")
+                .configure(sources::routes)
+                .configure(graph::routes),
+        )
         .service(
             web::scope("/api/catalog")
                 .configure(catalog::routes)

@@ -5,6 +5,7 @@
 
 mod bitset;
 pub mod filter;
+pub mod graph;
 pub mod query;
 mod search;
 
@@ -26,6 +27,10 @@ pub struct Doc {
     /// Search row values, concatenated; rows point into it (one allocation per entity).
     values: Box<str>,
     rows: Box<[SearchRow]>,
+    /// (relation type id, target ref) for the graph.
+    pub relations: Box<[(u16, Box<str>)]>,
+    pub kind: Box<str>,
+    pub title: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +47,9 @@ impl Doc {
         uid: String,
         json: String,
         rows: Vec<(u32, Option<String>)>,
+        graph: (String, Option<String>, Vec<(u16, Box<str>)>),
     ) -> Doc {
+        let (kind, title, relations) = graph;
         let mut values = String::new();
         let rows = rows
             .into_iter()
@@ -69,6 +76,9 @@ impl Doc {
             json: json.into_boxed_str(),
             values: values.into_boxed_str(),
             rows,
+            relations: relations.into_boxed_slice(),
+            kind: kind.into_boxed_str(),
+            title: title.map(String::into_boxed_str),
         }
     }
 
@@ -118,6 +128,7 @@ pub struct Snapshot {
     pub keys: Arc<Keys>,
     indexes: Mutex<HashMap<u32, Arc<KeyIndex>>>,
     facet_indexes: Mutex<HashMap<u32, Arc<FacetIndex>>>,
+    graph: Mutex<Option<Arc<graph::Graph>>>,
 }
 
 /// Case-preserved value → docs having it, for facet counts.
@@ -138,6 +149,7 @@ impl Snapshot {
             keys,
             indexes: Mutex::new(HashMap::new()),
             facet_indexes: Mutex::new(HashMap::new()),
+            graph: Mutex::new(None),
         }
     }
 

@@ -46,7 +46,22 @@ pub fn build_doc(entity_ref: String, uid: String, json: String, keys: &Keys) -> 
             }
         }
     }
-    Doc::new(entity_ref, uid, json, rows)
+    let relations = value["relations"]
+        .as_array()
+        .map(|rels| {
+            rels.iter()
+                .filter_map(|r| {
+                    Some((
+                        super::graph::type_id(r["type"].as_str()?),
+                        r["targetRef"].as_str()?.into(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let kind = value["kind"].as_str().unwrap_or_default().to_string();
+    let title = value["metadata"]["title"].as_str().map(str::to_owned);
+    Doc::new(entity_ref, uid, json, rows, (kind, title, relations))
 }
 
 fn walk(path: &str, v: &Value, push: &mut impl FnMut(String, Option<String>), top: bool) {

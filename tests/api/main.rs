@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod compat;
 mod git;
+mod graph;
 mod ingestion;
 mod postgres;
 mod support;

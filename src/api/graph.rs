@@ -1,0 +1,152 @@
+//! `/api/cairn/graph`: neighbourhood, impact, lineage, path and dangling references, for
+//! platform and governance teams (the Backstage frontend walks `by-refs` instead).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::params::Params;
+use super::{ApiError, AppState};
+use crate::error::Error;
+use crate::readmodel::graph::{self, Direction, Limits, IMPACT, LINEAGE};
+use crate::readmodel::Snapshot;
+
+type Reply = Result<HttpResponse, ApiError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/graph/neighbourhood", web::get().to(neighbourhood))
+        .route("/graph/impact", web::get().to(impact))
+        .route("/graph/lineage", web::get().to(lineage))
+        .route("/graph/path", web::get().to(path))
+        .route("/graph/dangling", web::get().to(dangling));
+}
+
+fn resolve(snap: &Snapshot, r: &str) -> Result<u32, Error> {
+    let canonical = crate::model::EntityRef::parse_full(r)
+        .map_err(|e| Error::Input(format!("Invalid entity ref {r}: {e}")))?
+        .canonical();
+    snap.by_ref
+        .get(canonical.as_str())
+        .copied()
+        .ok_or_else(|| Error::NotFound(format!("No entity {canonical}")))
+}
+
+fn bounded(params: &Params, key: &str, default: i64, max: i64) -> Result<usize, Error> {
+    let v = params.int(key, 0)?.unwrap_or(default);
+    if v > max {
+        return Err(Error::Input(format!("{key} must be at most {max}")));
+    }
+    Ok(v as usize)
+}
+
+async fn neighbourhood(req: HttpRequest, state: web::Data<AppState>) -> Reply {
+    let params = Params::parse(req.query_string());
+    params.allow(&[
+        "entityRef",
+        "depth",
+        "relation",
+        "kind",
+        "direction",
+        "limit",
+    ])?;
+    let refs = params.non_empty("entityRef")?;
+    if refs.is_empty() {
+        return Err(Error::Input("entityRef is required".into()).into());
+    }
+    let direction = match params.one("direction").as_deref() {
+        None | Some("both") => Direction::Both,
+        Some("outgoing") => Direction::Outgoing,
+        Some("incoming") => Direction::Incoming,
+        Some(other) => {
+            return Err(Error::Input(format!(
+                "direction must be outgoing, incoming or both, got {other}"
+            ))
+            .into())
+        }
+    };
+    let limits = Limits {
+        max_depth: bounded(&params, "depth", 1, 10)?,
+        max_nodes: bounded(&params, "limit", 1000, 100_000)?.max(1),
+        ..Limits::default()
+    };
+    let snap = state.readmodel.snapshot();
+    let roots = refs
+        .iter()
+        .map(|r| resolve(&snap, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let w = graph::walk(
+        &snap,
+        &roots,
+        &params.all("relation"),
+        &params.all("kind"),
+        direction,
+        limits,
+        false,
+    );
+    Ok(HttpResponse::Ok().json(w))
+}
+
+async fn follow(req: HttpRequest, state: web::Data<AppState>, types: &[&str]) -> Reply {
+    let params = Params::parse(req.query_string());
+    params.allow(&["entityRef", "depth", "limit"])?;
+    let r = params
+        .one("entityRef")
+        .ok_or_else(|| Error::Input("entityRef is required".into()))?;
+    let limits = Limits {
+        max_depth: bounded(&params, "depth", 20, 50)?,
+        max_nodes: bounded(&params, "limit", 10_000, 100_000)?.max(1),
+        ..Limits::default()
+    };
+    let snap = state.readmodel.snapshot();
+    let root = resolve(&snap, &r)?;
+    let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+    let mut w = graph::walk(
+        &snap,
+        &[root],
+        &types,
+        &[],
+        Direction::Outgoing,
+        limits,
+        true,
+    );
+    w.nodes.retain(|n| n.depth > 0);
+    Ok(HttpResponse::Ok().json(json!({
+        "rootEntityRef": snap.docs[root as usize].entity_ref.as_ref(),
+        "relations": types,
+        "items": w.nodes,
+        "truncated": w.truncated,
+    })))
+}
+
+async fn impact(req: HttpRequest, state: web::Data<AppState>) -> Reply {
+    follow(req, state, IMPACT).await
+}
+
+async fn lineage(req: HttpRequest, state: web::Data<AppState>) -> Reply {
+    follow(req, state, LINEAGE).await
+}
+
+async fn path(req: HttpRequest, state: web::Data<AppState>) -> Reply {
+    let params = Params::parse(req.query_string());
+    params.allow(&["from", "to", "depth"])?;
+    let (Some(from), Some(to)) = (params.one("from"), params.one("to")) else {
+        return Err(Error::Input("from and to are required".into()).into());
+    };
+    let snap = state.readmodel.snapshot();
+    let (a, b) = (resolve(&snap, &from)?, resolve(&snap, &to)?);
+    let limits = Limits {
+        max_depth: bounded(&params, "depth", 8, 20)?,
+        max_nodes: 100_000,
+        ..Limits::default()
+    };
+    let (found, truncated) = graph::path(&snap, a, b, limits);
+    Ok(HttpResponse::Ok().json(json!({ "found": found.is_some(), "path": found.unwrap_or_default(), "truncated": truncated })))
+}
+
+async fn dangling(req: HttpRequest, state: web::Data<AppState>) -> Reply {
+    let params = Params::parse(req.query_string());
+    params.allow(&["limit"])?;
+    let limit = bounded(&params, "limit", 1000, 1_000_000)?;
+    let snap = state.readmodel.snapshot();
+    let (items, total) = graph::dangling(&snap, limit);
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "totalItems": total })))
+}
