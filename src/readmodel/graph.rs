@@ -14,25 +14,37 @@ use serde::Serialize;
 use super::Snapshot;
 use crate::model::kinds::relation_fields;
 
-static TYPES: Lazy<RwLock<(Vec<String>, HashMap<String, u16>)>> = Lazy::new(Default::default);
+/// Relation type names by id, and ids by name.
+#[derive(Default)]
+struct TypeTable {
+    names: Vec<String>,
+    ids: HashMap<String, u16>,
+}
+
+static TYPES: Lazy<RwLock<TypeTable>> = Lazy::new(Default::default);
 
 /// The id of a relation type (interned for the whole process).
 pub fn type_id(name: &str) -> u16 {
-    if let Some(id) = TYPES.read().1.get(name) {
+    if let Some(id) = TYPES.read().ids.get(name) {
         return *id;
     }
     let mut t = TYPES.write();
-    if let Some(id) = t.1.get(name) {
+    if let Some(id) = t.ids.get(name) {
         return *id;
     }
-    let id = t.0.len() as u16;
-    t.0.push(name.to_string());
-    t.1.insert(name.to_string(), id);
+    let id = t.names.len() as u16;
+    t.names.push(name.to_string());
+    t.ids.insert(name.to_string(), id);
     id
 }
 
 pub fn type_name(id: u16) -> String {
-    TYPES.read().0.get(id as usize).cloned().unwrap_or_default()
+    TYPES
+        .read()
+        .names
+        .get(id as usize)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// What depends on an entity: following these from X reaches everything X's change can break.
@@ -171,7 +183,9 @@ pub fn walk(
                 .iter()
                 .any(|k| k.eq_ignore_ascii_case(&snap.docs[i as usize].kind))
     };
-    let mut seen: HashMap<u32, (usize, Option<(u32, u16, bool)>)> = HashMap::new();
+    // node → (depth, how it was reached: previous node, relation type, walked backwards).
+    type Reached = (usize, Option<(u32, u16, bool)>);
+    let mut seen: HashMap<u32, Reached> = HashMap::new();
     let mut queue = VecDeque::new();
     for &r in roots {
         if seen.insert(r, (0, None)).is_none() {

@@ -41,13 +41,16 @@ struct SearchRow {
     len: u32,
 }
 
+/// What the graph needs of an entity: kind, title, and (relation type id, target) pairs.
+pub type GraphFields = (String, Option<String>, Vec<(u16, Box<str>)>);
+
 impl Doc {
     pub fn new(
         entity_ref: String,
         uid: String,
         json: String,
         rows: Vec<(u32, Option<String>)>,
-        graph: (String, Option<String>, Vec<(u16, Box<str>)>),
+        graph: GraphFields,
     ) -> Doc {
         let (kind, title, relations) = graph;
         let mut values = String::new();
