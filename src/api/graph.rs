@@ -7,7 +7,7 @@ use serde_json::json;
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
-use crate::readmodel::graph::{self, Direction, Limits, IMPACT, LINEAGE};
+use crate::readmodel::graph::{self, Direction, Limits, Paths, IMPACT, LINEAGE};
 use crate::readmodel::Snapshot;
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -80,14 +80,21 @@ async fn neighbourhood(req: HttpRequest, state: web::Data<AppState>) -> Reply {
         &params.all("kind"),
         direction,
         limits,
-        false,
+        Paths::None,
     );
     Ok(HttpResponse::Ok().json(w))
 }
 
 async fn follow(req: HttpRequest, state: web::Data<AppState>, types: &[&str]) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["entityRef", "depth", "limit"])?;
+    params.allow(&["entityRef", "depth", "limit", "paths"])?;
+    let paths = match params.one("paths").as_deref() {
+        None | Some("via") => Paths::Via,
+        Some("full") => Paths::Full,
+        Some(other) => {
+            return Err(Error::Input(format!("paths must be via or full, got {other}")).into())
+        }
+    };
     let r = params
         .one("entityRef")
         .ok_or_else(|| Error::Input("entityRef is required".into()))?;
@@ -106,7 +113,7 @@ async fn follow(req: HttpRequest, state: web::Data<AppState>, types: &[&str]) ->
         &[],
         Direction::Outgoing,
         limits,
-        true,
+        paths,
     );
     w.nodes.retain(|n| n.depth > 0);
     Ok(HttpResponse::Ok().json(json!({

@@ -137,9 +137,21 @@ pub struct Node {
     pub kind: String,
     pub title: Option<String>,
     pub depth: usize,
-    /// For impact and lineage: the relations from the root to this node.
+    /// For impact and lineage: the node this one was reached from, and by which relation.
+    /// Following `via` back to the root gives the path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<Edge>,
+    /// The whole chain of relations from the root, when asked for (`paths=full`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<Vec<Edge>>,
+}
+
+/// How much of the route to each node a walk returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paths {
+    None,
+    Via,
+    Full,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -171,7 +183,7 @@ pub fn walk(
     kinds: &[String],
     direction: Direction,
     limits: Limits,
-    paths: bool,
+    paths: Paths,
 ) -> Walk {
     let graph = snap.graph();
     let started = Instant::now();
@@ -243,7 +255,16 @@ pub fn walk(
     let nodes = order
         .into_iter()
         .map(|(i, depth)| {
-            let path = paths.then(|| {
+            let step = |cur: u32| match seen.get(&cur) {
+                Some((_, Some((prev, t, reversed)))) => Some(if *reversed {
+                    edge((cur, *t, *prev))
+                } else {
+                    edge((*prev, *t, cur))
+                }),
+                _ => None,
+            };
+            let via = if paths == Paths::None { None } else { step(i) };
+            let path = (paths == Paths::Full).then(|| {
                 let mut steps = Vec::new();
                 let mut cur = i;
                 while let Some((_, Some((prev, t, reversed)))) = seen.get(&cur) {
@@ -263,6 +284,7 @@ pub fn walk(
                 kind: d.kind.to_string(),
                 title: d.title.as_deref().map(str::to_owned),
                 depth,
+                via,
                 path,
             }
         })
@@ -293,7 +315,7 @@ pub fn path(
             max_depth: limits.max_depth,
             ..limits
         },
-        true,
+        Paths::Full,
     );
     let target = snap.docs[to as usize].entity_ref.to_string();
     let found = w

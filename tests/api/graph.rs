@@ -201,7 +201,11 @@ async fn governance_kinds_serve_relations_both_ways_and_filter_on_their_fields()
 #[tokio::test]
 async fn impact_follows_events_data_products_and_tools_with_paths() {
     let app = app().await;
-    let (s, v) = cairn(&app, "/graph/impact?entityRef=component:default/order-svc").await;
+    let (s, v) = cairn(
+        &app,
+        "/graph/impact?entityRef=component:default/order-svc&paths=full",
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     let refs: Vec<&str> = v["items"]
         .as_array()
