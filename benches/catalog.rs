@@ -39,29 +39,12 @@ fn main() {
     generate(dir.path(), n);
     println!("generated {n} entities in {:.2?}", started.elapsed());
 
-    let config = format!(
-        "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n  rules: [{{allow: [Component, API, Group, User, System, Location]}}]\n  locations: [{{type: file, target: '{}'}}]\ncairn:\n  watch: false\n",
-        dir.path().join("bench.sqlite").display(),
+    let catalog = format!(
+        "  rules: [{{allow: [Component, API, Group, User, System, Location]}}]\n  locations: [{{type: file, target: '{}'}}]\n",
         dir.path().join("all.yaml").display()
     );
-    let cfg_path = dir.path().join("app-config.yaml");
-    std::fs::write(&cfg_path, config).unwrap();
-    let config = cairn::config::Config::load(&[cfg_path]).unwrap();
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    let app = rt.block_on(cairn::app::Application::build(config)).unwrap();
-    let port = app.port();
-    let readmodel = app.readmodel.clone();
-    rt.spawn(app.run_until_stopped());
-    while !readmodel.is_ready() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let ingest = started.elapsed();
+    let (bench, ingest) = start(dir.path(), &catalog, "");
+    let (port, readmodel) = (bench.port, bench.readmodel.clone());
     let served = readmodel.snapshot().len();
     println!(
         "ingest: {served} entities served {ingest:.2?} after start ({:.0} entities/s)",
@@ -89,6 +72,48 @@ fn main() {
         lat[lat.len() - 1]
     );
     println!("resident memory at the end: {} MB", rss_mb());
+}
+
+/// A running Cairn for a benchmark.
+struct Bench {
+    _rt: tokio::runtime::Runtime,
+    port: u16,
+    readmodel: std::sync::Arc<cairn::readmodel::ReadModel>,
+    crawler: std::sync::Arc<cairn::ingest::crawler::Crawler>,
+}
+
+/// Starts Cairn on an SQLite file in `dir` with `catalog` and `cairn` config sections, and
+/// waits until the first ingest has finished; returns it with the time that took.
+fn start(dir: &std::path::Path, catalog: &str, cairn: &str) -> (Bench, Duration) {
+    let config = format!(
+        "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n{catalog}cairn:\n  watch: false\n  dataDir: {}\n{cairn}",
+        dir.join("bench.sqlite").display(),
+        dir.join("data").display()
+    );
+    let cfg_path = dir.join("app-config.yaml");
+    std::fs::write(&cfg_path, config).unwrap();
+    let config = cairn::config::Config::load(&[cfg_path]).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let app = rt.block_on(cairn::app::Application::build(config)).unwrap();
+    let (port, readmodel, crawler) = (app.port(), app.readmodel.clone(), app.crawler.clone());
+    rt.spawn(app.run_until_stopped());
+    while !readmodel.is_ready() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (
+        Bench {
+            _rt: rt,
+            port,
+            readmodel,
+            crawler,
+        },
+        started.elapsed(),
+    )
 }
 
 fn generate(dir: &std::path::Path, n: usize) {
@@ -259,32 +284,20 @@ fn git_bench(repos: usize, n: usize) {
         started.elapsed()
     );
 
-    let config = format!(
-        "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n  locations: []\n  rules: [{{allow: [Component, Location]}}]\ncairn:\n  watch: false\n  dataDir: {}\n  sources:\n    concurrency: 8\n    git:\n      - id: bench\n        urlsFile: {}\n        branch: main\n        schedule: '0 0 0 1 1 * 2099'\n",
-        dir.path().join("bench.sqlite").display(),
-        dir.path().join("data").display(),
+    let cairn = format!(
+        "  sources:\n    concurrency: 8\n    git:\n      - id: bench\n        urlsFile: {}\n        branch: main\n        schedule: '0 0 0 1 1 * 2099'\n",
         dir.path().join("repos.txt").display()
     );
-    let cfg_path = dir.path().join("app-config.yaml");
-    std::fs::write(&cfg_path, config).unwrap();
-    let config = cairn::config::Config::load(&[cfg_path]).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    let app = rt.block_on(cairn::app::Application::build(config)).unwrap();
-    let readmodel = app.readmodel.clone();
-    let crawler = app.crawler.clone();
-    rt.spawn(app.run_until_stopped());
-    while !readmodel.is_ready() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (bench, cold) = start(
+        dir.path(),
+        "  locations: []\n  rules: [{allow: [Component, Location]}]\n",
+        &cairn,
+    );
+    let (readmodel, crawler) = (bench.readmodel.clone(), bench.crawler.clone());
     println!(
         "cold crawl: {} entities from {repos} repositories served {:.2?} after start",
         readmodel.snapshot().len(),
-        started.elapsed()
+        cold
     );
     println!("resident memory after the cold crawl: {} MB", rss_mb());
 
@@ -406,27 +419,12 @@ fn timed(port: u16, path: &str, runs: usize) -> (f64, f64, usize) {
 fn graph_bench(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     generate_graph(dir.path(), n);
-    let config = format!(
-        "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n  rules: [{{allow: [Component, API, Group, Location, Event, DataProduct, AIAgent]}}]\n  locations: [{{type: file, target: '{}'}}]\ncairn:\n  watch: false\n  dataDir: {}\n",
-        dir.path().join("bench.sqlite").display(),
-        dir.path().join("all.yaml").display(),
-        dir.path().join("data").display()
+    let catalog = format!(
+        "  rules: [{{allow: [Component, API, Group, Location, Event, DataProduct, AIAgent]}}]\n  locations: [{{type: file, target: '{}'}}]\n",
+        dir.path().join("all.yaml").display()
     );
-    let cfg_path = dir.path().join("app-config.yaml");
-    std::fs::write(&cfg_path, config).unwrap();
-    let config = cairn::config::Config::load(&[cfg_path]).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let app = rt.block_on(cairn::app::Application::build(config)).unwrap();
-    let port = app.port();
-    let readmodel = app.readmodel.clone();
-    rt.spawn(app.run_until_stopped());
-    while !readmodel.is_ready() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (bench, _) = start(dir.path(), &catalog, "");
+    let (port, readmodel) = (bench.port, bench.readmodel.clone());
     let snap = readmodel.snapshot();
     let relations: usize = snap.docs.iter().map(|d| d.relations.len()).sum();
     println!("graph: {} entities, {relations} relations", snap.len());

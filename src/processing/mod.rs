@@ -425,43 +425,30 @@ fn prepare_file(key: &str, file: &str, origin: &str, reader: &dyn SourceReader) 
             entity["metadata"]["namespace"] = json!("default");
         }
         let entity_ref = model::entity_ref_of(&entity).canonical();
+        // Each step runs only if the ones before it found nothing; a problem names its field.
+        let at_field = |field: &str, name: &str, message: String| {
+            report(
+                descriptor::field_line(&text, doc, field),
+                Some(&entity_ref),
+                Some(field),
+                name,
+                message,
+            )
+        };
         let mut failures = Vec::new();
         if let Err((field, msg)) = descriptor::resolve_placeholders(&mut entity, file, reader) {
-            let line = descriptor::field_line(&text, doc, &field);
-            failures.push(report(
-                line,
-                Some(&entity_ref),
-                Some(&field),
-                "InputError",
-                msg,
-            ));
+            failures.push(at_field(&field, "InputError", msg));
         }
         if failures.is_empty() {
             for p in validation::validate_entity(&entity) {
-                let line = descriptor::field_line(&text, doc, &p.field);
-                failures.push(report(
-                    line,
-                    Some(&entity_ref),
-                    Some(&p.field),
-                    p.error_name,
-                    p.message,
-                ));
+                failures.push(at_field(&p.field, p.error_name, p.message));
             }
         }
         let mut relations = vec![];
         if failures.is_empty() {
             match model::relations::emitted_relations(&entity) {
                 Ok(r) => relations = r,
-                Err((field, e)) => {
-                    let line = descriptor::field_line(&text, doc, &field);
-                    failures.push(report(
-                        line,
-                        Some(&entity_ref),
-                        Some(&field),
-                        "InputError",
-                        e.to_string(),
-                    ));
-                }
+                Err((field, e)) => failures.push(at_field(&field, "InputError", e)),
             }
         }
         let warnings = validation::warnings(&entity)

@@ -386,7 +386,14 @@ impl ReadModel {
             .collect();
         list.extend(last.into_values().flatten());
         list.sort_by(|a, b| a.uid.cmp(&b.uid));
-        *self.current.write() = Arc::new(Snapshot::new(list, self.keys.clone()));
+        let fresh = Arc::new(Snapshot::new(list, self.keys.clone()));
+        *self.current.write() = fresh.clone();
+        // When graph queries are in use, build the new graph now rather than on the next query.
+        if old.graph.lock().is_some() {
+            std::thread::spawn(move || {
+                fresh.graph();
+            });
+        }
         *seq = changes.max_seq;
         Ok(())
     }

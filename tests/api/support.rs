@@ -160,41 +160,33 @@ impl TestApp {
         panic!("server did not become ready");
     }
 
+    async fn send(&self, r: reqwest::RequestBuilder) -> (u16, Value) {
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// GET under `/api/catalog`.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .get(format!("{}/api/catalog{path}", self.url))
-            .send()
+        self.send(self.client.get(format!("{}/api/catalog{path}", self.url)))
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// GET under `/api/cairn`.
     pub async fn get_cairn(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .get(format!("{}/api/cairn{path}", self.url))
-            .send()
+        self.send(self.client.get(format!("{}/api/cairn{path}", self.url)))
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// POST a JSON body under `/api/catalog`.
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .client
-            .post(format!("{}/api/catalog{path}", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        self.send(
+            self.client
+                .post(format!("{}/api/catalog{path}", self.url))
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn entity(&self, kind: &str, name: &str) -> Option<Value> {
