@@ -107,10 +107,12 @@ impl Application {
         let listener = TcpListener::bind((listen.host.as_str(), listen.port))
             .with_context(|| format!("cannot listen on {}:{}", listen.host, listen.port))?;
         let port = listener.local_addr()?.port();
+        let scorecards = Arc::new(crate::scorecard::Engine::new(db.clone()));
         let state = web::Data::new(AppState::new(
             catalog.clone(),
             readmodel.clone(),
             crawler.clone(),
+            scorecards.clone(),
             &config,
         ));
         let cors_config = config.backend.cors.clone();
@@ -241,6 +243,22 @@ impl Application {
                     ),
                 )
                 .await;
+            }
+        });
+        // Scorecards follow the read model: each new snapshot re-evaluates what changed.
+        let score_readmodel = readmodel.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let (rm, engine) = (score_readmodel.clone(), scorecards.clone());
+                if !rm.is_ready() {
+                    continue;
+                }
+                let run =
+                    tokio::task::spawn_blocking(move || engine.evaluate(&rm.snapshot())).await;
+                if let Ok(Err(e)) = run {
+                    tracing::error!(error = %e, "scorecard evaluation failed");
+                }
             }
         });
         // Other replicas may write (PostgreSQL): follow the change sequence.

@@ -10,5 +10,6 @@ pub mod ingest;
 pub mod model;
 pub mod processing;
 pub mod readmodel;
+pub mod scorecard;
 pub mod storage;
 pub mod telemetry;

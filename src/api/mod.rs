@@ -9,6 +9,7 @@ mod graph;
 mod health;
 mod locations;
 mod params;
+mod scorecards;
 mod sources;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub readmodel: Arc<ReadModel>,
     pub crawler: Arc<Crawler>,
+    pub scorecards: Arc<crate::scorecard::Engine>,
     pub auth: auth::AuthPolicy,
     pub max_body_bytes: usize,
 }
@@ -36,12 +38,14 @@ impl AppState {
         catalog: Arc<Catalog>,
         readmodel: Arc<ReadModel>,
         crawler: Arc<Crawler>,
+        scorecards: Arc<crate::scorecard::Engine>,
         config: &Config,
     ) -> Self {
         AppState {
             catalog,
             readmodel,
             crawler,
+            scorecards,
             auth: auth::AuthPolicy::from_config(config),
             max_body_bytes: config.cairn.max_body_bytes,
         }
@@ -56,7 +60,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/cairn")
                 .configure(sources::routes)
-                .configure(graph::routes),
+                .configure(graph::routes)
+                .configure(scorecards::routes),
         )
         .service(
             web::scope("/api/catalog")

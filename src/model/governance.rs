@@ -64,6 +64,7 @@ pub fn check_spec(kind: &str, spec: &Map<String, Value>, problems: &mut Vec<Prob
                 string_at(t, "address", "spec.transport", problems);
             }
         }
+        "Scorecard" => check_scorecard(spec, problems),
         "AIAgent" => {
             if let Some(Value::Object(h)) = spec.get("humanOversight") {
                 string_at(h, "owner", "spec.humanOversight", problems);
@@ -76,6 +77,110 @@ pub fn check_spec(kind: &str, spec: &Map<String, Value>, problems: &mut Vec<Prob
             }
         }
         _ => {}
+    }
+}
+
+fn check_scorecard(spec: &Map<String, Value>, problems: &mut Vec<Problem>) {
+    let levels: Vec<&str> = spec
+        .get("levels")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let filters: Vec<&Value> = match spec.get("filter") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(v @ Value::Object(_)) => vec![v],
+        _ => vec![],
+    };
+    for (i, f) in filters.iter().enumerate() {
+        let ok = f.as_object().is_some_and(|o| {
+            o.values().all(|v| {
+                v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+            })
+        });
+        if !ok {
+            problems.push(Problem::new(
+                format!("spec.filter.{i}"),
+                "a filter is an object of field → string or list of strings",
+            ));
+        }
+    }
+    let mut ids = Vec::new();
+    for (i, check) in spec
+        .get("checks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let field = format!("spec.checks.{i}");
+        let id = check["id"].as_str().unwrap_or_default();
+        if ids.contains(&id) {
+            problems.push(Problem::new(
+                format!("{field}.id"),
+                format!("duplicate check id {id}"),
+            ));
+        }
+        ids.push(id);
+        if let Some(level) = check["level"].as_str() {
+            if !levels.contains(&level) {
+                problems.push(Problem::new(
+                    format!("{field}.level"),
+                    format!(
+                        "level {level} is not one of the scorecard's levels ({})",
+                        levels.join(", ")
+                    ),
+                ));
+            }
+        }
+        if !(check["weight"].is_null() || check["weight"].as_f64().is_some_and(|w| w >= 0.0)) {
+            problems.push(Problem::new(
+                format!("{field}.weight"),
+                "must be a number ≥ 0",
+            ));
+        }
+        match check.get("rule") {
+            None => problems.push(Problem::new(
+                format!("{field}.rule"),
+                "a check needs a rule",
+            )),
+            Some(rule) => {
+                if let Err((at, msg)) = super::rule::parse(rule) {
+                    let at = if at.is_empty() {
+                        format!("{field}.rule")
+                    } else {
+                        format!("{field}.rule.{at}")
+                    };
+                    problems.push(Problem::new(at, msg));
+                }
+            }
+        }
+    }
+    for (i, ex) in spec
+        .get("exemptions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let field = format!("spec.exemptions.{i}");
+        if chrono::NaiveDate::parse_from_str(ex["expires"].as_str().unwrap_or_default(), "%Y-%m-%d")
+            .is_err()
+        {
+            problems.push(Problem::new(
+                format!("{field}.expires"),
+                "must be a date (YYYY-MM-DD)",
+            ));
+        }
+        match ex.get("checks") {
+            Some(Value::Array(list))
+                if list
+                    .iter()
+                    .all(|c| c.as_str().is_some_and(|c| ids.contains(&c))) => {}
+            _ => problems.push(Problem::new(
+                format!("{field}.checks"),
+                "must list ids of this scorecard's checks",
+            )),
+        }
     }
 }
 

@@ -248,7 +248,23 @@ pub fn spec_rules(kind: &str) -> Option<&'static KindRules> {
             opt("plugins", StringArray),
         ],
     };
+    static SCORECARD: KindRules = KindRules {
+        api_versions: CAIRN,
+        warn_unknown: true,
+        fields: &[
+            req("filter", ArrayOrObject),
+            req("levels", StringArray),
+            req("checks", Objects(&["id", "name", "level"])),
+            opt("owner", String),
+            opt("schedule", String),
+            opt(
+                "exemptions",
+                Objects(&["entity", "reason", "approver", "expires"]),
+            ),
+        ],
+    };
     Some(match kind {
+        "Scorecard" => &SCORECARD,
         "Event" => &EVENT,
         "DataProduct" => &DATA_PRODUCT,
         "AIAgent" => &AI_AGENT,
@@ -385,7 +401,9 @@ pub fn relation_fields(kind: &str) -> &'static [RelationField] {
         field!("skills", Some("AiResource"), "*" => [("hasPart", "partOf")]),
         field!("plugins", Some("AiResource"), "*" => [("hasPart", "partOf")]),
     ];
+    static SCORECARD: [RelationField; 1] = [OWNER];
     match kind {
+        "Scorecard" => &SCORECARD,
         "Component" => &COMPONENT,
         "API" => &API,
         "Resource" => &RESOURCE,

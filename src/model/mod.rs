@@ -5,6 +5,7 @@ pub mod entity_ref;
 pub mod governance;
 pub mod kinds;
 pub mod relations;
+pub mod rule;
 pub mod validation;
 
 pub use entity_ref::{EntityRef, RefError};

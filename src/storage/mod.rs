@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use schema::{deleted_entities, entities, leases, locations, repositories};
+use schema::{deleted_entities, entities, leases, locations, repositories, scorecard_history};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -70,6 +70,32 @@ pub struct RepositoryRow {
     pub crawled_at: i64,
 }
 
+/// One change of a scorecard check's result.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = scorecard_history)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRow {
+    #[serde(skip)]
+    pub id: i64,
+    pub scorecard: String,
+    pub entity_ref: String,
+    pub check_id: String,
+    pub status: String,
+    pub level: Option<String>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = scorecard_history)]
+pub struct NewHistoryRow {
+    pub scorecard: String,
+    pub entity_ref: String,
+    pub check_id: String,
+    pub status: String,
+    pub level: Option<String>,
+    pub at: i64,
+}
+
 /// What changed after a given sequence number.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -77,6 +103,8 @@ pub struct Changes {
     pub deleted: Vec<(String, i64)>,
     pub max_seq: i64,
 }
+
+static REPOSITORY_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[derive(Clone)]
 pub enum Db {
@@ -273,8 +301,15 @@ impl Db {
                 .do_update()
                 .set(row)
                 .execute(conn)?;
+            REPOSITORY_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         })
+    }
+
+    /// Bumped by every repository write in this process, so that readers of repository facts
+    /// (scorecards) know to look again.
+    pub fn repository_writes(&self) -> u64 {
+        REPOSITORY_WRITES.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn load_repositories(&self) -> Result<Vec<RepositoryRow>> {
@@ -323,6 +358,39 @@ impl Db {
         with_conn!(self, conn => {
             diesel::delete(leases::table.filter(leases::name.eq(name)).filter(leases::holder.eq(holder))).execute(conn)?;
             Ok(())
+        })
+    }
+
+    pub fn append_history(&self, rows: &[NewHistoryRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        with_conn!(self, conn => {
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                for chunk in rows.chunks(500) {
+                    diesel::insert_into(scorecard_history::table).values(chunk).execute(conn)?;
+                }
+                Ok(())
+            })?;
+            Ok(())
+        })
+    }
+
+    /// History rows, oldest first; optionally for one entity and/or scorecard.
+    pub fn history(
+        &self,
+        entity_ref: Option<&str>,
+        scorecard: Option<&str>,
+    ) -> Result<Vec<HistoryRow>> {
+        with_conn!(self, conn => {
+            let mut q = scorecard_history::table.select(HistoryRow::as_select()).order(scorecard_history::id.asc()).into_boxed();
+            if let Some(e) = entity_ref {
+                q = q.filter(scorecard_history::entity_ref.eq(e.to_string()));
+            }
+            if let Some(s) = scorecard {
+                q = q.filter(scorecard_history::scorecard.eq(s.to_string()));
+            }
+            Ok(q.load(conn)?)
         })
     }
 

@@ -53,3 +53,15 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    scorecard_history (id) {
+        id -> BigInt,
+        scorecard -> Text,
+        entity_ref -> Text,
+        check_id -> Text,
+        status -> Text,
+        level -> Nullable<Text>,
+        at -> BigInt,
+    }
+}

@@ -9,4 +9,5 @@ mod git;
 mod graph;
 mod ingestion;
 mod postgres;
+mod scorecards;
 mod support;

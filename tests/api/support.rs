@@ -100,7 +100,7 @@ catalog:
   processingInterval: false
   orphanStrategy: delete
   rules:
-    - allow: [Component, System, API, Resource, Location, Domain, Group, User, Template, Event, DataProduct, AIAgent, AiResource]
+    - allow: [Component, System, API, Resource, Location, Domain, Group, User, Template, Event, DataProduct, AIAgent, AiResource, Scorecard]
   locations:
     - type: file
       target: {}

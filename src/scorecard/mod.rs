@@ -1,0 +1,473 @@
+//! The scorecard engine: `Scorecard` entities (rules in YAML, ingested like any entity) are
+//! evaluated against the entities their filter selects. Evaluation is incremental — only
+//! entities whose served form or repository changed are re-evaluated, everything when a
+//! scorecard changes — and every change of a check's result is appended to the history.
+
+mod eval;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::rule::{self, Condition};
+use crate::readmodel::filter::Predicate;
+use crate::readmodel::Snapshot;
+use crate::storage::{Db, NewHistoryRow};
+
+pub use eval::Facts;
+
+/// A parsed scorecard.
+#[derive(Debug, Clone)]
+pub struct Scorecard {
+    pub entity_ref: String,
+    pub title: String,
+    pub levels: Vec<String>,
+    pub checks: Vec<Check>,
+    pub filter: Option<Predicate>,
+    pub exemptions: Vec<Exemption>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub level: String,
+    pub weight: f64,
+    pub solution: Option<String>,
+    pub rule: Condition,
+}
+
+#[derive(Debug, Clone)]
+pub struct Exemption {
+    pub entity: String,
+    pub checks: Vec<String>,
+    pub reason: String,
+    pub approver: String,
+    pub expires: chrono::NaiveDate,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResult {
+    pub id: String,
+    pub name: String,
+    pub level: String,
+    /// pass, fail, exempt or error.
+    pub status: String,
+    /// The fact values that decided it.
+    pub evidence: Vec<Evidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub solution: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evidence {
+    pub fact: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub operator: String,
+    pub expected: Value,
+    pub actual: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityResult {
+    pub entity_ref: String,
+    pub scorecard: String,
+    /// The highest level whose checks, and all lower levels' checks, pass or are exempt.
+    pub level: Option<String>,
+    /// Weighted share of passing (or exempt) checks, 0–100.
+    pub score: f64,
+    pub checks: Vec<CheckResult>,
+    pub evaluated_at: String,
+}
+
+fn filter_of(v: &Value) -> Option<Predicate> {
+    let sets: Vec<&Value> = match v {
+        Value::Array(list) => list.iter().collect(),
+        Value::Object(_) => vec![v],
+        _ => return None,
+    };
+    let mut any = Vec::new();
+    for set in sets {
+        let mut all = Vec::new();
+        for (k, val) in set.as_object()? {
+            let values: Vec<String> = match val {
+                Value::String(s) => vec![s.to_lowercase()],
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_lowercase)
+                    .collect(),
+                _ => return None,
+            };
+            all.push(Predicate::In(k.to_lowercase(), values));
+        }
+        any.push(Predicate::All(all));
+    }
+    Some(Predicate::Any(any))
+}
+
+impl Scorecard {
+    /// Reads a served `Scorecard` entity; its spec was validated at ingest.
+    pub fn from_entity(entity: &Value) -> Option<Scorecard> {
+        let spec = &entity["spec"];
+        let checks = spec["checks"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| {
+                Some(Check {
+                    id: c["id"].as_str()?.to_string(),
+                    name: c["name"].as_str()?.to_string(),
+                    description: c["description"].as_str().map(str::to_owned),
+                    level: c["level"].as_str()?.to_string(),
+                    weight: c["weight"].as_f64().unwrap_or(1.0),
+                    solution: c["solution"].as_str().map(str::to_owned),
+                    rule: rule::parse(&c["rule"]).ok()?,
+                })
+            })
+            .collect();
+        let exemptions = spec["exemptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                Some(Exemption {
+                    entity: e["entity"].as_str()?.to_lowercase(),
+                    checks: e["checks"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                    reason: e["reason"].as_str()?.to_string(),
+                    approver: e["approver"].as_str()?.to_string(),
+                    expires: chrono::NaiveDate::parse_from_str(e["expires"].as_str()?, "%Y-%m-%d")
+                        .ok()?,
+                })
+            })
+            .collect();
+        Some(Scorecard {
+            entity_ref: crate::model::entity_ref_of(entity).canonical(),
+            title: entity["metadata"]["title"]
+                .as_str()
+                .or(entity["metadata"]["name"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            levels: spec["levels"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            checks,
+            filter: filter_of(&spec["filter"]),
+            exemptions,
+        })
+    }
+
+    fn exemption(
+        &self,
+        entity_ref: &str,
+        check: &str,
+        today: chrono::NaiveDate,
+    ) -> Option<&Exemption> {
+        self.exemptions.iter().find(|e| {
+            e.entity == entity_ref && e.checks.iter().any(|c| c == check) && e.expires >= today
+        })
+    }
+
+    /// Evaluates every check for one entity.
+    pub fn evaluate(&self, entity_ref: &str, facts: &Facts) -> EntityResult {
+        let today = chrono::Utc::now().date_naive();
+        let checks: Vec<CheckResult> = self
+            .checks
+            .iter()
+            .map(|c| {
+                let (status, evidence, reason) = match eval::evaluate(&c.rule, facts) {
+                    Ok((true, ev)) => ("pass".to_string(), ev, None),
+                    Ok((false, ev)) => match self.exemption(entity_ref, &c.id, today) {
+                        Some(x) => (
+                            "exempt".to_string(),
+                            ev,
+                            Some(format!(
+                                "exempt until {}: {} (approved by {})",
+                                x.expires, x.reason, x.approver
+                            )),
+                        ),
+                        None => ("fail".to_string(), ev, None),
+                    },
+                    Err(e) => ("error".to_string(), vec![], Some(e)),
+                };
+                CheckResult {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    level: c.level.clone(),
+                    solution: if status == "fail" {
+                        c.solution.clone()
+                    } else {
+                        None
+                    },
+                    status,
+                    evidence,
+                    reason,
+                }
+            })
+            .collect();
+        let ok = |r: &CheckResult| r.status == "pass" || r.status == "exempt";
+        let mut level = None;
+        for l in &self.levels {
+            let pos = |name: &str| {
+                self.levels
+                    .iter()
+                    .position(|x| x == name)
+                    .unwrap_or(usize::MAX)
+            };
+            let upto = pos(l);
+            if checks.iter().filter(|r| pos(&r.level) <= upto).all(ok) {
+                level = Some(l.clone());
+            } else {
+                break;
+            }
+        }
+        let total: f64 = self.checks.iter().map(|c| c.weight).sum();
+        let passed: f64 = self
+            .checks
+            .iter()
+            .zip(&checks)
+            .filter(|(_, r)| ok(r))
+            .map(|(c, _)| c.weight)
+            .sum();
+        let score = if total > 0.0 {
+            (passed / total * 1000.0).round() / 10.0
+        } else {
+            100.0
+        };
+        EntityResult {
+            entity_ref: entity_ref.to_string(),
+            scorecard: self.entity_ref.clone(),
+            level,
+            score,
+            checks,
+            evaluated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Evaluated {
+    snapshot: usize,
+    repository_writes: u64,
+    scorecards: String,
+    etags: HashMap<String, String>,
+    commits: HashMap<String, String>,
+    /// (scorecard, entity, check) → last recorded status, loaded from history at the first run.
+    last: Option<HashMap<(String, String, String), String>>,
+}
+
+/// Current results, kept up to date by [`Engine::evaluate`].
+pub struct Engine {
+    db: Db,
+    scorecards: RwLock<Vec<Arc<Scorecard>>>,
+    /// scorecard ref → entity ref → result.
+    results: RwLock<HashMap<String, HashMap<String, Arc<EntityResult>>>>,
+    state: Mutex<Evaluated>,
+}
+
+impl Engine {
+    pub fn new(db: Db) -> Engine {
+        Engine {
+            db,
+            scorecards: RwLock::new(vec![]),
+            results: RwLock::new(HashMap::new()),
+            state: Mutex::new(Evaluated::default()),
+        }
+    }
+
+    pub fn scorecards(&self) -> Vec<Arc<Scorecard>> {
+        self.scorecards.read().clone()
+    }
+
+    pub fn results_for(&self, scorecard: &str) -> Vec<Arc<EntityResult>> {
+        let mut v: Vec<_> = self
+            .results
+            .read()
+            .get(scorecard)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.entity_ref.cmp(&b.entity_ref));
+        v
+    }
+
+    pub fn results_of_entity(&self, entity_ref: &str) -> Vec<Arc<EntityResult>> {
+        let mut v: Vec<_> = self
+            .results
+            .read()
+            .values()
+            .filter_map(|m| m.get(entity_ref).cloned())
+            .collect();
+        v.sort_by(|a, b| a.scorecard.cmp(&b.scorecard));
+        v
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Brings results up to date with a snapshot; returns how many entity results changed.
+    pub fn evaluate(&self, snap: &Arc<Snapshot>) -> crate::storage::Result<usize> {
+        let mut state = self.state.lock();
+        let key = Arc::as_ptr(snap) as usize;
+        let repository_writes = self.db.repository_writes();
+        if state.snapshot == key && state.repository_writes == repository_writes {
+            return Ok(0);
+        }
+        state.snapshot = key;
+        state.repository_writes = repository_writes;
+        let cards: Vec<(String, Value)> = snap
+            .docs
+            .iter()
+            .filter(|d| &*d.kind == "Scorecard")
+            .map(|d| {
+                (
+                    d.entity_ref.to_string(),
+                    serde_json::from_str(&d.json).unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        let signature: String = snap
+            .docs
+            .iter()
+            .filter(|d| &*d.kind == "Scorecard")
+            .map(|d| format!("{}:{};", d.entity_ref, d.json.len()))
+            .collect::<String>()
+            + &cards
+                .iter()
+                .map(|(_, v)| {
+                    v["metadata"]["etag"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect::<String>();
+        let all = state.scorecards != signature;
+        if all {
+            let parsed: Vec<Arc<Scorecard>> = cards
+                .iter()
+                .filter_map(|(_, v)| Scorecard::from_entity(v).map(Arc::new))
+                .collect();
+            *self.scorecards.write() = parsed;
+            state.scorecards = signature;
+            state.etags.clear();
+        }
+        let repos: HashMap<String, crate::storage::RepositoryRow> = self
+            .db
+            .load_repositories()?
+            .into_iter()
+            .map(|r| (r.origin.clone(), r))
+            .collect();
+        let changed_origins: Vec<String> = repos
+            .iter()
+            .filter(|(o, r)| state.commits.get(*o) != Some(&r.commit_id))
+            .map(|(o, _)| o.clone())
+            .collect();
+        state.commits = repos
+            .iter()
+            .map(|(o, r)| (o.clone(), r.commit_id.clone()))
+            .collect();
+        let scorecards = self.scorecards();
+        let applicable: Vec<crate::readmodel::Bitset> = scorecards
+            .iter()
+            .map(|s| {
+                s.filter
+                    .as_ref()
+                    .map(|f| f.eval(snap))
+                    .unwrap_or_else(|| snap.all())
+            })
+            .collect();
+        if state.last.is_none() {
+            let mut last = HashMap::new();
+            for h in self.db.history(None, None)? {
+                last.insert((h.scorecard, h.entity_ref, h.check_id), h.status);
+            }
+            state.last = Some(last);
+        }
+        let mut history = Vec::new();
+        let mut changed = 0;
+        let mut seen = std::collections::HashSet::new();
+        let now = chrono::Utc::now().timestamp();
+        let mut results = self.results.write();
+        for (i, doc) in snap.docs.iter().enumerate() {
+            seen.insert(doc.entity_ref.to_string());
+            let etag = doc.json.len().to_string() + &eval::etag_of(&doc.json);
+            let mut dirty = state.etags.get(&*doc.entity_ref) != Some(&etag);
+            let mut entity: Option<Value> = None;
+            let origin = |e: &Value| {
+                e["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
+                    .as_str()
+                    .map(str::to_owned)
+            };
+            if !dirty && !changed_origins.is_empty() {
+                let e: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
+                dirty = origin(&e).is_some_and(|o| changed_origins.contains(&o));
+                entity = Some(e);
+            }
+            if !dirty {
+                continue;
+            }
+            state.etags.insert(doc.entity_ref.to_string(), etag);
+            let entity =
+                entity.unwrap_or_else(|| serde_json::from_str(&doc.json).unwrap_or(Value::Null));
+            let repo = origin(&entity).and_then(|o| repos.get(&o).cloned());
+            let facts = Facts::new(&entity, repo.as_ref());
+            for (card, set) in scorecards.iter().zip(&applicable) {
+                let per_card = results.entry(card.entity_ref.clone()).or_default();
+                if !set.contains(i as u32) || &*doc.kind == "Scorecard" {
+                    per_card.remove(&*doc.entity_ref);
+                    continue;
+                }
+                let result = card.evaluate(&doc.entity_ref, &facts);
+                let previous = per_card.get(&*doc.entity_ref);
+                let last = state.last.as_mut().expect("loaded above");
+                for c in &result.checks {
+                    let key = (
+                        card.entity_ref.clone(),
+                        doc.entity_ref.to_string(),
+                        c.id.clone(),
+                    );
+                    if last.get(&key) != Some(&c.status) {
+                        last.insert(key, c.status.clone());
+                        history.push(NewHistoryRow {
+                            scorecard: card.entity_ref.clone(),
+                            entity_ref: doc.entity_ref.to_string(),
+                            check_id: c.id.clone(),
+                            status: c.status.clone(),
+                            level: result.level.clone(),
+                            at: now,
+                        });
+                    }
+                }
+                if previous.is_none_or(|p| p.checks != result.checks || p.level != result.level) {
+                    changed += 1;
+                }
+                per_card.insert(doc.entity_ref.to_string(), Arc::new(result));
+            }
+        }
+        for per_card in results.values_mut() {
+            per_card.retain(|k, _| seen.contains(k));
+        }
+        results.retain(|k, _| scorecards.iter().any(|s| &s.entity_ref == k));
+        state.etags.retain(|k, _| seen.contains(k));
+        drop(results);
+        drop(state);
+        self.db.append_history(&history)?;
+        Ok(changed)
+    }
+}
