@@ -107,7 +107,16 @@ impl Application {
         let listener = TcpListener::bind((listen.host.as_str(), listen.port))
             .with_context(|| format!("cannot listen on {}:{}", listen.host, listen.port))?;
         let port = listener.local_addr()?.port();
-        let scorecards = Arc::new(crate::scorecard::Engine::new(db.clone()));
+        let mut configured = Vec::new();
+        if !config.tech_insights.fact_checker.checks.is_empty() {
+            configured.push(
+                crate::scorecard::Scorecard::from_tech_insights_config(
+                    &config.tech_insights.fact_checker.checks,
+                )
+                .map_err(|e| anyhow::anyhow!("invalid config at {e}"))?,
+            );
+        }
+        let scorecards = Arc::new(crate::scorecard::Engine::new(db.clone(), configured));
         let state = web::Data::new(AppState::new(
             catalog.clone(),
             readmodel.clone(),

@@ -32,6 +32,20 @@ pub struct Config {
     pub backend: Backend,
     pub catalog: Catalog,
     pub cairn: Cairn,
+    /// Backstage Tech Insights settings; `factChecker.checks` are evaluated by Cairn.
+    pub tech_insights: TechInsights,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TechInsights {
+    pub fact_checker: FactChecker,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct FactChecker {
+    pub checks: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

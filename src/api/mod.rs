@@ -11,6 +11,7 @@ mod locations;
 mod params;
 mod scorecards;
 mod sources;
+mod tech_insights;
 
 use std::sync::Arc;
 
@@ -68,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(catalog::routes)
                 .configure(locations::routes),
         )
+        .service(web::scope("/api/tech-insights").configure(tech_insights::routes))
         .default_service(web::to(|| async { HttpResponse::NotFound().finish() }));
 }
 

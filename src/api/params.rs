@@ -25,6 +25,10 @@ impl Params {
         }
     }
 
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     pub fn all(&self, key: &str) -> Vec<String> {
         self.0
             .iter()

@@ -25,8 +25,97 @@ pub const OPERATORS: &[&str] = &[
     "countAtLeast",
 ];
 
-/// The facts a rule can read.
-pub const FACTS: &[&str] = &["entity", "relations", "relationCounts", "repository"];
+/// The facts a rule can read: Cairn's own, then those of Backstage Tech Insights' built-in
+/// retrievers (so checks written for Tech Insights run unchanged).
+pub const FACTS: &[&str] = &[
+    "entity",
+    "relations",
+    "relationCounts",
+    "repository",
+    "hasTitle",
+    "hasDescription",
+    "hasTags",
+    "hasOwner",
+    "hasGroupOwner",
+    "hasAnnotationBackstageIoTechdocsRef",
+    "hasAnnotationBackstageIoTechdocsEntity",
+];
+
+/// (id, version, facts as (name, type, description)).
+pub type Retriever = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str, &'static str)],
+);
+
+/// Tech Insights fact retrievers Cairn computes from the catalog: (id, version, facts with
+/// their description). Cairn's own facts are served as the `cairn` retriever.
+pub const RETRIEVERS: &[Retriever] = &[
+    (
+        "entityMetadataFactRetriever",
+        "0.0.1",
+        &[
+            ("hasTitle", "boolean", "The entity has a title in metadata"),
+            (
+                "hasDescription",
+                "boolean",
+                "The entity has a description in metadata",
+            ),
+            ("hasTags", "boolean", "The entity has tags in metadata"),
+        ],
+    ),
+    (
+        "entityOwnershipFactRetriever",
+        "0.0.1",
+        &[
+            ("hasOwner", "boolean", "The spec.owner field is set"),
+            (
+                "hasGroupOwner",
+                "boolean",
+                "The spec.owner field is set and refers to a group",
+            ),
+        ],
+    ),
+    (
+        "techdocsFactRetriever",
+        "0.0.1",
+        &[
+            (
+                "hasAnnotationBackstageIoTechdocsRef",
+                "boolean",
+                "The entity has a TechDocs reference annotation",
+            ),
+            (
+                "hasAnnotationBackstageIoTechdocsEntity",
+                "boolean",
+                "The entity has a TechDocs entity annotation",
+            ),
+        ],
+    ),
+    (
+        "cairn",
+        "1.0.0",
+        &[
+            ("entity", "object", "The entity as served by the catalog"),
+            ("relations", "object", "Relation targets by relation type"),
+            ("relationCounts", "object", "Number of relations by type"),
+            (
+                "repository",
+                "object",
+                "Files, commit and last commit time of the entity's repository",
+            ),
+        ],
+    ),
+];
+
+/// The retriever that provides a fact.
+pub fn retriever_of(fact: &str) -> &'static str {
+    RETRIEVERS
+        .iter()
+        .find(|(_, _, facts)| facts.iter().any(|(f, _, _)| *f == fact))
+        .map(|(id, _, _)| *id)
+        .unwrap_or("cairn")
+}
 
 /// Longest regular expression accepted by `matches` (the regex crate runs in linear time, so
 /// size is the only cost to bound).

@@ -13,6 +13,8 @@ pub struct Facts {
     relations: Value,
     counts: Value,
     repository: Value,
+    /// The Tech Insights built-in retrievers' boolean facts.
+    named: Map<String, Value>,
 }
 
 impl Facts {
@@ -38,21 +40,115 @@ impl Facts {
             }),
             None => Value::Null,
         };
+        let meta = &entity["metadata"];
+        let non_empty = |v: &Value| match v {
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            _ => false,
+        };
+        let owner = entity["spec"]["owner"].as_str();
+        let ann = &meta["annotations"];
+        let mut named = Map::new();
+        named.insert("hasTitle".into(), json!(non_empty(&meta["title"])));
+        named.insert(
+            "hasDescription".into(),
+            json!(non_empty(&meta["description"])),
+        );
+        named.insert("hasTags".into(), json!(non_empty(&meta["tags"])));
+        named.insert(
+            "hasOwner".into(),
+            json!(owner.is_some_and(|o| !o.is_empty())),
+        );
+        named.insert(
+            "hasGroupOwner".into(),
+            json!(owner.is_some_and(|o| !o.is_empty() && !o.starts_with("user:"))),
+        );
+        named.insert(
+            "hasAnnotationBackstageIoTechdocsRef".into(),
+            json!(ann.get("backstage.io/techdocs-ref").is_some()),
+        );
+        named.insert(
+            "hasAnnotationBackstageIoTechdocsEntity".into(),
+            json!(ann.get("backstage.io/techdocs-entity").is_some()),
+        );
         Facts {
             entity: entity.clone(),
             relations: Value::Object(relations),
             counts: Value::Object(counts),
             repository,
+            named,
         }
     }
 
-    fn get(&self, fact: &str) -> &Value {
+    pub fn get(&self, fact: &str) -> &Value {
         match fact {
             "entity" => &self.entity,
             "relations" => &self.relations,
             "relationCounts" => &self.counts,
-            _ => &self.repository,
+            "repository" => &self.repository,
+            other => self.named.get(other).unwrap_or(&Value::Null),
         }
+    }
+
+    /// The value a condition looks at.
+    pub fn value_at(&self, fact: &str, path: Option<&str>) -> Result<Option<Value>, String> {
+        let base = self.get(fact);
+        Ok(match path {
+            Some(p) => select(base, &parse_path(p)?).cloned(),
+            None => Some(base.clone()),
+        })
+    }
+
+    /// The built-in retrievers' facts, as Tech Insights serves them.
+    pub fn named(&self) -> &Map<String, Value> {
+        &self.named
+    }
+}
+
+impl Facts {
+    pub fn entity(&self) -> &Value {
+        &self.entity
+    }
+}
+
+/// Tech Insights' check filter: an object (or list of objects, ORed) of dot paths to a value or
+/// list of values (ORed), compared case-insensitively; array members match.
+pub fn matches_filter(entity: &Value, filter: &Value) -> bool {
+    let one = |f: &serde_json::Map<String, Value>| {
+        f.iter().all(|(path, wanted)| {
+            let mut cur = entity;
+            for seg in path.split('.') {
+                cur = &cur[seg];
+            }
+            let have: Vec<String> = match cur {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_lowercase)
+                            .unwrap_or_else(|| i.to_string())
+                    })
+                    .collect(),
+                Value::Null => vec![],
+                Value::String(s) => vec![s.to_lowercase()],
+                other => vec![other.to_string()],
+            };
+            let want: Vec<String> = match wanted {
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_lowercase)
+                    .collect(),
+                Value::String(s) => vec![s.to_lowercase()],
+                other => vec![other.to_string()],
+            };
+            want.iter().any(|w| have.contains(w))
+        })
+    };
+    match filter {
+        Value::Object(f) => one(f),
+        Value::Array(list) => list.iter().filter_map(Value::as_object).any(one),
+        _ => true,
     }
 }
 
@@ -127,6 +223,46 @@ fn days_since(v: &Value) -> Option<f64> {
         _ => return None,
     };
     Some((chrono::Utc::now() - at).num_seconds() as f64 / 86_400.0)
+}
+
+/// The rule as json-rules-engine reports it after evaluation: each fact condition annotated with
+/// `factResult`, `valueResult` and `result`, and `priority: 1` at the top.
+pub fn annotate(rule: &Value, facts: &Facts) -> Value {
+    fn walk(v: &Value, facts: &Facts) -> Value {
+        let Some(obj) = v.as_object() else {
+            return v.clone();
+        };
+        let mut out = obj.clone();
+        for group in ["all", "any"] {
+            if let Some(Value::Array(items)) = obj.get(group) {
+                out.insert(
+                    group.into(),
+                    Value::Array(items.iter().map(|i| walk(i, facts)).collect()),
+                );
+            }
+        }
+        if let Some(inner) = obj.get("not") {
+            out.insert("not".into(), walk(inner, facts));
+        }
+        if let (Some(fact), Some(op)) = (
+            obj.get("fact").and_then(Value::as_str),
+            obj.get("operator").and_then(Value::as_str),
+        ) {
+            let path = obj.get("path").and_then(Value::as_str);
+            let actual = facts.value_at(fact, path).ok().flatten();
+            let expected = obj.get("value").cloned().unwrap_or(Value::Null);
+            let result = apply(op, actual.as_ref(), &expected).unwrap_or(false);
+            out.insert("factResult".into(), actual.unwrap_or(Value::Null));
+            out.insert("valueResult".into(), expected);
+            out.insert("result".into(), json!(result));
+        }
+        Value::Object(out)
+    }
+    let mut top = walk(rule, facts);
+    if let Some(o) = top.as_object_mut() {
+        o.insert("priority".into(), json!(1));
+    }
+    top
 }
 
 fn apply(operator: &str, actual: Option<&Value>, expected: &Value) -> Result<bool, String> {

@@ -17,7 +17,11 @@ use crate::readmodel::filter::Predicate;
 use crate::readmodel::Snapshot;
 use crate::storage::{Db, NewHistoryRow};
 
-pub use eval::Facts;
+pub use eval::{annotate, Facts};
+
+/// The pseudo-scorecard holding `techInsights.factChecker.checks` from the app-config.
+pub const TECH_INSIGHTS_SCORECARD: &str = "scorecard:default/tech-insights";
+const TECH_INSIGHTS_LEVEL: &str = "checks";
 
 /// A parsed scorecard.
 #[derive(Debug, Clone)]
@@ -39,6 +43,15 @@ pub struct Check {
     pub weight: f64,
     pub solution: Option<String>,
     pub rule: Condition,
+    /// The rule as written, for the Tech Insights `/checks` listing.
+    pub rule_json: Value,
+    pub links: Vec<Value>,
+    /// Only entities matching this Tech Insights-style filter get the check.
+    pub filter: Option<Value>,
+    /// Tech Insights metadata from `techInsights.factChecker.checks`.
+    pub metadata: serde_json::Map<String, Value>,
+    pub success_metadata: Option<Value>,
+    pub failure_metadata: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +144,12 @@ impl Scorecard {
                     weight: c["weight"].as_f64().unwrap_or(1.0),
                     solution: c["solution"].as_str().map(str::to_owned),
                     rule: rule::parse(&c["rule"]).ok()?,
+                    rule_json: c["rule"].clone(),
+                    links: c["links"].as_array().cloned().unwrap_or_default(),
+                    filter: None,
+                    metadata: serde_json::Map::new(),
+                    success_metadata: None,
+                    failure_metadata: None,
                 })
             })
             .collect();
@@ -173,6 +192,72 @@ impl Scorecard {
         })
     }
 
+    /// The checks whose own filter (if any) matches the entity.
+    pub fn applicable_checks<'a>(
+        &'a self,
+        entity: &'a Value,
+    ) -> impl Iterator<Item = &'a Check> + 'a {
+        self.checks.iter().filter(move |c| {
+            c.filter
+                .as_ref()
+                .is_none_or(|f| eval::matches_filter(entity, f))
+        })
+    }
+
+    /// The check id Tech Insights clients see: the configured id for `techInsights` checks,
+    /// `<scorecard>.<check>` for scorecard checks.
+    pub fn tech_insights_id(&self, check: &Check) -> String {
+        if self.entity_ref == TECH_INSIGHTS_SCORECARD {
+            check.id.clone()
+        } else {
+            format!(
+                "{}.{}",
+                self.entity_ref.rsplit('/').next().unwrap_or_default(),
+                check.id
+            )
+        }
+    }
+
+    /// Builds the scorecard of `techInsights.factChecker.checks` from an app-config.
+    pub fn from_tech_insights_config(
+        checks: &serde_json::Map<String, Value>,
+    ) -> Result<Scorecard, String> {
+        let mut out = Vec::new();
+        for (id, c) in checks {
+            let field = format!("techInsights.factChecker.checks.{id}");
+            let conditions = &c["rule"]["conditions"];
+            let rule = rule::parse(conditions)
+                .map_err(|(at, m)| format!("{field}.rule.conditions.{at}: {m}"))?;
+            let metadata = c["metadata"].as_object().cloned().unwrap_or_default();
+            out.push(Check {
+                id: id.clone(),
+                name: c["name"].as_str().unwrap_or(id).to_string(),
+                description: c["description"].as_str().map(str::to_owned),
+                level: TECH_INSIGHTS_LEVEL.into(),
+                weight: 1.0,
+                solution: metadata
+                    .get("solution")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                rule,
+                rule_json: conditions.clone(),
+                links: c["links"].as_array().cloned().unwrap_or_default(),
+                filter: c.get("filter").cloned(),
+                metadata,
+                success_metadata: c.get("successMetadata").cloned(),
+                failure_metadata: c.get("failureMetadata").cloned(),
+            });
+        }
+        Ok(Scorecard {
+            entity_ref: TECH_INSIGHTS_SCORECARD.into(),
+            title: "Tech Insights checks".into(),
+            levels: vec![TECH_INSIGHTS_LEVEL.into()],
+            checks: out,
+            filter: None,
+            exemptions: vec![],
+        })
+    }
+
     fn exemption(
         &self,
         entity_ref: &str,
@@ -188,8 +273,7 @@ impl Scorecard {
     pub fn evaluate(&self, entity_ref: &str, facts: &Facts) -> EntityResult {
         let today = chrono::Utc::now().date_naive();
         let checks: Vec<CheckResult> = self
-            .checks
-            .iter()
+            .applicable_checks(facts.entity())
             .map(|c| {
                 let (status, evidence, reason) = match eval::evaluate(&c.rule, facts) {
                     Ok((true, ev)) => ("pass".to_string(), ev, None),
@@ -275,6 +359,8 @@ struct Evaluated {
 /// Current results, kept up to date by [`Engine::evaluate`].
 pub struct Engine {
     db: Db,
+    /// Scorecards from configuration rather than the catalog.
+    configured: Vec<Arc<Scorecard>>,
     scorecards: RwLock<Vec<Arc<Scorecard>>>,
     /// scorecard ref → entity ref → result.
     results: RwLock<HashMap<String, HashMap<String, Arc<EntityResult>>>>,
@@ -282,10 +368,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(db: Db) -> Engine {
+    pub fn new(db: Db, configured: Vec<Scorecard>) -> Engine {
+        let configured: Vec<Arc<Scorecard>> = configured.into_iter().map(Arc::new).collect();
         Engine {
             db,
-            scorecards: RwLock::new(vec![]),
+            scorecards: RwLock::new(configured.clone()),
+            configured,
             results: RwLock::new(HashMap::new()),
             state: Mutex::new(Evaluated::default()),
         }
@@ -359,10 +447,11 @@ impl Engine {
                 .collect::<String>();
         let all = state.scorecards != signature;
         if all {
-            let parsed: Vec<Arc<Scorecard>> = cards
+            let mut parsed: Vec<Arc<Scorecard>> = cards
                 .iter()
                 .filter_map(|(_, v)| Scorecard::from_entity(v).map(Arc::new))
                 .collect();
+            parsed.extend(self.configured.iter().cloned());
             *self.scorecards.write() = parsed;
             state.scorecards = signature;
             state.etags.clear();

@@ -1,5 +1,5 @@
 //! Runs the Node compatibility suite (tests/compat) with the real `@backstage/catalog-client`
-//! against a real Cairn serving `catalog-examples/`.
+//! and Tech Insights client against a real Cairn serving `catalog-examples/` and `scorecards/`.
 
 use std::process::Command;
 
@@ -22,14 +22,26 @@ async fn backstage_catalog_client_works_against_cairn() {
         &[],
         Options {
             catalog_target: Some(repo_root().join("catalog-examples/all.yaml")),
+            extra_targets: vec![repo_root().join("scorecards/all.yaml")],
             ..Default::default()
         },
     )
     .await;
+    let evaluated = app
+        .eventually(10, || async {
+            app.get_cairn("/scorecards").await.1["items"]
+                .as_array()
+                .is_some_and(|i| i.len() >= 4)
+        })
+        .await;
+    assert!(evaluated, "the built-in scorecards were not evaluated");
     let dir = repo_root().join("tests/compat");
     let url = app.url.clone();
     let output = tokio::task::spawn_blocking(move || {
-        if !dir.join("node_modules/@backstage/catalog-client").exists() {
+        if !dir
+            .join("node_modules/@backstage-community/plugin-tech-insights-common")
+            .exists()
+        {
             let ci = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
                 .current_dir(&dir)

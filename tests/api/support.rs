@@ -17,6 +17,8 @@ pub struct Options {
     pub extra_config: String,
     pub database_url: Option<String>,
     pub catalog_target: Option<PathBuf>,
+    /// More `file` locations beside the catalog target.
+    pub extra_targets: Vec<PathBuf>,
 }
 
 /// A small valid catalog: a group, a user, two components and an API.
@@ -104,11 +106,15 @@ catalog:
   locations:
     - type: file
       target: {}
-cairn:
+{}cairn:
   watch: true
   dataDir: {}
 "#,
         target.display(),
+        opts.extra_targets
+            .iter()
+            .map(|t| format!("    - type: file\n      target: {}\n", t.display()))
+            .collect::<String>(),
         dir.path().join("data").display()
     );
     let config_path = dir.path().join("app-config.yaml");
