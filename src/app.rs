@@ -139,7 +139,10 @@ impl Application {
                             let res = req.into_response(ApiError(e).error_response());
                             async move { Ok(api::fill_error_request(res)) }.boxed_local()
                         }
-                        Ok(()) => {
+                        Ok(principal) => {
+                            if let Some(p) = principal {
+                                actix_web::HttpMessage::extensions_mut(&req).insert(p);
+                            }
                             let fut = srv.call(req);
                             async move { Ok(api::fill_error_request(fut.await?)) }.instrument(span).boxed_local()
                         }

@@ -10,6 +10,7 @@ use crate::error::Error;
 
 struct StaticToken {
     token: Vec<u8>,
+    subject: String,
     /// Plugins the token may call; empty = all.
     plugins: Vec<String>,
 }
@@ -30,6 +31,7 @@ impl AuthPolicy {
             .filter(|a| a.access_type == "static")
             .map(|a| StaticToken {
                 token: a.options.token.as_bytes().to_vec(),
+                subject: a.options.subject.clone(),
                 plugins: a
                     .access_restrictions
                     .iter()
@@ -45,15 +47,19 @@ impl AuthPolicy {
     }
 }
 
-/// Decides whether a request may proceed.
+/// Who made a request: the `subject` of the static token it carried.
+#[derive(Debug, Clone)]
+pub struct Principal(pub String);
+
+/// Decides whether a request may proceed; returns the caller when a valid token was given.
 pub fn check(
     policy: &AuthPolicy,
     method: &Method,
     path: &str,
     authorization: Option<&str>,
-) -> Result<(), Error> {
+) -> Result<Option<Principal>, Error> {
     if method == Method::OPTIONS || !path.starts_with("/api/") {
-        return Ok(());
+        return Ok(None);
     }
     let write = !matches!(*method, Method::GET | Method::HEAD);
     let required = if write {
@@ -72,16 +78,16 @@ pub fn check(
     });
     match token {
         None if required => Err(Error::Unauthenticated("Missing credentials".into())),
-        None => Ok(()),
+        None => Ok(None),
         Some(t) => {
-            let valid = policy.tokens.iter().any(|s| {
+            let valid = policy.tokens.iter().find(|s| {
                 bool::from(s.token.as_slice().ct_eq(t.trim().as_bytes()))
                     && (s.plugins.is_empty() || s.plugins.iter().any(|p| p == plugin))
             });
-            if valid || !required {
-                Ok(())
-            } else {
-                Err(Error::Unauthenticated("Illegal token".into()))
+            match valid {
+                Some(s) => Ok(Some(Principal(s.subject.clone()))),
+                None if !required => Ok(None),
+                None => Err(Error::Unauthenticated("Illegal token".into())),
             }
         }
     }

@@ -4,13 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web::Bytes;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
-use crate::scorecard::{EntityResult, Scorecard};
+use crate::scorecard::{CheckKind, EntityResult, Scorecard};
+use crate::storage::{CheckInputRow, PushedFactRow};
 
 type Reply = Result<HttpResponse, ApiError>;
 
@@ -28,7 +30,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/entities/{kind}/{namespace}/{name}/scorecards",
             web::get().to(of_entity),
-        );
+        )
+        .route(
+            "/scorecards/{namespace}/{name}/checks/{check}/attestations",
+            web::post().to(attest),
+        )
+        .route(
+            "/scorecards/{namespace}/{name}/checks/{check}/results",
+            web::post().to(push_result),
+        )
+        .route("/facts", web::post().to(push_facts))
+        .route("/facts", web::get().to(get_facts));
 }
 
 fn summary(card: &Scorecard, results: &[std::sync::Arc<EntityResult>]) -> Value {
@@ -170,4 +182,178 @@ async fn of_entity(path: web::Path<(String, String, String)>, state: web::Data<A
     let results = state.scorecards.results_of_entity(&r);
     let items: Vec<&EntityResult> = results.iter().map(|x| &**x).collect();
     Ok(HttpResponse::Ok().json(json!({ "entityRef": r, "items": items })))
+}
+
+fn author(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<super::Principal>()
+        .map(|p| p.0.clone())
+        .unwrap_or_else(|| "anonymous".into())
+}
+
+fn entity_of(state: &AppState, body: &serde_json::Map<String, Value>) -> Result<String, Error> {
+    let raw = body
+        .get("entityRef")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Error::Input("request/body must have required property 'entityRef'".into())
+        })?;
+    let r = crate::model::EntityRef::parse_full(raw)
+        .map_err(|e| Error::Input(format!("entityRef: {e}")))?
+        .canonical();
+    if state.readmodel.snapshot().get_by_ref(&r).is_none() {
+        return Err(Error::NotFound(format!("No entity {r}")));
+    }
+    Ok(r)
+}
+
+fn type_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// `POST /api/cairn/facts {entityRef, facts: {name: value}}`: facts from CI. A fact keeps the
+/// type of its first value.
+async fn push_facts(body: Bytes, state: web::Data<AppState>) -> Reply {
+    let body = super::params::json_body(&body)?;
+    let entity_ref = entity_of(&state, &body)?;
+    let facts = body
+        .get("facts")
+        .and_then(Value::as_object)
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| Error::Input("request/body/facts must be a non-empty object".into()))?
+        .clone();
+    let engine = state.scorecards.clone();
+    let existing: Vec<(String, Value)> = web::block(move || engine.db().load_pushed_facts())
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)?
+        .into_iter()
+        .map(|f| {
+            (
+                f.name,
+                serde_json::from_str(&f.value_json).unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    let now = chrono::Utc::now().timestamp();
+    let mut rows = Vec::new();
+    for (name, value) in &facts {
+        if let Some((_, before)) = existing.iter().find(|(n, v)| n == name && !v.is_null()) {
+            if type_of(before) != type_of(value) && !value.is_null() {
+                return Err(Error::Input(format!(
+                    "facts.{name}: is a {}, got a {}",
+                    type_of(before),
+                    type_of(value)
+                ))
+                .into());
+            }
+        }
+        rows.push(PushedFactRow {
+            entity_ref: entity_ref.clone(),
+            name: name.clone(),
+            value_json: value.to_string(),
+            at: now,
+        });
+    }
+    let engine = state.scorecards.clone();
+    let n = rows.len();
+    web::block(move || engine.db().push_facts(&rows))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)?;
+    Ok(HttpResponse::Ok().json(json!({"entityRef": entity_ref, "stored": n})))
+}
+
+async fn get_facts(req: HttpRequest, state: web::Data<AppState>) -> Reply {
+    let params = Params::parse(req.query_string());
+    params.allow(&["entityRef"])?;
+    let r = params
+        .one("entityRef")
+        .ok_or_else(|| Error::Input("entityRef is required".into()))?
+        .to_lowercase();
+    Ok(HttpResponse::Ok()
+        .json(json!({"entityRef": r, "facts": state.scorecards.pushed_of(&r).unwrap_or_default()})))
+}
+
+async fn record(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: Bytes,
+    state: web::Data<AppState>,
+    attested: bool,
+) -> Reply {
+    let (namespace, name, check_id) = path.into_inner();
+    let card = find(&state, &namespace, &name)?;
+    let check = card
+        .checks
+        .iter()
+        .find(|c| c.id == check_id)
+        .ok_or_else(|| Error::NotFound(format!("No check {check_id} in {}", card.entity_ref)))?;
+    match (&check.kind, attested) {
+        (CheckKind::Attested { .. }, true) | (CheckKind::Pushed, false) => {}
+        _ => {
+            let wanted = if attested { "attested" } else { "pushed" };
+            return Err(Error::Input(format!("check {check_id} is not a {wanted} check")).into());
+        }
+    }
+    let body = super::params::json_body(&body)?;
+    let entity_ref = entity_of(&state, &body)?;
+    let result = match body.get("result").and_then(Value::as_str) {
+        Some(r @ ("pass" | "fail")) => r.to_string(),
+        _ => return Err(Error::Input("request/body/result must be pass or fail".into()).into()),
+    };
+    let text_key = if attested { "justification" } else { "details" };
+    let justification = body
+        .get(text_key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if attested && justification.is_empty() {
+        return Err(Error::Input(
+            "request/body/justification is required for an attestation".into(),
+        )
+        .into());
+    }
+    let row = CheckInputRow {
+        scorecard: card.entity_ref.clone(),
+        entity_ref,
+        check_id,
+        result,
+        justification,
+        author: author(&req),
+        at: chrono::Utc::now().timestamp(),
+    };
+    let engine = state.scorecards.clone();
+    let saved = row.clone();
+    web::block(move || engine.db().save_check_input(&saved))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)?;
+    Ok(HttpResponse::Created().json(row))
+}
+
+async fn attest(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> Reply {
+    record(req, path, body, state, true).await
+}
+
+async fn push_result(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> Reply {
+    record(req, path, body, state, false).await
 }

@@ -128,7 +128,8 @@ fn run_for(
     let repo = entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
         .as_str()
         .and_then(|o| state.crawler.repository_for_origin(o).ok().flatten());
-    let facts = Facts::new(&entity, repo.as_ref());
+    let pushed = state.scorecards.pushed_of(entity_ref);
+    let facts = Facts::new(&entity, repo.as_ref(), pushed.as_ref());
     let (mut passed, mut failed) = (Vec::new(), Vec::new());
     for card in state.scorecards.scorecards() {
         if !card
@@ -148,7 +149,9 @@ fn run_for(
             let status = match stored.and_then(|r| r.checks.iter().find(|c| c.id == check.id)) {
                 Some(c) => c.status.clone(),
                 None => card
-                    .evaluate(entity_ref, &facts)
+                    .evaluate(entity_ref, &facts, &|c: &str| {
+                        state.scorecards.input_of(&card.entity_ref, entity_ref, c)
+                    })
                     .checks
                     .into_iter()
                     .find(|c| c.id == check.id)
@@ -379,7 +382,7 @@ fn latest(
         return Ok(Ok(Map::new()));
     };
     let value: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-    let facts = Facts::new(&value, None);
+    let facts = Facts::new(&value, None, None);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
     let mut out = Map::new();
     for id in ids {

@@ -138,20 +138,46 @@ fn check_scorecard(spec: &Map<String, Value>, problems: &mut Vec<Problem>) {
                 "must be a number ≥ 0",
             ));
         }
-        match check.get("rule") {
-            None => problems.push(Problem::new(
-                format!("{field}.rule"),
-                "a check needs a rule",
-            )),
-            Some(rule) => {
-                if let Err((at, msg)) = super::rule::parse(rule) {
-                    let at = if at.is_empty() {
-                        format!("{field}.rule")
-                    } else {
-                        format!("{field}.rule.{at}")
-                    };
-                    problems.push(Problem::new(at, msg));
+        let kind = check["type"].as_str().unwrap_or("automatic");
+        match kind {
+            "automatic" => match check.get("rule") {
+                None => problems.push(Problem::new(
+                    format!("{field}.rule"),
+                    "an automatic check needs a rule",
+                )),
+                Some(rule) => {
+                    if let Err((at, msg)) = super::rule::parse(rule) {
+                        let at = if at.is_empty() {
+                            format!("{field}.rule")
+                        } else {
+                            format!("{field}.rule.{at}")
+                        };
+                        problems.push(Problem::new(at, msg));
+                    }
                 }
+            },
+            "attested" => {
+                if check["validForDays"].as_i64().is_none_or(|d| d <= 0) {
+                    problems.push(Problem::new(
+                        format!("{field}.validForDays"),
+                        "an attested check needs validForDays, a whole number of days > 0",
+                    ));
+                }
+            }
+            "pushed" => {}
+            other => problems.push(Problem::new(
+                format!("{field}.type"),
+                format!("must be automatic, attested or pushed, got {other}"),
+            )),
+        }
+        if let Some(d) = check.get("activeFrom") {
+            if d.as_str()
+                .is_none_or(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err())
+            {
+                problems.push(Problem::new(
+                    format!("{field}.activeFrom"),
+                    "must be a date (YYYY-MM-DD)",
+                ));
             }
         }
     }

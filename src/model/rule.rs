@@ -32,6 +32,7 @@ pub const FACTS: &[&str] = &[
     "relations",
     "relationCounts",
     "repository",
+    "pushed",
     "hasTitle",
     "hasDescription",
     "hasTags",

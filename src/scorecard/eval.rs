@@ -13,12 +13,18 @@ pub struct Facts {
     relations: Value,
     counts: Value,
     repository: Value,
+    /// Facts pushed by CI.
+    pushed: Value,
     /// The Tech Insights built-in retrievers' boolean facts.
     named: Map<String, Value>,
 }
 
 impl Facts {
-    pub fn new(entity: &Value, repo: Option<&RepositoryRow>) -> Facts {
+    pub fn new(
+        entity: &Value,
+        repo: Option<&RepositoryRow>,
+        pushed: Option<&Map<String, Value>>,
+    ) -> Facts {
         let mut relations: Map<String, Value> = Map::new();
         for r in entity["relations"].as_array().into_iter().flatten() {
             if let (Some(t), Some(target)) = (r["type"].as_str(), r["targetRef"].as_str()) {
@@ -76,6 +82,9 @@ impl Facts {
             relations: Value::Object(relations),
             counts: Value::Object(counts),
             repository,
+            pushed: pushed
+                .map(|m| Value::Object(m.clone()))
+                .unwrap_or(Value::Object(Map::new())),
             named,
         }
     }
@@ -86,6 +95,7 @@ impl Facts {
             "relations" => &self.relations,
             "relationCounts" => &self.counts,
             "repository" => &self.repository,
+            "pushed" => &self.pushed,
             other => self.named.get(other).unwrap_or(&Value::Null),
         }
     }
@@ -352,7 +362,7 @@ mod tests {
             files_json: r#"["README.md",".github/workflows/ci.yml"]"#.into(),
             crawled_at: 0,
         };
-        let facts = Facts::new(&entity, Some(&repo));
+        let facts = Facts::new(&entity, Some(&repo), None);
         let rule = parse(&json!({"all":[
             {"fact":"entity","path":"$.metadata.annotations['backstage.io/techdocs-ref']","operator":"exists"},
             {"fact":"relationCounts","path":"$.ownedBy","operator":"greaterThanInclusive","value":1},

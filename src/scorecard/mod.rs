@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::model::rule::{self, Condition};
 use crate::readmodel::filter::Predicate;
 use crate::readmodel::Snapshot;
-use crate::storage::{Db, NewHistoryRow};
+use crate::storage::{CheckInputRow, Db, NewHistoryRow};
 
 pub use eval::{annotate, Facts};
 
@@ -52,6 +52,32 @@ pub struct Check {
     pub metadata: serde_json::Map<String, Value>,
     pub success_metadata: Option<Value>,
     pub failure_metadata: Option<Value>,
+    pub kind: CheckKind,
+    /// Before this date the check is shown but does not count.
+    pub active_from: Option<chrono::NaiveDate>,
+}
+
+/// Where a check's result comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    /// A rule over facts.
+    Automatic,
+    /// A person records pass or fail with a justification, valid for some days.
+    Attested { valid_for_days: i64 },
+    /// CI pushes the result through the API.
+    Pushed,
+}
+
+impl CheckKind {
+    fn of(check: &Value) -> CheckKind {
+        match check["type"].as_str() {
+            Some("attested") => CheckKind::Attested {
+                valid_for_days: check["validForDays"].as_i64().unwrap_or(90),
+            },
+            Some("pushed") => CheckKind::Pushed,
+            _ => CheckKind::Automatic,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -143,7 +169,14 @@ impl Scorecard {
                     level: c["level"].as_str()?.to_string(),
                     weight: c["weight"].as_f64().unwrap_or(1.0),
                     solution: c["solution"].as_str().map(str::to_owned),
-                    rule: rule::parse(&c["rule"]).ok()?,
+                    rule: match CheckKind::of(c) {
+                        CheckKind::Automatic => rule::parse(&c["rule"]).ok()?,
+                        _ => Condition::All(vec![]),
+                    },
+                    kind: CheckKind::of(c),
+                    active_from: c["activeFrom"]
+                        .as_str()
+                        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
                     rule_json: c["rule"].clone(),
                     links: c["links"].as_array().cloned().unwrap_or_default(),
                     filter: None,
@@ -240,6 +273,8 @@ impl Scorecard {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 rule,
+                kind: CheckKind::Automatic,
+                active_from: None,
                 rule_json: conditions.clone(),
                 links: c["links"].as_array().cloned().unwrap_or_default(),
                 filter: c.get("filter").cloned(),
@@ -269,27 +304,84 @@ impl Scorecard {
         })
     }
 
-    /// Evaluates every check for one entity.
-    pub fn evaluate(&self, entity_ref: &str, facts: &Facts) -> EntityResult {
-        let today = chrono::Utc::now().date_naive();
+    /// Evaluates every check for one entity; `input` gives the attestation or pushed result
+    /// recorded for a check, if any.
+    pub fn evaluate(
+        &self,
+        entity_ref: &str,
+        facts: &Facts,
+        input: &dyn Fn(&str) -> Option<CheckInputRow>,
+    ) -> EntityResult {
+        let now = chrono::Utc::now();
+        let today = now.date_naive();
         let checks: Vec<CheckResult> = self
             .applicable_checks(facts.entity())
             .map(|c| {
-                let (status, evidence, reason) = match eval::evaluate(&c.rule, facts) {
-                    Ok((true, ev)) => ("pass".to_string(), ev, None),
-                    Ok((false, ev)) => match self.exemption(entity_ref, &c.id, today) {
-                        Some(x) => (
-                            "exempt".to_string(),
-                            ev,
-                            Some(format!(
-                                "exempt until {}: {} (approved by {})",
-                                x.expires, x.reason, x.approver
-                            )),
-                        ),
-                        None => ("fail".to_string(), ev, None),
+                let (mut status, evidence, mut reason) = match &c.kind {
+                    _ if c.active_from.is_some_and(|d| today < d) => (
+                        "inactive".to_string(),
+                        vec![],
+                        Some(format!("counts from {}", c.active_from.expect("checked"))),
+                    ),
+                    CheckKind::Automatic => match eval::evaluate(&c.rule, facts) {
+                        Ok((ok, ev)) => (if ok { "pass" } else { "fail" }.to_string(), ev, None),
+                        Err(e) => ("error".to_string(), vec![], Some(e)),
                     },
-                    Err(e) => ("error".to_string(), vec![], Some(e)),
+                    CheckKind::Attested { valid_for_days } => match input(&c.id) {
+                        None => (
+                            "fail".to_string(),
+                            vec![],
+                            Some("not attested yet".to_string()),
+                        ),
+                        Some(a) => {
+                            let until = chrono::DateTime::from_timestamp(a.at, 0).unwrap_or(now)
+                                + chrono::Duration::days(*valid_for_days);
+                            if until < now {
+                                (
+                                    "fail".to_string(),
+                                    vec![],
+                                    Some(format!(
+                                        "the attestation by {} expired on {}; attest again",
+                                        a.author,
+                                        until.date_naive()
+                                    )),
+                                )
+                            } else {
+                                (
+                                    a.result.clone(),
+                                    vec![],
+                                    Some(format!(
+                                        "attested by {} until {}: {}",
+                                        a.author,
+                                        until.date_naive(),
+                                        a.justification
+                                    )),
+                                )
+                            }
+                        }
+                    },
+                    CheckKind::Pushed => match input(&c.id) {
+                        None => (
+                            "fail".to_string(),
+                            vec![],
+                            Some("no result pushed yet".to_string()),
+                        ),
+                        Some(r) => (
+                            r.result.clone(),
+                            vec![],
+                            Some(format!("pushed by {}: {}", r.author, r.justification)),
+                        ),
+                    },
                 };
+                if status == "fail" {
+                    if let Some(x) = self.exemption(entity_ref, &c.id, today) {
+                        status = "exempt".into();
+                        reason = Some(format!(
+                            "exempt until {}: {} (approved by {})",
+                            x.expires, x.reason, x.approver
+                        ));
+                    }
+                }
                 CheckResult {
                     id: c.id.clone(),
                     name: c.name.clone(),
@@ -305,30 +397,31 @@ impl Scorecard {
                 }
             })
             .collect();
-        let ok = |r: &CheckResult| r.status == "pass" || r.status == "exempt";
+        // Inactive checks are shown but count neither for the level nor for the score.
+        let ok = |r: &CheckResult| matches!(r.status.as_str(), "pass" | "exempt" | "inactive");
+        let pos = |name: &str| {
+            self.levels
+                .iter()
+                .position(|x| x == name)
+                .unwrap_or(usize::MAX)
+        };
         let mut level = None;
         for l in &self.levels {
-            let pos = |name: &str| {
-                self.levels
-                    .iter()
-                    .position(|x| x == name)
-                    .unwrap_or(usize::MAX)
-            };
-            let upto = pos(l);
-            if checks.iter().filter(|r| pos(&r.level) <= upto).all(ok) {
+            if checks.iter().filter(|r| pos(&r.level) <= pos(l)).all(ok) {
                 level = Some(l.clone());
             } else {
                 break;
             }
         }
-        let total: f64 = self.checks.iter().map(|c| c.weight).sum();
-        let passed: f64 = self
-            .checks
-            .iter()
-            .zip(&checks)
-            .filter(|(_, r)| ok(r))
-            .map(|(c, _)| c.weight)
-            .sum();
+        let weight = |id: &str| {
+            self.checks
+                .iter()
+                .find(|c| c.id == id)
+                .map_or(1.0, |c| c.weight)
+        };
+        let counted = checks.iter().filter(|r| r.status != "inactive");
+        let total: f64 = counted.clone().map(|r| weight(&r.id)).sum();
+        let passed: f64 = counted.filter(|r| ok(r)).map(|r| weight(&r.id)).sum();
         let score = if total > 0.0 {
             (passed / total * 1000.0).round() / 10.0
         } else {
@@ -340,7 +433,7 @@ impl Scorecard {
             level,
             score,
             checks,
-            evaluated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            evaluated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }
     }
 }
@@ -349,6 +442,11 @@ impl Scorecard {
 struct Evaluated {
     snapshot: usize,
     repository_writes: u64,
+    input_writes: Option<u64>,
+    /// entity → facts pushed for it.
+    pushed: HashMap<String, serde_json::Map<String, Value>>,
+    /// (scorecard, entity, check) → attestation or pushed result.
+    inputs: HashMap<(String, String, String), CheckInputRow>,
     scorecards: String,
     etags: HashMap<String, String>,
     commits: HashMap<String, String>,
@@ -405,6 +503,29 @@ impl Engine {
         v
     }
 
+    /// Facts pushed for an entity.
+    pub fn pushed_of(&self, entity_ref: &str) -> Option<serde_json::Map<String, Value>> {
+        self.state.lock().pushed.get(entity_ref).cloned()
+    }
+
+    /// The attestation or pushed result recorded for a check of an entity.
+    pub fn input_of(
+        &self,
+        scorecard: &str,
+        entity_ref: &str,
+        check: &str,
+    ) -> Option<CheckInputRow> {
+        self.state
+            .lock()
+            .inputs
+            .get(&(
+                scorecard.to_string(),
+                entity_ref.to_string(),
+                check.to_string(),
+            ))
+            .cloned()
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }
@@ -414,8 +535,49 @@ impl Engine {
         let mut state = self.state.lock();
         let key = Arc::as_ptr(snap) as usize;
         let repository_writes = self.db.repository_writes();
-        if state.snapshot == key && state.repository_writes == repository_writes {
+        let input_writes = self.db.input_writes();
+        if state.snapshot == key
+            && state.repository_writes == repository_writes
+            && state.input_writes == Some(input_writes)
+        {
             return Ok(0);
+        }
+        // Pushed facts, attestations and pushed results: entities that had or have any are
+        // re-evaluated when they change.
+        let mut input_dirty: std::collections::HashSet<String> = std::collections::HashSet::new();
+        if state.input_writes != Some(input_writes) {
+            let mut pushed: HashMap<String, serde_json::Map<String, Value>> = HashMap::new();
+            for f in self.db.load_pushed_facts()? {
+                pushed.entry(f.entity_ref).or_default().insert(
+                    f.name,
+                    serde_json::from_str(&f.value_json).unwrap_or(Value::Null),
+                );
+            }
+            let inputs: HashMap<(String, String, String), CheckInputRow> = self
+                .db
+                .load_check_inputs()?
+                .into_iter()
+                .map(|r| {
+                    (
+                        (
+                            r.scorecard.clone(),
+                            r.entity_ref.clone(),
+                            r.check_id.clone(),
+                        ),
+                        r,
+                    )
+                })
+                .collect();
+            input_dirty.extend(pushed.keys().chain(state.pushed.keys()).cloned());
+            input_dirty.extend(
+                inputs
+                    .keys()
+                    .chain(state.inputs.keys())
+                    .map(|k| k.1.clone()),
+            );
+            state.pushed = pushed;
+            state.inputs = inputs;
+            state.input_writes = Some(input_writes);
         }
         state.snapshot = key;
         state.repository_writes = repository_writes;
@@ -496,7 +658,8 @@ impl Engine {
         for (i, doc) in snap.docs.iter().enumerate() {
             seen.insert(doc.entity_ref.to_string());
             let etag = doc.json.len().to_string() + &eval::etag_of(&doc.json);
-            let mut dirty = state.etags.get(&*doc.entity_ref) != Some(&etag);
+            let mut dirty = state.etags.get(&*doc.entity_ref) != Some(&etag)
+                || input_dirty.contains(&*doc.entity_ref);
             let mut entity: Option<Value> = None;
             let origin = |e: &Value| {
                 e["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
@@ -515,14 +678,24 @@ impl Engine {
             let entity =
                 entity.unwrap_or_else(|| serde_json::from_str(&doc.json).unwrap_or(Value::Null));
             let repo = origin(&entity).and_then(|o| repos.get(&o).cloned());
-            let facts = Facts::new(&entity, repo.as_ref());
+            let facts = Facts::new(&entity, repo.as_ref(), state.pushed.get(&*doc.entity_ref));
             for (card, set) in scorecards.iter().zip(&applicable) {
                 let per_card = results.entry(card.entity_ref.clone()).or_default();
                 if !set.contains(i as u32) || &*doc.kind == "Scorecard" {
                     per_card.remove(&*doc.entity_ref);
                     continue;
                 }
-                let result = card.evaluate(&doc.entity_ref, &facts);
+                let inputs = &state.inputs;
+                let input = |check: &str| {
+                    inputs
+                        .get(&(
+                            card.entity_ref.clone(),
+                            doc.entity_ref.to_string(),
+                            check.to_string(),
+                        ))
+                        .cloned()
+                };
+                let result = card.evaluate(&doc.entity_ref, &facts, &input);
                 let previous = per_card.get(&*doc.entity_ref);
                 let last = state.last.as_mut().expect("loaded above");
                 for c in &result.checks {

@@ -8,7 +8,10 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use schema::{deleted_entities, entities, leases, locations, repositories, scorecard_history};
+use schema::{
+    check_inputs, deleted_entities, entities, leases, locations, pushed_facts, repositories,
+    scorecard_history,
+};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -96,6 +99,32 @@ pub struct NewHistoryRow {
     pub at: i64,
 }
 
+/// A fact pushed for an entity.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = pushed_facts)]
+pub struct PushedFactRow {
+    pub entity_ref: String,
+    pub name: String,
+    pub value_json: String,
+    pub at: i64,
+}
+
+/// An attestation or a pushed result for one check of one entity.
+#[derive(
+    Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, serde::Serialize,
+)]
+#[diesel(table_name = check_inputs)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckInputRow {
+    pub scorecard: String,
+    pub entity_ref: String,
+    pub check_id: String,
+    pub result: String,
+    pub justification: String,
+    pub author: String,
+    pub at: i64,
+}
+
 /// What changed after a given sequence number.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -105,6 +134,7 @@ pub struct Changes {
 }
 
 static REPOSITORY_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static INPUT_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[derive(Clone)]
 pub enum Db {
@@ -392,6 +422,54 @@ impl Db {
             }
             Ok(q.load(conn)?)
         })
+    }
+
+    pub fn push_facts(&self, rows: &[PushedFactRow]) -> Result<()> {
+        with_conn!(self, conn => {
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                for row in rows {
+                    diesel::insert_into(pushed_facts::table)
+                        .values(row)
+                        .on_conflict((pushed_facts::entity_ref, pushed_facts::name))
+                        .do_update()
+                        .set(row)
+                        .execute(conn)?;
+                }
+                Ok(())
+            })?;
+            INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
+    pub fn load_pushed_facts(&self) -> Result<Vec<PushedFactRow>> {
+        with_conn!(self, conn => {
+            Ok(pushed_facts::table.select(PushedFactRow::as_select()).load(conn)?)
+        })
+    }
+
+    pub fn save_check_input(&self, row: &CheckInputRow) -> Result<()> {
+        with_conn!(self, conn => {
+            diesel::insert_into(check_inputs::table)
+                .values(row)
+                .on_conflict((check_inputs::scorecard, check_inputs::entity_ref, check_inputs::check_id))
+                .do_update()
+                .set(row)
+                .execute(conn)?;
+            INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
+    pub fn load_check_inputs(&self) -> Result<Vec<CheckInputRow>> {
+        with_conn!(self, conn => {
+            Ok(check_inputs::table.select(CheckInputRow::as_select()).load(conn)?)
+        })
+    }
+
+    /// Bumped by every pushed fact, attestation or pushed result written in this process.
+    pub fn input_writes(&self) -> u64 {
+        INPUT_WRITES.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn insert_location(&self, row: &LocationRow) -> Result<()> {

@@ -65,3 +65,24 @@ diesel::table! {
         at -> BigInt,
     }
 }
+
+diesel::table! {
+    pushed_facts (entity_ref, name) {
+        entity_ref -> Text,
+        name -> Text,
+        value_json -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    check_inputs (scorecard, entity_ref, check_id) {
+        scorecard -> Text,
+        entity_ref -> Text,
+        check_id -> Text,
+        result -> Text,
+        justification -> Text,
+        author -> Text,
+        at -> BigInt,
+    }
+}

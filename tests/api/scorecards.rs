@@ -179,3 +179,127 @@ async fn a_broken_scorecard_is_reported_with_its_field_and_others_keep_working()
     );
     settled(&app, |r| !r["checks"].is_null()).await;
 }
+
+const CI_CARD: &str = r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: delivery}
+spec:
+  filter: {kind: component}
+  levels: [bronze, silver]
+  checks:
+    - id: coverage
+      name: Test coverage at least 80%
+      level: bronze
+      rule: {all: [{fact: pushed, path: $.coverage, operator: greaterThanInclusive, value: 80}]}
+    - id: threat-model
+      name: Threat model reviewed
+      level: silver
+      type: attested
+      validForDays: 180
+    - id: pentest
+      name: Penetration test passed
+      level: silver
+      type: pushed
+    - id: sbom
+      name: Publishes an SBOM
+      level: silver
+      activeFrom: "2999-01-01"
+      rule: {all: [{fact: pushed, path: $.sbom, operator: equal, value: true}]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc}
+spec: {type: service, lifecycle: production, owner: team-a}
+"#;
+
+async fn post_cairn(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .client
+        .post(format!("{}/api/cairn{path}", app.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn pushed_facts_attestations_pushed_results_and_active_from() {
+    let app = crate::support::spawn(&[
+        ("all.yaml", &root_location(&["card.yaml"])),
+        ("card.yaml", CI_CARD),
+    ])
+    .await;
+    let r = settled(&app, |r| !r["checks"].is_null()).await;
+    assert_eq!(status(&r, "coverage"), "fail");
+    assert_eq!(status(&r, "threat-model"), "fail");
+    assert_eq!(status(&r, "sbom"), "inactive", "{r}");
+    assert!(r["level"].is_null());
+
+    let (s, v) = post_cairn(
+        &app,
+        "/facts",
+        serde_json::json!({"entityRef": "component:default/svc", "facts": {"coverage": 91.5}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = post_cairn(
+        &app,
+        "/facts",
+        serde_json::json!({"entityRef": "component:default/svc", "facts": {"coverage": "high"}}),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("facts.coverage"),
+        "{v}"
+    );
+    let (s, _) = post_cairn(
+        &app,
+        "/facts",
+        serde_json::json!({"entityRef": "component:default/ghost", "facts": {"coverage": 1}}),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let r = settled(&app, |r| status(r, "coverage") == "pass").await;
+    assert_eq!(r["level"], "bronze");
+
+    let (s, v) = post_cairn(
+        &app,
+        "/scorecards/default/delivery/checks/threat-model/attestations",
+        serde_json::json!({"entityRef": "component:default/svc", "result": "pass"}),
+    )
+    .await;
+    assert_eq!(s, 400, "a justification is required: {v}");
+    let (s, v) = post_cairn(&app, "/scorecards/default/delivery/checks/threat-model/attestations", serde_json::json!({"entityRef": "component:default/svc", "result": "pass", "justification": "Reviewed with security on 2026-11-20"})).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, _) = post_cairn(&app, "/scorecards/default/delivery/checks/coverage/attestations", serde_json::json!({"entityRef": "component:default/svc", "result": "pass", "justification": "x"})).await;
+    assert_eq!(s, 400, "an automatic check cannot be attested");
+    let (s, _) = post_cairn(&app, "/scorecards/default/delivery/checks/pentest/results", serde_json::json!({"entityRef": "component:default/svc", "result": "pass", "details": "CI run 4411"})).await;
+    assert_eq!(s, 201);
+    let r = settled(&app, |r| {
+        status(r, "threat-model") == "pass" && status(r, "pentest") == "pass"
+    })
+    .await;
+    assert_eq!(
+        r["level"], "silver",
+        "inactive checks do not hold the level back: {r}"
+    );
+    let reason = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "threat-model")
+        .unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("attested by anonymous until") && reason.contains("Reviewed with security"),
+        "{reason}"
+    );
+}

@@ -1,0 +1,1 @@
+DROP TABLE check_inputs; DROP TABLE pushed_facts;
