@@ -11,6 +11,10 @@
 //! With `graph N`: N entities with realistic fan-out (services depending on services, APIs,
 //! events, data products, AI agents, 1% dangling refs); reports depth-3 neighbourhood, full
 //! impact and dangling-report latencies. `cargo bench --bench catalog -- graph 100000`
+//!
+//! With `scorecards N`: N entities and one scorecard of 30 checks: full evaluation, one changed
+//! entity visible in the API, and a Tech Insights bulk run.
+//! `cargo bench --bench catalog -- scorecards 100000`
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -22,6 +26,10 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    if args.first().map(String::as_str) == Some("scorecards") {
+        let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+        return scorecard_bench(n);
+    }
     if args.first().map(String::as_str) == Some("graph") {
         let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
         return graph_bench(n);
@@ -80,6 +88,7 @@ struct Bench {
     port: u16,
     readmodel: std::sync::Arc<cairn::readmodel::ReadModel>,
     crawler: std::sync::Arc<cairn::ingest::crawler::Crawler>,
+    scorecards: std::sync::Arc<cairn::scorecard::Engine>,
 }
 
 /// Starts Cairn on an SQLite file in `dir` with `catalog` and `cairn` config sections, and
@@ -100,7 +109,12 @@ fn start(dir: &std::path::Path, catalog: &str, cairn: &str) -> (Bench, Duration)
         .unwrap();
     let started = Instant::now();
     let app = rt.block_on(cairn::app::Application::build(config)).unwrap();
-    let (port, readmodel, crawler) = (app.port(), app.readmodel.clone(), app.crawler.clone());
+    let (port, readmodel, crawler, scorecards) = (
+        app.port(),
+        app.readmodel.clone(),
+        app.crawler.clone(),
+        app.scorecards.clone(),
+    );
     rt.spawn(app.run_until_stopped());
     while !readmodel.is_ready() {
         std::thread::sleep(Duration::from_millis(10));
@@ -111,6 +125,7 @@ fn start(dir: &std::path::Path, catalog: &str, cairn: &str) -> (Bench, Duration)
             port,
             readmodel,
             crawler,
+            scorecards,
         },
         started.elapsed(),
     )
@@ -464,4 +479,123 @@ fn graph_bench(n: usize) {
     );
     let (p50, p99, size) = timed(port, "/api/cairn/graph/dangling?limit=1000000", 10);
     println!("dangling-reference report: p50 {p50:.2} ms, p99 {p99:.2} ms ({size} bytes)");
+}
+
+fn scorecard_yaml() -> String {
+    let mut checks = String::new();
+    let rules = [
+        "{fact: entity, path: $.metadata.description, operator: exists}",
+        "{fact: relationCounts, path: $.ownedBy, operator: greaterThanInclusive, value: 1}",
+        "{fact: entity, path: $.spec.lifecycle, operator: in, value: [production, experimental]}",
+        "{fact: entity, path: \"$.metadata.annotations['github.com/project-slug']\", operator: startsWith, value: acme/}",
+        "{fact: entity, path: $.metadata.tags, operator: contains, value: tier-1}",
+        "{fact: relationCounts, path: $.providesApi, operator: greaterThanInclusive, value: 1}",
+    ];
+    for i in 0..30 {
+        checks.push_str(&format!(
+            "    - id: check-{i}\n      name: Check {i}\n      level: {}\n      rule: {{all: [{}]}}\n",
+            ["bronze", "silver", "gold"][i % 3],
+            rules[i % rules.len()]
+        ));
+    }
+    format!("apiVersion: cairn.dev/v1alpha1\nkind: Scorecard\nmetadata:\n  name: bench\nspec:\n  filter: {{kind: component}}\n  levels: [bronze, silver, gold]\n  checks:\n{checks}")
+}
+
+fn scorecard_bench(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), n);
+    std::fs::write(dir.path().join("entities/scorecard.yaml"), scorecard_yaml()).unwrap();
+    let catalog = format!(
+        "  rules: [{{allow: [Component, API, Group, User, System, Location, Scorecard]}}]\n  locations: [{{type: file, target: '{}'}}]\n",
+        dir.path().join("all.yaml").display()
+    );
+    let (bench, _) = start(dir.path(), &catalog, "");
+    let snap = bench.readmodel.snapshot();
+    let components = snap.docs.iter().filter(|d| &*d.kind == "Component").count();
+    // The server evaluates in the background once the catalog is ready.
+    let t = Instant::now();
+    while bench
+        .scorecards
+        .results_for("scorecard:default/bench")
+        .len()
+        < components
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!(
+        "full evaluation: {components} components × 30 checks in {:.2?} (incl. history)",
+        t.elapsed()
+    );
+    println!("resident memory: {} MB", rss_mb());
+
+    // One entity changes: wait for the served result to change.
+    let file = dir.path().join("entities/part-0000.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("  description: Service number 4\n", "", 1),
+    )
+    .unwrap();
+    let port = bench.port;
+    let t = Instant::now();
+    post(
+        port,
+        "/api/catalog/refresh",
+        "{\"entityRef\":\"component:default/component-4\"}",
+    );
+    let served = |snap: &cairn::readmodel::Snapshot| {
+        snap.get_by_ref("component:default/component-4")
+            .is_some_and(|d| !d.json.contains("Service number 4\""))
+    };
+    while !served(&bench.readmodel.snapshot()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the change never reached the catalog"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let in_catalog = t.elapsed();
+    let t2 = Instant::now();
+    loop {
+        let failing = bench
+            .scorecards
+            .result_of("scorecard:default/bench", "component:default/component-4")
+            .is_some_and(|r| r.statuses[0] == cairn::scorecard::Status::Fail);
+        if failing {
+            break;
+        }
+        assert!(
+            t2.elapsed() < Duration::from_secs(30),
+            "the change never reached the scorecard"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    println!(
+        "one changed entity: in the catalog {in_catalog:.2?} after the refresh (re-processing its 100k-entity location), re-evaluated and visible {:.2?} after that",
+        t2.elapsed()
+    );
+    let some: Vec<String> = (0..1000)
+        .map(|i| {
+            format!(
+                "\"component:default/component-{}\"",
+                (i / 6) * 10 + 4 + i % 6
+            )
+        })
+        .collect();
+    let body = format!("{{\"entities\":[{}]}}", some.join(","));
+    let t = Instant::now();
+    let size = post(port, "/api/tech-insights/checks/run", &body);
+    println!(
+        "bulk /api/tech-insights/checks/run for 1,000 entities × 30 checks: {:.2?} ({} MB)",
+        t.elapsed(),
+        size / 1_000_000
+    );
+}
+
+fn post(port: u16, path: &str, body: &str) -> usize {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    out.len()
 }

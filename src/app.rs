@@ -28,6 +28,7 @@ pub struct Application {
     pub catalog: Arc<Catalog>,
     pub readmodel: Arc<ReadModel>,
     pub crawler: Arc<Crawler>,
+    pub scorecards: Arc<crate::scorecard::Engine>,
     _watcher: Option<notify::RecommendedWatcher>,
     _scheduler: Scheduler,
 }
@@ -259,10 +260,11 @@ impl Application {
         });
         // Scorecards follow the read model: each new snapshot re-evaluates what changed.
         let score_readmodel = readmodel.clone();
+        let engine = scorecards.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let (rm, engine) = (score_readmodel.clone(), scorecards.clone());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let (rm, engine) = (score_readmodel.clone(), engine.clone());
                 if !rm.is_ready() {
                     continue;
                 }
@@ -286,6 +288,7 @@ impl Application {
 
         Ok(Application {
             crawler,
+            scorecards,
             _scheduler: scheduler,
             server,
             port,

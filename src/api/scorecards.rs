@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
-use crate::scorecard::{CheckKind, EntityResult, Scorecard};
+use crate::scorecard::{CheckKind, Scorecard, Status, Summary};
 use crate::storage::{CheckInputRow, PushedFactRow};
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -43,25 +43,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/facts", web::get().to(get_facts));
 }
 
-fn summary(card: &Scorecard, results: &[std::sync::Arc<EntityResult>]) -> Value {
+fn summary(card: &Scorecard, results: &[std::sync::Arc<Summary>]) -> Value {
     let mut distribution: BTreeMap<String, usize> =
         card.levels.iter().map(|l| (l.clone(), 0)).collect();
     let mut none = 0;
     for r in results {
-        match &r.level {
-            Some(l) => *distribution.entry(l.clone()).or_default() += 1,
+        match card.level_name(r.level) {
+            Some(l) => *distribution.entry(l).or_default() += 1,
             None => none += 1,
         }
     }
     let checks: Vec<Value> = card
         .checks
         .iter()
-        .map(|c| {
-            let passing = results.iter().filter(|r| r.checks.iter().any(|x| x.id == c.id && (x.status == "pass" || x.status == "exempt"))).count();
+        .enumerate()
+        .map(|(i, c)| {
+            let applicable: Vec<Status> = results.iter().map(|r| r.statuses[i]).filter(|s| *s != Status::NotApplicable).collect();
+            let passing = applicable.iter().filter(|s| s.counts_ok()).count();
             json!({
                 "id": c.id, "name": c.name, "level": c.level, "description": c.description, "solution": c.solution,
-                "passing": passing, "failing": results.len() - passing,
-                "passRate": if results.is_empty() { 100.0 } else { (passing as f64 / results.len() as f64 * 1000.0).round() / 10.0 },
+                "passing": passing, "failing": applicable.len() - passing,
+                "passRate": if applicable.is_empty() { 100.0 } else { (passing as f64 / applicable.len() as f64 * 1000.0).round() / 10.0 },
             })
         })
         .collect();
@@ -138,14 +140,14 @@ async fn entities(
         .filter(|r| match level.as_deref() {
             None => true,
             Some("none") => r.level.is_none(),
-            Some(l) => r.level.as_deref() == Some(l),
+            Some(l) => card.level_name(r.level).as_deref() == Some(l),
         })
         .filter_map(|r| {
             let owners = owner_of(&r.entity_ref);
             if owner.as_ref().is_some_and(|o| !owners.contains(o)) {
                 return None;
             }
-            Some(json!({"entityRef": r.entity_ref, "level": r.level, "score": r.score, "owners": owners}))
+            Some(json!({"entityRef": r.entity_ref, "level": card.level_name(r.level), "score": r.score, "owners": owners}))
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
@@ -170,7 +172,18 @@ async fn history(
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
     .map_err(Error::from)?;
-    Ok(HttpResponse::Ok().json(json!({ "items": rows })))
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "entityRef": r.entity_ref,
+                "level": r.level,
+                "checks": r.statuses(),
+                "at": chrono::DateTime::from_timestamp(r.at, 0).map(|t| t.to_rfc3339()),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
 async fn of_entity(path: web::Path<(String, String, String)>, state: web::Data<AppState>) -> Reply {
@@ -179,8 +192,13 @@ async fn of_entity(path: web::Path<(String, String, String)>, state: web::Data<A
     if state.readmodel.snapshot().get_by_ref(&r).is_none() {
         return Err(Error::NotFound(format!("No entity {r}")).into());
     }
-    let results = state.scorecards.results_of_entity(&r);
-    let items: Vec<&EntityResult> = results.iter().map(|x| &**x).collect();
+    let snap = state.readmodel.snapshot();
+    let engine = state.scorecards.clone();
+    let target = r.clone();
+    let items = web::block(move || engine.explain(&snap, &target))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)?;
     Ok(HttpResponse::Ok().json(json!({ "entityRef": r, "items": items })))
 }
 

@@ -129,7 +129,7 @@ fn run_for(
         .as_str()
         .and_then(|o| state.crawler.repository_for_origin(o).ok().flatten());
     let pushed = state.scorecards.pushed_of(entity_ref);
-    let facts = Facts::new(&entity, repo.as_ref(), pushed.as_ref());
+    let facts = Facts::new(entity.clone(), repo.as_ref(), pushed.as_ref());
     let (mut passed, mut failed) = (Vec::new(), Vec::new());
     for card in state.scorecards.scorecards() {
         if !card
@@ -139,24 +139,28 @@ fn run_for(
         {
             continue;
         }
-        let stored = state.scorecards.results_for(&card.entity_ref);
-        let stored = stored.iter().find(|r| r.entity_ref == entity_ref);
-        for check in card.applicable_checks(&entity) {
+        let stored = state.scorecards.result_of(&card.entity_ref, entity_ref);
+        for (i, check) in card.checks.iter().enumerate() {
+            if check
+                .filter
+                .as_ref()
+                .is_some_and(|f| !crate::scorecard::matches_filter(&entity, f))
+            {
+                continue;
+            }
             let id = card.tech_insights_id(check);
             if wanted.is_some_and(|w| !w.contains(&id)) {
                 continue;
             }
-            let status = match stored.and_then(|r| r.checks.iter().find(|c| c.id == check.id)) {
-                Some(c) => c.status.clone(),
+            let status = match &stored {
+                Some(s) => s.statuses[i].as_str().to_string(),
                 None => card
-                    .evaluate(entity_ref, &facts, &|c: &str| {
+                    .summarize(entity_ref, &facts, &|c: &str| {
                         state.scorecards.input_of(&card.entity_ref, entity_ref, c)
                     })
-                    .checks
-                    .into_iter()
-                    .find(|c| c.id == check.id)
-                    .map(|c| c.status)
-                    .unwrap_or_default(),
+                    .statuses[i]
+                    .as_str()
+                    .to_string(),
             };
             let result = status == "pass" || status == "exempt";
             let mut def = definition(card.as_ref(), check);
@@ -382,7 +386,7 @@ fn latest(
         return Ok(Ok(Map::new()));
     };
     let value: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-    let facts = Facts::new(&value, None, None);
+    let facts = Facts::new(value, None, None);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
     let mut out = Map::new();
     for id in ids {

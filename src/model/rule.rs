@@ -130,9 +130,23 @@ pub enum Condition {
     Fact {
         fact: String,
         path: Option<String>,
+        /// `path`, parsed once.
+        steps: Vec<PathStep>,
         operator: String,
         value: Value,
+        /// The compiled pattern of a `matches` condition.
+        pattern: Option<Pattern>,
     },
+}
+
+/// A compiled regular expression, compared by its source.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
 }
 
 /// Parses a rule; errors name the path inside the rule (`all.1.operator`).
@@ -191,14 +205,15 @@ fn parse_at(v: &Value, at: &str) -> Result<Condition, (String, String)> {
     if !OPERATORS.contains(&operator) {
         return Err((join(at, "operator"), format!("unknown operator {operator}")));
     }
-    let path = match obj.get("path") {
-        None => None,
-        Some(Value::String(p)) => {
-            parse_path(p).map_err(|e| (join(at, "path"), e))?;
-            Some(p.clone())
-        }
+    let (path, steps) = match obj.get("path") {
+        None => (None, vec![]),
+        Some(Value::String(p)) => (
+            Some(p.clone()),
+            parse_path(p).map_err(|e| (join(at, "path"), e))?,
+        ),
         Some(_) => return Err((join(at, "path"), "must be a string".into())),
     };
+    let mut compiled = None;
     let value = obj.get("value").cloned().unwrap_or(Value::Null);
     if operator == "matches" {
         let pattern = value.as_str().ok_or_else(|| {
@@ -213,16 +228,20 @@ fn parse_at(v: &Value, at: &str) -> Result<Condition, (String, String)> {
                 format!("pattern longer than {MAX_PATTERN} characters"),
             ));
         }
-        regex::RegexBuilder::new(pattern)
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|e| (join(at, "value"), format!("invalid pattern: {e}")))?;
+        compiled = Some(Pattern(
+            regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| (join(at, "value"), format!("invalid pattern: {e}")))?,
+        ));
     }
     Ok(Condition::Fact {
         fact: fact.to_string(),
         path,
+        steps,
         operator: operator.to_string(),
         value,
+        pattern: compiled,
     })
 }
 

@@ -209,6 +209,29 @@ impl Predicate {
         }
     }
 
+    /// Whether one doc satisfies the predicate, without building indexes (for a few docs).
+    pub fn matches_doc(&self, snap: &Snapshot, doc: u32) -> bool {
+        let d = &snap.docs[doc as usize];
+        let rows = |k: &str| {
+            let kid = snap.keys.get(k);
+            d.rows()
+                .filter(move |(key, _)| Some(*key) == kid)
+                .map(|(_, v)| v)
+        };
+        match self {
+            Predicate::All(items) => items.iter().all(|p| p.matches_doc(snap, doc)),
+            Predicate::Any(items) => items.iter().any(|p| p.matches_doc(snap, doc)),
+            Predicate::Not(p) => !p.matches_doc(snap, doc),
+            Predicate::In(k, values) => {
+                rows(k).any(|v| v.is_some_and(|v| values.contains(&v.to_lowercase())))
+            }
+            Predicate::Exists(k, want) => rows(k).next().is_some() == *want,
+            Predicate::HasPrefix(k, prefix) => {
+                rows(k).any(|v| v.is_some_and(|v| v.to_lowercase().starts_with(prefix.as_str())))
+            }
+        }
+    }
+
     /// The set of docs of `snap` that satisfy the predicate.
     pub fn eval(&self, snap: &Snapshot) -> Bitset {
         let n = snap.len();

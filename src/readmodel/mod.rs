@@ -132,6 +132,10 @@ pub struct Snapshot {
     indexes: Mutex<HashMap<u32, Arc<KeyIndex>>>,
     facet_indexes: Mutex<HashMap<u32, Arc<FacetIndex>>>,
     graph: Mutex<Option<Arc<graph::Graph>>>,
+    /// The snapshot this one was derived from (its address) and the refs that changed since
+    /// (upserted or deleted), so followers can work incrementally.
+    pub previous: usize,
+    pub changed: Vec<Arc<str>>,
 }
 
 /// Case-preserved value → docs having it, for facet counts.
@@ -153,6 +157,8 @@ impl Snapshot {
             indexes: Mutex::new(HashMap::new()),
             facet_indexes: Mutex::new(HashMap::new()),
             graph: Mutex::new(None),
+            previous: 0,
+            changed: Vec::new(),
         }
     }
 
@@ -384,9 +390,13 @@ impl ReadModel {
             .filter(|d| !last.contains_key(&d.entity_ref))
             .cloned()
             .collect();
+        let changed: Vec<Arc<str>> = last.keys().cloned().collect();
         list.extend(last.into_values().flatten());
         list.sort_by(|a, b| a.uid.cmp(&b.uid));
-        let fresh = Arc::new(Snapshot::new(list, self.keys.clone()));
+        let mut fresh = Snapshot::new(list, self.keys.clone());
+        fresh.previous = Arc::as_ptr(&old) as usize;
+        fresh.changed = changed;
+        let fresh = Arc::new(fresh);
         *self.current.write() = fresh.clone();
         // When graph queries are in use, build the new graph now rather than on the next query.
         if old.graph.lock().is_some() {

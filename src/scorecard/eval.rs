@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::Evidence;
 use crate::model::rule::{parse_path, select, Condition};
+
 use crate::storage::RepositoryRow;
 
 /// The facts of one entity.
@@ -21,7 +22,7 @@ pub struct Facts {
 
 impl Facts {
     pub fn new(
-        entity: &Value,
+        entity: Value,
         repo: Option<&RepositoryRow>,
         pushed: Option<&Map<String, Value>>,
     ) -> Facts {
@@ -78,7 +79,7 @@ impl Facts {
             json!(ann.get("backstage.io/techdocs-entity").is_some()),
         );
         Facts {
-            entity: entity.clone(),
+            entity,
             relations: Value::Object(relations),
             counts: Value::Object(counts),
             repository,
@@ -170,13 +171,28 @@ pub fn etag_of(json: &str) -> String {
 }
 
 /// Whether the rule holds, with the evidence of every fact condition that was looked at.
+#[cfg(test)]
 pub fn evaluate(rule: &Condition, facts: &Facts) -> Result<(bool, Vec<Evidence>), String> {
     let mut evidence = Vec::new();
-    let ok = eval(rule, facts, &mut evidence)?;
+    let ok = eval(rule, facts, &mut Some(&mut evidence))?;
     Ok((ok, evidence))
 }
 
-fn eval(rule: &Condition, facts: &Facts, evidence: &mut Vec<Evidence>) -> Result<bool, String> {
+/// Whether the rule holds; collects evidence only when asked (bulk evaluation does not).
+pub fn holds(
+    rule: &Condition,
+    facts: &Facts,
+    evidence: Option<&mut Vec<Evidence>>,
+) -> Result<bool, String> {
+    let mut evidence = evidence;
+    eval(rule, facts, &mut evidence)
+}
+
+fn eval(
+    rule: &Condition,
+    facts: &Facts,
+    evidence: &mut Option<&mut Vec<Evidence>>,
+) -> Result<bool, String> {
     match rule {
         Condition::All(items) => {
             for c in items {
@@ -198,24 +214,43 @@ fn eval(rule: &Condition, facts: &Facts, evidence: &mut Vec<Evidence>) -> Result
         Condition::Fact {
             fact,
             path,
+            steps,
             operator,
             value,
+            pattern,
         } => {
             let base = facts.get(fact);
-            let actual = match path {
-                Some(p) => select(base, &parse_path(p)?).cloned(),
-                None => Some(base.clone()),
+            let actual = if path.is_some() {
+                select(base, steps).cloned()
+            } else {
+                Some(base.clone())
             };
-            let ok = apply(operator, actual.as_ref(), value)?;
-            evidence.push(Evidence {
-                fact: fact.clone(),
-                path: path.clone(),
-                operator: operator.clone(),
-                expected: value.clone(),
-                actual: actual.unwrap_or(Value::Null),
-            });
+            let ok = match pattern {
+                Some(p) => matches(&p.0, actual.as_ref()),
+                None => apply(operator, actual.as_ref(), value)?,
+            };
+
+            if let Some(evidence) = evidence.as_deref_mut() {
+                evidence.push(Evidence {
+                    fact: fact.clone(),
+                    path: path.clone(),
+                    operator: operator.clone(),
+                    expected: value.clone(),
+                    actual: actual.unwrap_or(Value::Null),
+                });
+            }
             Ok(ok)
         }
+    }
+}
+
+fn matches(re: &regex::Regex, actual: Option<&Value>) -> bool {
+    match actual {
+        Some(Value::String(s)) => re.is_match(s),
+        Some(Value::Array(items)) => items
+            .iter()
+            .any(|i| i.as_str().is_some_and(|s| re.is_match(s))),
+        _ => false,
     }
 }
 
@@ -362,7 +397,7 @@ mod tests {
             files_json: r#"["README.md",".github/workflows/ci.yml"]"#.into(),
             crawled_at: 0,
         };
-        let facts = Facts::new(&entity, Some(&repo), None);
+        let facts = Facts::new(entity, Some(&repo), None);
         let rule = parse(&json!({"all":[
             {"fact":"entity","path":"$.metadata.annotations['backstage.io/techdocs-ref']","operator":"exists"},
             {"fact":"relationCounts","path":"$.ownedBy","operator":"greaterThanInclusive","value":1},

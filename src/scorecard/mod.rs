@@ -5,7 +5,7 @@
 
 mod eval;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -17,7 +17,7 @@ use crate::readmodel::filter::Predicate;
 use crate::readmodel::Snapshot;
 use crate::storage::{CheckInputRow, Db, NewHistoryRow};
 
-pub use eval::{annotate, Facts};
+pub use eval::{annotate, matches_filter, Facts};
 
 /// The pseudo-scorecard holding `techInsights.factChecker.checks` from the app-config.
 pub const TECH_INSIGHTS_SCORECARD: &str = "scorecard:default/tech-insights";
@@ -87,6 +87,55 @@ pub struct Exemption {
     pub reason: String,
     pub approver: String,
     pub expires: chrono::NaiveDate,
+}
+
+/// A check's outcome for one entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Fail,
+    Exempt,
+    Error,
+    /// Before the check's `activeFrom`: shown, not counted.
+    Inactive,
+    /// The check's own filter does not select the entity.
+    NotApplicable,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Exempt => "exempt",
+            Status::Error => "error",
+            Status::Inactive => "inactive",
+            Status::NotApplicable => "n/a",
+        }
+    }
+
+    fn from_result(s: &str) -> Status {
+        if s == "pass" {
+            Status::Pass
+        } else {
+            Status::Fail
+        }
+    }
+
+    /// Whether it lets the entity hold a level.
+    pub fn counts_ok(self) -> bool {
+        !matches!(self, Status::Fail | Status::Error)
+    }
+}
+
+/// What the engine keeps per entity and scorecard: statuses aligned with the scorecard's checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub entity_ref: String,
+    /// Index into the scorecard's levels.
+    pub level: Option<u8>,
+    pub score: f32,
+    pub statuses: Box<[Status]>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -304,101 +353,79 @@ impl Scorecard {
         })
     }
 
-    /// Evaluates every check for one entity; `input` gives the attestation or pushed result
-    /// recorded for a check, if any.
-    pub fn evaluate(
+    /// One check's status for an entity, and why; fills `evidence` when given.
+    fn check_status(
         &self,
+        c: &Check,
         entity_ref: &str,
         facts: &Facts,
         input: &dyn Fn(&str) -> Option<CheckInputRow>,
-    ) -> EntityResult {
-        let now = chrono::Utc::now();
+        now: chrono::DateTime<chrono::Utc>,
+        evidence: Option<&mut Vec<Evidence>>,
+    ) -> (Status, Option<String>) {
         let today = now.date_naive();
-        let checks: Vec<CheckResult> = self
-            .applicable_checks(facts.entity())
-            .map(|c| {
-                let (mut status, evidence, mut reason) = match &c.kind {
-                    _ if c.active_from.is_some_and(|d| today < d) => (
-                        "inactive".to_string(),
-                        vec![],
-                        Some(format!("counts from {}", c.active_from.expect("checked"))),
-                    ),
-                    CheckKind::Automatic => match eval::evaluate(&c.rule, facts) {
-                        Ok((ok, ev)) => (if ok { "pass" } else { "fail" }.to_string(), ev, None),
-                        Err(e) => ("error".to_string(), vec![], Some(e)),
-                    },
-                    CheckKind::Attested { valid_for_days } => match input(&c.id) {
-                        None => (
-                            "fail".to_string(),
-                            vec![],
-                            Some("not attested yet".to_string()),
-                        ),
-                        Some(a) => {
-                            let until = chrono::DateTime::from_timestamp(a.at, 0).unwrap_or(now)
-                                + chrono::Duration::days(*valid_for_days);
-                            if until < now {
-                                (
-                                    "fail".to_string(),
-                                    vec![],
-                                    Some(format!(
-                                        "the attestation by {} expired on {}; attest again",
-                                        a.author,
-                                        until.date_naive()
-                                    )),
-                                )
-                            } else {
-                                (
-                                    a.result.clone(),
-                                    vec![],
-                                    Some(format!(
-                                        "attested by {} until {}: {}",
-                                        a.author,
-                                        until.date_naive(),
-                                        a.justification
-                                    )),
-                                )
-                            }
-                        }
-                    },
-                    CheckKind::Pushed => match input(&c.id) {
-                        None => (
-                            "fail".to_string(),
-                            vec![],
-                            Some("no result pushed yet".to_string()),
-                        ),
-                        Some(r) => (
-                            r.result.clone(),
-                            vec![],
-                            Some(format!("pushed by {}: {}", r.author, r.justification)),
-                        ),
-                    },
-                };
-                if status == "fail" {
-                    if let Some(x) = self.exemption(entity_ref, &c.id, today) {
-                        status = "exempt".into();
-                        reason = Some(format!(
-                            "exempt until {}: {} (approved by {})",
-                            x.expires, x.reason, x.approver
-                        ));
+        let (status, reason) = match &c.kind {
+            _ if c.active_from.is_some_and(|d| today < d) => (
+                Status::Inactive,
+                Some(format!("counts from {}", c.active_from.expect("checked"))),
+            ),
+            CheckKind::Automatic => match eval::holds(&c.rule, facts, evidence) {
+                Ok(true) => (Status::Pass, None),
+                Ok(false) => (Status::Fail, None),
+                Err(e) => (Status::Error, Some(e)),
+            },
+            CheckKind::Attested { valid_for_days } => match input(&c.id) {
+                None => (Status::Fail, Some("not attested yet".to_string())),
+                Some(a) => {
+                    let until = chrono::DateTime::from_timestamp(a.at, 0).unwrap_or(now)
+                        + chrono::Duration::days(*valid_for_days);
+                    if until < now {
+                        (
+                            Status::Fail,
+                            Some(format!(
+                                "the attestation by {} expired on {}; attest again",
+                                a.author,
+                                until.date_naive()
+                            )),
+                        )
+                    } else {
+                        (
+                            Status::from_result(&a.result),
+                            Some(format!(
+                                "attested by {} until {}: {}",
+                                a.author,
+                                until.date_naive(),
+                                a.justification
+                            )),
+                        )
                     }
                 }
-                CheckResult {
-                    id: c.id.clone(),
-                    name: c.name.clone(),
-                    level: c.level.clone(),
-                    solution: if status == "fail" {
-                        c.solution.clone()
-                    } else {
-                        None
-                    },
-                    status,
-                    evidence,
-                    reason,
-                }
-            })
-            .collect();
-        // Inactive checks are shown but count neither for the level nor for the score.
-        let ok = |r: &CheckResult| matches!(r.status.as_str(), "pass" | "exempt" | "inactive");
+            },
+            CheckKind::Pushed => match input(&c.id) {
+                None => (Status::Fail, Some("no result pushed yet".to_string())),
+                Some(r) => (
+                    Status::from_result(&r.result),
+                    Some(format!("pushed by {}: {}", r.author, r.justification)),
+                ),
+            },
+        };
+        if status == Status::Fail {
+            if let Some(x) = self.exemption(entity_ref, &c.id, today) {
+                return (
+                    Status::Exempt,
+                    Some(format!(
+                        "exempt until {}: {} (approved by {})",
+                        x.expires, x.reason, x.approver
+                    )),
+                );
+            }
+        }
+        (status, reason)
+    }
+
+    /// The level reached and the weighted score for statuses aligned with `checks`. Inactive
+    /// and not-applicable checks count neither for the level nor for the score.
+    fn grade(&self, statuses: &[Status]) -> (Option<u8>, f32) {
         let pos = |name: &str| {
             self.levels
                 .iter()
@@ -406,32 +433,113 @@ impl Scorecard {
                 .unwrap_or(usize::MAX)
         };
         let mut level = None;
-        for l in &self.levels {
-            if checks.iter().filter(|r| pos(&r.level) <= pos(l)).all(ok) {
-                level = Some(l.clone());
+        for (li, l) in self.levels.iter().enumerate() {
+            let held = self
+                .checks
+                .iter()
+                .zip(statuses)
+                .filter(|(c, _)| pos(&c.level) <= pos(l))
+                .all(|(_, s)| s.counts_ok());
+            if held {
+                level = Some(li as u8);
             } else {
                 break;
             }
         }
-        let weight = |id: &str| {
-            self.checks
-                .iter()
-                .find(|c| c.id == id)
-                .map_or(1.0, |c| c.weight)
-        };
-        let counted = checks.iter().filter(|r| r.status != "inactive");
-        let total: f64 = counted.clone().map(|r| weight(&r.id)).sum();
-        let passed: f64 = counted.filter(|r| ok(r)).map(|r| weight(&r.id)).sum();
+        let counted: Vec<(f64, bool)> = self
+            .checks
+            .iter()
+            .zip(statuses)
+            .filter(|(_, s)| !matches!(s, Status::Inactive | Status::NotApplicable))
+            .map(|(c, s)| (c.weight, s.counts_ok()))
+            .collect();
+        let total: f64 = counted.iter().map(|(w, _)| w).sum();
+        let passed: f64 = counted.iter().filter(|(_, ok)| *ok).map(|(w, _)| w).sum();
         let score = if total > 0.0 {
             (passed / total * 1000.0).round() / 10.0
         } else {
             100.0
         };
+        (level, score as f32)
+    }
+
+    /// The compact result the engine keeps: one status per check.
+    pub fn summarize(
+        &self,
+        entity_ref: &str,
+        facts: &Facts,
+        input: &dyn Fn(&str) -> Option<CheckInputRow>,
+    ) -> Summary {
+        let now = chrono::Utc::now();
+        let statuses: Vec<Status> = self
+            .checks
+            .iter()
+            .map(|c| {
+                if c.filter
+                    .as_ref()
+                    .is_some_and(|f| !eval::matches_filter(facts.entity(), f))
+                {
+                    return Status::NotApplicable;
+                }
+                self.check_status(c, entity_ref, facts, input, now, None).0
+            })
+            .collect();
+        let (level, score) = self.grade(&statuses);
+        Summary {
+            entity_ref: entity_ref.to_string(),
+            level,
+            score,
+            statuses: statuses.into_boxed_slice(),
+        }
+    }
+
+    pub fn level_name(&self, level: Option<u8>) -> Option<String> {
+        level.and_then(|l| self.levels.get(l as usize).cloned())
+    }
+
+    /// Evaluates every check for one entity with evidence and reasons; `input` gives the
+    /// attestation or pushed result recorded for a check, if any.
+    pub fn evaluate(
+        &self,
+        entity_ref: &str,
+        facts: &Facts,
+        input: &dyn Fn(&str) -> Option<CheckInputRow>,
+    ) -> EntityResult {
+        let now = chrono::Utc::now();
+        let mut statuses = Vec::new();
+        let mut checks = Vec::new();
+        for c in &self.checks {
+            if c.filter
+                .as_ref()
+                .is_some_and(|f| !eval::matches_filter(facts.entity(), f))
+            {
+                statuses.push(Status::NotApplicable);
+                continue;
+            }
+            let mut evidence = Vec::new();
+            let (status, reason) =
+                self.check_status(c, entity_ref, facts, input, now, Some(&mut evidence));
+            statuses.push(status);
+            checks.push(CheckResult {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                level: c.level.clone(),
+                solution: if status == Status::Fail {
+                    c.solution.clone()
+                } else {
+                    None
+                },
+                status: status.as_str().to_string(),
+                evidence,
+                reason,
+            });
+        }
+        let (level, score) = self.grade(&statuses);
         EntityResult {
             entity_ref: entity_ref.to_string(),
             scorecard: self.entity_ref.clone(),
-            level,
-            score,
+            level: self.level_name(level),
+            score: score as f64,
             checks,
             evaluated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }
@@ -441,6 +549,8 @@ impl Scorecard {
 #[derive(Default)]
 struct Evaluated {
     snapshot: usize,
+    /// The snapshot whose changes were last evaluated.
+    snapshot_evaluated: usize,
     repository_writes: u64,
     input_writes: Option<u64>,
     /// entity → facts pushed for it.
@@ -450,8 +560,11 @@ struct Evaluated {
     scorecards: String,
     etags: HashMap<String, String>,
     commits: HashMap<String, String>,
-    /// (scorecard, entity, check) → last recorded status, loaded from history at the first run.
-    last: Option<HashMap<(String, String, String), String>>,
+    /// (scorecard, entity) → check → last recorded status, loaded from history at the first
+    /// run (empty afterwards: the previous results serve).
+    last: Option<HashMap<(String, String), HashMap<String, String>>>,
+    /// The check ids of each scorecard at the last evaluation, to read previous statuses.
+    card_ids: HashMap<String, Vec<String>>,
 }
 
 /// Current results, kept up to date by [`Engine::evaluate`].
@@ -461,7 +574,7 @@ pub struct Engine {
     configured: Vec<Arc<Scorecard>>,
     scorecards: RwLock<Vec<Arc<Scorecard>>>,
     /// scorecard ref → entity ref → result.
-    results: RwLock<HashMap<String, HashMap<String, Arc<EntityResult>>>>,
+    results: RwLock<HashMap<String, HashMap<String, Arc<Summary>>>>,
     state: Mutex<Evaluated>,
 }
 
@@ -481,7 +594,8 @@ impl Engine {
         self.scorecards.read().clone()
     }
 
-    pub fn results_for(&self, scorecard: &str) -> Vec<Arc<EntityResult>> {
+    /// Every entity's summary for a scorecard, by entity ref.
+    pub fn results_for(&self, scorecard: &str) -> Vec<Arc<Summary>> {
         let mut v: Vec<_> = self
             .results
             .read()
@@ -492,15 +606,58 @@ impl Engine {
         v
     }
 
-    pub fn results_of_entity(&self, entity_ref: &str) -> Vec<Arc<EntityResult>> {
-        let mut v: Vec<_> = self
-            .results
+    pub fn result_of(&self, scorecard: &str, entity_ref: &str) -> Option<Arc<Summary>> {
+        self.results
             .read()
-            .values()
-            .filter_map(|m| m.get(entity_ref).cloned())
-            .collect();
-        v.sort_by(|a, b| a.scorecard.cmp(&b.scorecard));
-        v
+            .get(scorecard)
+            .and_then(|m| m.get(entity_ref).cloned())
+    }
+
+    /// Full results with evidence for one entity, evaluated now for every scorecard that
+    /// applies to it.
+    pub fn explain(
+        &self,
+        snap: &Snapshot,
+        entity_ref: &str,
+    ) -> crate::storage::Result<Vec<EntityResult>> {
+        let Some(&index) = snap.by_ref.get(entity_ref) else {
+            return Ok(vec![]);
+        };
+        let doc = &snap.docs[index as usize];
+        let entity: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
+        let repo = match entity["metadata"]["annotations"]
+            ["backstage.io/managed-by-origin-location"]
+            .as_str()
+        {
+            Some(o) => self.db.repository(o)?,
+            None => None,
+        };
+        let (pushed, inputs) = {
+            let state = self.state.lock();
+            let inputs: HashMap<String, CheckInputRow> = state
+                .inputs
+                .iter()
+                .filter(|(k, _)| k.1 == entity_ref)
+                .map(|(k, v)| (format!("{}|{}", k.0, k.2), v.clone()))
+                .collect();
+            (state.pushed.get(entity_ref).cloned(), inputs)
+        };
+        let facts = Facts::new(entity, repo.as_ref(), pushed.as_ref());
+        let mut out = Vec::new();
+        for card in self.scorecards() {
+            if &*doc.kind == "Scorecard"
+                || !card
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| f.eval(snap).contains(index))
+            {
+                continue;
+            }
+            let input = |check: &str| inputs.get(&format!("{}|{check}", card.entity_ref)).cloned();
+            out.push(card.evaluate(entity_ref, &facts, &input));
+        }
+        out.sort_by(|a, b| a.scorecard.cmp(&b.scorecard));
+        Ok(out)
     }
 
     /// Facts pushed for an entity.
@@ -542,9 +699,11 @@ impl Engine {
         {
             return Ok(0);
         }
+        state.snapshot = key;
+        state.repository_writes = repository_writes;
         // Pushed facts, attestations and pushed results: entities that had or have any are
         // re-evaluated when they change.
-        let mut input_dirty: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut dirty_refs: HashSet<String> = HashSet::new();
         if state.input_writes != Some(input_writes) {
             let mut pushed: HashMap<String, serde_json::Map<String, Value>> = HashMap::new();
             for f in self.db.load_pushed_facts()? {
@@ -568,8 +727,8 @@ impl Engine {
                     )
                 })
                 .collect();
-            input_dirty.extend(pushed.keys().chain(state.pushed.keys()).cloned());
-            input_dirty.extend(
+            dirty_refs.extend(pushed.keys().chain(state.pushed.keys()).cloned());
+            dirty_refs.extend(
                 inputs
                     .keys()
                     .chain(state.inputs.keys())
@@ -579,52 +738,35 @@ impl Engine {
             state.inputs = inputs;
             state.input_writes = Some(input_writes);
         }
-        state.snapshot = key;
-        state.repository_writes = repository_writes;
-        let cards: Vec<(String, Value)> = snap
+        // Scorecards: when any changed, everything is re-evaluated.
+        let cards: Vec<&Arc<crate::readmodel::Doc>> = snap
             .docs
             .iter()
             .filter(|d| &*d.kind == "Scorecard")
-            .map(|d| {
-                (
-                    d.entity_ref.to_string(),
-                    serde_json::from_str(&d.json).unwrap_or(Value::Null),
-                )
-            })
             .collect();
-        let signature: String = snap
-            .docs
+        let signature: String = cards
             .iter()
-            .filter(|d| &*d.kind == "Scorecard")
-            .map(|d| format!("{}:{};", d.entity_ref, d.json.len()))
-            .collect::<String>()
-            + &cards
-                .iter()
-                .map(|(_, v)| {
-                    v["metadata"]["etag"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string()
-                })
-                .collect::<String>();
-        let all = state.scorecards != signature;
-        if all {
+            .map(|d| format!("{}:{};", d.entity_ref, eval::etag_of(&d.json)))
+            .collect();
+        if state.scorecards != signature {
             let mut parsed: Vec<Arc<Scorecard>> = cards
                 .iter()
-                .filter_map(|(_, v)| Scorecard::from_entity(v).map(Arc::new))
+                .filter_map(|d| serde_json::from_str::<Value>(&d.json).ok())
+                .filter_map(|v| Scorecard::from_entity(&v).map(Arc::new))
                 .collect();
             parsed.extend(self.configured.iter().cloned());
             *self.scorecards.write() = parsed;
             state.scorecards = signature;
             state.etags.clear();
         }
+        // Repositories whose commit moved: their entities' repository facts changed.
         let repos: HashMap<String, crate::storage::RepositoryRow> = self
             .db
             .load_repositories()?
             .into_iter()
             .map(|r| (r.origin.clone(), r))
             .collect();
-        let changed_origins: Vec<String> = repos
+        let moved: HashSet<String> = repos
             .iter()
             .filter(|(o, r)| state.commits.get(*o) != Some(&r.commit_id))
             .map(|(o, _)| o.clone())
@@ -633,59 +775,213 @@ impl Engine {
             .iter()
             .map(|(o, r)| (o.clone(), r.commit_id.clone()))
             .collect();
+
+        // Which entities to evaluate: following snapshots one by one, only those that changed;
+        // otherwise (first run, skipped snapshots, changed scorecards or repositories) a scan.
+        let incremental = state.snapshot_evaluated == snap.previous
+            && !state.etags.is_empty()
+            && moved.is_empty();
+        let mut dirty: Vec<u32> = Vec::new();
+        let mut removed: Vec<String> = Vec::new();
+        if incremental {
+            let mut seen = HashSet::new();
+            for r in snap
+                .changed
+                .iter()
+                .map(|r| r.to_string())
+                .chain(dirty_refs.iter().cloned())
+            {
+                if !seen.insert(r.clone()) {
+                    continue;
+                }
+                match snap.by_ref.get(r.as_str()) {
+                    Some(&i) => {
+                        state
+                            .etags
+                            .insert(r, eval::etag_of(&snap.docs[i as usize].json));
+                        dirty.push(i);
+                    }
+                    None => {
+                        state.etags.remove(&r);
+                        removed.push(r);
+                    }
+                }
+            }
+        } else {
+            for (i, doc) in snap.docs.iter().enumerate() {
+                let etag = eval::etag_of(&doc.json);
+                let mut is_dirty = state.etags.get(&*doc.entity_ref) != Some(&etag)
+                    || dirty_refs.contains(&*doc.entity_ref);
+                if !is_dirty && !moved.is_empty() {
+                    is_dirty = origin_of(&doc.json).is_some_and(|o| moved.contains(&o));
+                }
+                if is_dirty {
+                    state.etags.insert(doc.entity_ref.to_string(), etag);
+                    dirty.push(i as u32);
+                }
+            }
+            let live: HashSet<&str> = snap.docs.iter().map(|d| &*d.entity_ref).collect();
+            removed = state
+                .etags
+                .keys()
+                .filter(|k| !live.contains(k.as_str()))
+                .cloned()
+                .collect();
+            for r in &removed {
+                state.etags.remove(r);
+            }
+        }
+        state.snapshot_evaluated = Arc::as_ptr(snap) as usize;
+
         let scorecards = self.scorecards();
+        // Which scorecards apply: a few changed docs are matched one by one, a scan uses the
+        // snapshot's indexes.
         let applicable: Vec<crate::readmodel::Bitset> = scorecards
             .iter()
-            .map(|s| {
-                s.filter
-                    .as_ref()
-                    .map(|f| f.eval(snap))
-                    .unwrap_or_else(|| snap.all())
+            .map(|s| match &s.filter {
+                None => snap.all(),
+                Some(f) if dirty.len() < 1000 => {
+                    let mut set = crate::readmodel::Bitset::empty(snap.len());
+                    for &i in &dirty {
+                        if f.matches_doc(snap, i) {
+                            set.insert(i);
+                        }
+                    }
+                    set
+                }
+                Some(f) => f.eval(snap),
             })
             .collect();
+        let evaluated = evaluate_docs(
+            snap,
+            &dirty,
+            &scorecards,
+            &applicable,
+            &repos,
+            &state.pushed,
+            &state.inputs,
+        );
+
+        // History: every change of a check's status. The previous statuses come from the last
+        // evaluation, or, at the first one after a start, from the stored history.
         if state.last.is_none() {
-            let mut last = HashMap::new();
+            let mut last: HashMap<(String, String), HashMap<String, String>> = HashMap::new();
             for h in self.db.history(None, None)? {
-                last.insert((h.scorecard, h.entity_ref, h.check_id), h.status);
+                let statuses = h.statuses();
+                last.entry((h.scorecard, h.entity_ref))
+                    .or_default()
+                    .extend(statuses);
             }
             state.last = Some(last);
         }
+        let boot = state.last.take().unwrap_or_default();
+        let now = chrono::Utc::now().timestamp();
         let mut history = Vec::new();
         let mut changed = 0;
-        let mut seen = std::collections::HashSet::new();
-        let now = chrono::Utc::now().timestamp();
         let mut results = self.results.write();
-        for (i, doc) in snap.docs.iter().enumerate() {
-            seen.insert(doc.entity_ref.to_string());
-            let etag = doc.json.len().to_string() + &eval::etag_of(&doc.json);
-            let mut dirty = state.etags.get(&*doc.entity_ref) != Some(&etag)
-                || input_dirty.contains(&*doc.entity_ref);
-            let mut entity: Option<Value> = None;
-            let origin = |e: &Value| {
-                e["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
-                    .as_str()
-                    .map(str::to_owned)
-            };
-            if !dirty && !changed_origins.is_empty() {
-                let e: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-                dirty = origin(&e).is_some_and(|o| changed_origins.contains(&o));
-                entity = Some(e);
-            }
-            if !dirty {
-                continue;
-            }
-            state.etags.insert(doc.entity_ref.to_string(), etag);
-            let entity =
-                entity.unwrap_or_else(|| serde_json::from_str(&doc.json).unwrap_or(Value::Null));
-            let repo = origin(&entity).and_then(|o| repos.get(&o).cloned());
-            let facts = Facts::new(&entity, repo.as_ref(), state.pushed.get(&*doc.entity_ref));
-            for (card, set) in scorecards.iter().zip(&applicable) {
-                let per_card = results.entry(card.entity_ref.clone()).or_default();
-                if !set.contains(i as u32) || &*doc.kind == "Scorecard" {
-                    per_card.remove(&*doc.entity_ref);
+        for (entity_ref, per_card) in evaluated {
+            for (card, summary) in scorecards.iter().zip(per_card) {
+                let entry = results.entry(card.entity_ref.clone()).or_default();
+                let Some(summary) = summary else {
+                    entry.remove(&entity_ref);
                     continue;
+                };
+                let previous_ids = state.card_ids.get(&card.entity_ref);
+                let before = |id: &str| -> Option<String> {
+                    match (entry.get(&entity_ref), previous_ids) {
+                        (Some(prev), Some(ids)) => ids
+                            .iter()
+                            .position(|x| x == id)
+                            .map(|i| prev.statuses[i].as_str().to_string()),
+                        _ => boot
+                            .get(&(card.entity_ref.clone(), entity_ref.clone()))
+                            .and_then(|m| m.get(id).cloned()),
+                    }
+                };
+                let moved: Vec<String> = card
+                    .checks
+                    .iter()
+                    .zip(summary.statuses.iter())
+                    .filter(|(c, s)| {
+                        **s != Status::NotApplicable && before(&c.id).as_deref() != Some(s.as_str())
+                    })
+                    .map(|(c, s)| format!("{}={}", c.id, s.as_str()))
+                    .collect();
+                if !moved.is_empty() {
+                    history.push(NewHistoryRow {
+                        scorecard: card.entity_ref.clone(),
+                        entity_ref: entity_ref.clone(),
+                        level: card.level_name(summary.level),
+                        checks: moved.join(";"),
+                        at: now,
+                    });
                 }
-                let inputs = &state.inputs;
+                if entry.get(&entity_ref).is_none_or(|p| **p != summary) {
+                    changed += 1;
+                }
+                entry.insert(entity_ref.clone(), Arc::new(summary));
+            }
+        }
+        state.card_ids = scorecards
+            .iter()
+            .map(|c| {
+                (
+                    c.entity_ref.clone(),
+                    c.checks.iter().map(|x| x.id.clone()).collect(),
+                )
+            })
+            .collect();
+        state.last = Some(HashMap::new());
+        for per_card in results.values_mut() {
+            for r in &removed {
+                per_card.remove(r);
+            }
+        }
+        results.retain(|k, _| scorecards.iter().any(|s| &s.entity_ref == k));
+        // History is written before the new results are visible, so a reader never sees a
+        // result whose change is not recorded yet.
+        self.db.append_history(&history)?;
+        drop(results);
+        drop(state);
+        Ok(changed)
+    }
+}
+
+fn origin_of(json: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(json).ok()?;
+    v["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+type DocResults = Vec<(String, Vec<Option<Summary>>)>;
+
+/// Evaluates the given docs against every scorecard, on every core. `None` where a scorecard
+/// does not apply.
+fn evaluate_docs(
+    snap: &Snapshot,
+    docs: &[u32],
+    scorecards: &[Arc<Scorecard>],
+    applicable: &[crate::readmodel::Bitset],
+    repos: &HashMap<String, crate::storage::RepositoryRow>,
+    pushed: &HashMap<String, serde_json::Map<String, Value>>,
+    inputs: &HashMap<(String, String, String), CheckInputRow>,
+) -> DocResults {
+    let one = |i: u32| {
+        let doc = &snap.docs[i as usize];
+        let entity: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
+        let origin = entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
+            .as_str()
+            .map(str::to_owned);
+        let repo = origin.and_then(|o| repos.get(&o));
+        let facts = Facts::new(entity, repo, pushed.get(&*doc.entity_ref));
+        let per_card = scorecards
+            .iter()
+            .zip(applicable)
+            .map(|(card, set)| {
+                if !set.contains(i) || &*doc.kind == "Scorecard" {
+                    return None;
+                }
                 let input = |check: &str| {
                     inputs
                         .get(&(
@@ -695,41 +991,26 @@ impl Engine {
                         ))
                         .cloned()
                 };
-                let result = card.evaluate(&doc.entity_ref, &facts, &input);
-                let previous = per_card.get(&*doc.entity_ref);
-                let last = state.last.as_mut().expect("loaded above");
-                for c in &result.checks {
-                    let key = (
-                        card.entity_ref.clone(),
-                        doc.entity_ref.to_string(),
-                        c.id.clone(),
-                    );
-                    if last.get(&key) != Some(&c.status) {
-                        last.insert(key, c.status.clone());
-                        history.push(NewHistoryRow {
-                            scorecard: card.entity_ref.clone(),
-                            entity_ref: doc.entity_ref.to_string(),
-                            check_id: c.id.clone(),
-                            status: c.status.clone(),
-                            level: result.level.clone(),
-                            at: now,
-                        });
-                    }
-                }
-                if previous.is_none_or(|p| p.checks != result.checks || p.level != result.level) {
-                    changed += 1;
-                }
-                per_card.insert(doc.entity_ref.to_string(), Arc::new(result));
-            }
-        }
-        for per_card in results.values_mut() {
-            per_card.retain(|k, _| seen.contains(k));
-        }
-        results.retain(|k, _| scorecards.iter().any(|s| &s.entity_ref == k));
-        state.etags.retain(|k, _| seen.contains(k));
-        drop(results);
-        drop(state);
-        self.db.append_history(&history)?;
-        Ok(changed)
+                Some(card.summarize(&doc.entity_ref, &facts, &input))
+            })
+            .collect();
+        (doc.entity_ref.to_string(), per_card)
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if threads <= 1 || docs.len() < 256 {
+        return docs.iter().map(|&i| one(i)).collect();
     }
+    let chunk = docs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = docs
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|&i| one(i)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("scorecard worker panicked"))
+            .collect()
+    })
 }

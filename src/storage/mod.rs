@@ -4,6 +4,8 @@
 
 mod schema;
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -82,10 +84,21 @@ pub struct HistoryRow {
     pub id: i64,
     pub scorecard: String,
     pub entity_ref: String,
-    pub check_id: String,
-    pub status: String,
     pub level: Option<String>,
+    /// The checks whose status changed, `id=status;…`.
+    pub checks: String,
     pub at: i64,
+}
+
+impl HistoryRow {
+    /// The statuses recorded in this row, by check id.
+    pub fn statuses(&self) -> HashMap<String, String> {
+        self.checks
+            .split(';')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -93,9 +106,8 @@ pub struct HistoryRow {
 pub struct NewHistoryRow {
     pub scorecard: String,
     pub entity_ref: String,
-    pub check_id: String,
-    pub status: String,
     pub level: Option<String>,
+    pub checks: String,
     pub at: i64,
 }
 

@@ -59,9 +59,8 @@ diesel::table! {
         id -> BigInt,
         scorecard -> Text,
         entity_ref -> Text,
-        check_id -> Text,
-        status -> Text,
         level -> Nullable<Text>,
+        checks -> Text,
         at -> BigInt,
     }
 }

@@ -121,17 +121,24 @@ async fn a_commit_that_fixes_a_failing_check_flips_it_and_records_history() {
     assert_eq!(v.status(), 200);
     let r = settled(&app, |r| status(r, "ci") == "pass").await;
     assert_eq!(r["level"], "silver", "{r}");
-    let (_, h) = app
-        .get_cairn("/scorecards/default/readiness/history?entityRef=component:default/svc")
-        .await;
-    let ci: Vec<&str> = h["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["checkId"] == "ci")
-        .map(|x| x["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(ci, vec!["fail", "pass"], "{h}");
+    // History follows the engine, which re-evaluates within a quarter of a second.
+    let ci_history = || async {
+        let (_, h) = app
+            .get_cairn("/scorecards/default/readiness/history?entityRef=component:default/svc")
+            .await;
+        h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|x| x["checks"]["ci"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        app.eventually(5, || async { ci_history().await == vec!["fail", "pass"] })
+            .await,
+        "{:?}",
+        ci_history().await
+    );
     let (_, card) = app.get_cairn("/scorecards/default/readiness").await;
     assert_eq!(card["distribution"]["silver"], 1, "{card}");
 }
