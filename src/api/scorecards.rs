@@ -39,6 +39,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/scorecards/{namespace}/{name}/checks/{check}/results",
             web::post().to(push_result),
         )
+        .route(
+            "/scorecards/{namespace}/{name}/rollup",
+            web::get().to(rollup),
+        )
+        .route(
+            "/scorecards/{namespace}/{name}/badge/{kind}/{entity_namespace}/{entity_name}",
+            web::get().to(badge),
+        )
         .route("/facts", web::post().to(push_facts))
         .route("/facts", web::get().to(get_facts));
 }
@@ -374,4 +382,122 @@ async fn push_result(
     state: web::Data<AppState>,
 ) -> Reply {
     record(req, path, body, state, false).await
+}
+
+fn relation_targets(
+    snap: &crate::readmodel::Snapshot,
+    entity_ref: &str,
+    rel: &str,
+    kind: &str,
+) -> Vec<String> {
+    snap.get_by_ref(entity_ref)
+        .and_then(|d| serde_json::from_str::<Value>(&d.json).ok())
+        .map(|e| {
+            e["relations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["type"] == rel)
+                .filter_map(|r| r["targetRef"].as_str())
+                .filter(|t| kind.is_empty() || t.starts_with(&format!("{kind}:")))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET …/rollup?by=owner|system|domain`: level distribution and average score per group,
+/// following catalog relations (owners, the system an entity is part of, that system's domain).
+async fn rollup(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Reply {
+    let params = Params::parse(req.query_string());
+    params.allow(&["by"])?;
+    let by = params.one("by").unwrap_or_else(|| "owner".into());
+    let (namespace, name) = path.into_inner();
+    let card = find(&state, &namespace, &name)?;
+    let snap = state.readmodel.snapshot();
+    let groups_of = |r: &str| -> Result<Vec<String>, Error> {
+        Ok(match by.as_str() {
+            "owner" => relation_targets(&snap, r, "ownedBy", ""),
+            "system" => relation_targets(&snap, r, "partOf", "system"),
+            "domain" => relation_targets(&snap, r, "partOf", "system")
+                .iter()
+                .flat_map(|s| relation_targets(&snap, s, "partOf", "domain"))
+                .collect(),
+            other => {
+                return Err(Error::Input(format!(
+                    "by must be owner, system or domain, got {other}"
+                )))
+            }
+        })
+    };
+    let mut groups: BTreeMap<String, (usize, f64, BTreeMap<String, usize>)> = BTreeMap::new();
+    for r in state.scorecards.results_for(&card.entity_ref) {
+        let mut keys = groups_of(&r.entity_ref)?;
+        if keys.is_empty() {
+            keys.push("(none)".into());
+        }
+        for k in keys {
+            let g = groups.entry(k).or_default();
+            g.0 += 1;
+            g.1 += r.score as f64;
+            *g.2.entry(card.level_name(r.level).unwrap_or_else(|| "none".into()))
+                .or_default() += 1;
+        }
+    }
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|(group, (n, total, distribution))| {
+            json!({"group": group, "entities": n, "averageScore": (total / n as f64 * 10.0).round() / 10.0, "distribution": distribution})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"scorecard": card.entity_ref, "by": by, "items": items})))
+}
+
+/// An SVG badge with the level an entity reached on a scorecard.
+async fn badge(
+    path: web::Path<(String, String, String, String, String)>,
+    state: web::Data<AppState>,
+) -> Reply {
+    let (namespace, name, kind, entity_namespace, entity_name) = path.into_inner();
+    let card = find(&state, &namespace, &name)?;
+    let entity_name = entity_name.trim_end_matches(".svg");
+    let r = crate::model::EntityRef::new(&kind, &entity_namespace, entity_name).canonical();
+    let result = state
+        .scorecards
+        .result_of(&card.entity_ref, &r)
+        .ok_or_else(|| Error::NotFound(format!("No {} result for {r}", card.entity_ref)))?;
+    let level = card
+        .level_name(result.level)
+        .unwrap_or_else(|| "none".into());
+    let colour = match result.level {
+        None => "#9f9f9f",
+        Some(l) if l as usize + 1 == card.levels.len() => "#4c1",
+        Some(0) => "#dfb317",
+        Some(_) => "#97ca00",
+    };
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let (label, value) = (escape(&card.title), escape(&level));
+    let (lw, vw) = (
+        label.chars().count() * 7 + 10,
+        value.chars().count() * 7 + 10,
+    );
+    let svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{label}: {value}"><title>{label}: {value}</title><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{vw}" height="20" fill="{colour}"/><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11"><text x="{lx}" y="14">{label}</text><text x="{vx}" y="14">{value}</text></g></svg>"##,
+        w = lw + vw,
+        lx = lw / 2,
+        vx = lw + vw / 2,
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("cache-control", "no-cache"))
+        .body(svg))
 }

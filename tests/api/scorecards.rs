@@ -310,3 +310,89 @@ async fn pushed_facts_attestations_pushed_results_and_active_from() {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn rollups_by_owner_and_system_and_an_svg_badge() {
+    let catalog = r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: basics, title: Basics}
+spec:
+  filter: {kind: component}
+  levels: [bronze, silver]
+  checks:
+    - {id: described, name: Described, level: bronze, rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}}
+    - {id: tagged, name: Tagged, level: silver, rule: {all: [{fact: entity, path: $.metadata.tags, operator: countAtLeast, value: 1}]}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: System
+metadata: {name: shop}
+spec: {owner: team-a}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: good, description: Good, tags: [x]}
+spec: {type: service, lifecycle: production, owner: team-a, system: shop}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: plain}
+spec: {type: service, lifecycle: production, owner: team-b}
+"#;
+    let app = crate::support::spawn(&[
+        ("all.yaml", &root_location(&["c.yaml"])),
+        ("c.yaml", catalog),
+    ])
+    .await;
+    let ready = app
+        .eventually(5, || async {
+            app.get_cairn("/scorecards/default/basics").await.1["entities"] == 2
+        })
+        .await;
+    assert!(ready);
+    let (s, v) = app
+        .get_cairn("/scorecards/default/basics/rollup?by=owner")
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let items = v["items"].as_array().unwrap();
+    let a = items
+        .iter()
+        .find(|g| g["group"] == "group:default/team-a")
+        .unwrap();
+    assert_eq!(
+        (a["entities"].clone(), a["averageScore"].clone()),
+        (serde_json::json!(1), serde_json::json!(100.0)),
+        "{v}"
+    );
+    assert_eq!(a["distribution"]["silver"], 1);
+    let b = items
+        .iter()
+        .find(|g| g["group"] == "group:default/team-b")
+        .unwrap();
+    assert_eq!(b["distribution"]["none"], 1, "{v}");
+    let (_, v) = app
+        .get_cairn("/scorecards/default/basics/rollup?by=system")
+        .await;
+    let groups: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, vec!["(none)", "system:default/shop"]);
+    let r = app
+        .client
+        .get(format!(
+            "{}/api/cairn/scorecards/default/basics/badge/component/default/good.svg",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    let svg = r.text().await.unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("Basics: silver"),
+        "{svg}"
+    );
+}
