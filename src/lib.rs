@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod model;
 pub mod processing;
 pub mod readmodel;
+pub mod render;
 pub mod scorecard;
 pub mod storage;
 pub mod telemetry;

@@ -4,6 +4,7 @@
 
 mod auth;
 mod catalog;
+mod dashboard;
 mod errors;
 mod graph;
 mod health;
@@ -70,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(locations::routes),
         )
         .service(web::scope("/api/tech-insights").configure(tech_insights::routes))
+        .configure(dashboard::routes)
         .default_service(web::to(|| async { HttpResponse::NotFound().finish() }));
 }
 

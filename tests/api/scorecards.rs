@@ -396,3 +396,72 @@ spec: {type: service, lifecycle: production, owner: team-b}
         "{svg}"
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_renders_scorecards_teams_and_entity_evidence() {
+    let catalog = r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: basics, title: Basics}
+spec:
+  filter: {kind: component}
+  levels: [bronze, silver]
+  checks:
+    - {id: described, name: Has a description, level: bronze, solution: Write one., rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: plain}
+spec: {type: service, lifecycle: production, owner: team-b}
+"#;
+    let app = crate::support::spawn(&[
+        ("all.yaml", &root_location(&["c.yaml"])),
+        ("c.yaml", catalog),
+    ])
+    .await;
+    let ready = app
+        .eventually(5, || async {
+            app.get_cairn("/scorecards/default/basics").await.1["entities"] == 1
+        })
+        .await;
+    assert!(ready);
+    let r = app
+        .client
+        .get(format!("{}/scorecards", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = r.text().await.unwrap();
+    for expected in [
+        "<h2>Basics",
+        "Has a description",
+        "Write one.",
+        "group:default/team-b",
+        "/scorecards/entities/component/default/plain",
+    ] {
+        assert!(
+            page.contains(expected),
+            "{expected} missing from the dashboard:\n{page}"
+        );
+    }
+    let page = app
+        .client
+        .get(format!(
+            "{}/scorecards/entities/component/default/plain",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("class=\"fail\"") && page.contains("$.metadata.description"),
+        "{page}"
+    );
+}

@@ -1,0 +1,160 @@
+//! The scorecard dashboard: server-rendered HTML (handlebars), no JavaScript. `/scorecards`
+//! shows every scorecard's level distribution, the checks that fail most, a table per team and
+//! the entities; `/scorecards/entities/:kind/:ns/:name` each check's evidence and fix.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+
+use super::{ApiError, AppState};
+use crate::error::Error;
+use crate::scorecard::Status;
+
+type Reply = Result<HttpResponse, ApiError>;
+
+const ROWS: usize = 200;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/scorecards", web::get().to(index)).route(
+        "/scorecards/entities/{kind}/{namespace}/{name}",
+        web::get().to(entity),
+    );
+}
+
+fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+async fn index(state: web::Data<AppState>) -> Reply {
+    let snap = state.readmodel.snapshot();
+    let mut cards = Vec::new();
+    for card in state.scorecards.scorecards() {
+        let results = state.scorecards.results_for(&card.entity_ref);
+        let total = results.len().max(1);
+        let mut counts: Vec<(String, usize)> = vec![("none".into(), 0)];
+        counts.extend(card.levels.iter().map(|l| (l.clone(), 0)));
+        for r in &results {
+            let i = r.level.map_or(0, |l| l as usize + 1);
+            counts[i].1 += 1;
+        }
+        let distribution: Vec<Value> = counts
+            .iter()
+            .enumerate()
+            .map(|(i, (name, count))| json!({"name": name, "count": count, "index": i, "percent": *count as f64 * 100.0 / total as f64}))
+            .collect();
+        let mut failing: Vec<Value> = card
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let applicable: Vec<Status> = results.iter().map(|r| r.statuses[i]).filter(|s| *s != Status::NotApplicable).collect();
+                let bad = applicable.iter().filter(|s| !s.counts_ok()).count();
+                let rate = if applicable.is_empty() { 100.0 } else { ((applicable.len() - bad) as f64 * 1000.0 / applicable.len() as f64).round() / 10.0 };
+                json!({"name": c.name, "level": c.level, "failing": bad, "passRate": rate, "solution": c.solution})
+            })
+            .filter(|v| v["failing"].as_u64() > Some(0))
+            .collect();
+        failing.sort_by_key(|v| std::cmp::Reverse(v["failing"].as_u64()));
+        failing.truncate(5);
+        let mut teams: BTreeMap<String, (usize, f64, BTreeMap<String, usize>)> = BTreeMap::new();
+        for r in &results {
+            let owners: Vec<String> = snap
+                .get_by_ref(&r.entity_ref)
+                .and_then(|d| serde_json::from_str::<Value>(&d.json).ok())
+                .map(|e| {
+                    e["relations"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|x| x["type"] == "ownedBy")
+                        .filter_map(|x| x["targetRef"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for o in if owners.is_empty() {
+                vec!["(no owner)".to_string()]
+            } else {
+                owners
+            } {
+                let t = teams.entry(o).or_default();
+                t.0 += 1;
+                t.1 += r.score as f64;
+                *t.2.entry(card.level_name(r.level).unwrap_or_else(|| "none".into()))
+                    .or_default() += 1;
+            }
+        }
+        let teams: Vec<Value> = teams
+            .into_iter()
+            .map(|(group, (n, score, levels))| {
+                let levels: Vec<String> = levels.into_iter().map(|(l, c)| format!("{l}: {c}")).collect();
+                json!({"group": group, "entities": n, "averageScore": (score / n as f64 * 10.0).round() / 10.0, "levels": levels.join(", ")})
+            })
+            .collect();
+        let mut sorted = results.clone();
+        sorted.sort_by(|a, b| {
+            a.score
+                .partial_cmp(&b.score)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.entity_ref.cmp(&b.entity_ref))
+        });
+        let rows: Vec<Value> = sorted
+            .iter()
+            .take(ROWS)
+            .map(|r| {
+                let path = r.entity_ref.replacen(':', "/", 1);
+                json!({"entityRef": r.entity_ref, "path": path, "level": card.level_name(r.level).unwrap_or_else(|| "none".into()), "score": r.score})
+            })
+            .collect();
+        cards.push(json!({
+            "title": card.title,
+            "entityRef": card.entity_ref,
+            "entities": results.len(),
+            "distribution": distribution,
+            "failing": failing,
+            "teams": teams,
+            "rows": rows,
+            "more": results.len().saturating_sub(ROWS),
+        }));
+    }
+    let page = crate::render::page("scorecards", "Scorecards", &json!({ "scorecards": cards }))
+        .map_err(Error::Internal)?;
+    Ok(html(page))
+}
+
+async fn entity(path: web::Path<(String, String, String)>, state: web::Data<AppState>) -> Reply {
+    let (kind, namespace, name) = path.into_inner();
+    let r = crate::model::EntityRef::new(&kind, &namespace, &name).canonical();
+    let snap = state.readmodel.snapshot();
+    if snap.get_by_ref(&r).is_none() {
+        return Err(Error::NotFound(format!("No entity {r}")).into());
+    }
+    let engine = state.scorecards.clone();
+    let target = r.clone();
+    let results = web::block(move || engine.explain(&snap, &target))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)?;
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|res| {
+            let mut v = serde_json::to_value(&res).unwrap_or(Value::Null);
+            v["level"] = json!(res.level.unwrap_or_else(|| "none".into()));
+            for c in v["checks"].as_array_mut().into_iter().flatten() {
+                for e in c["evidence"].as_array_mut().into_iter().flatten() {
+                    e["expected"] = json!(e["expected"].to_string());
+                    e["actual"] = json!(e["actual"].to_string());
+                    if e["path"].is_null() {
+                        e["path"] = json!("");
+                    }
+                }
+            }
+            v
+        })
+        .collect();
+    let page = crate::render::page("entity", &r, &json!({"entityRef": r, "results": results}))
+        .map_err(Error::Internal)?;
+    Ok(html(page))
+}

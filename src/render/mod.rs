@@ -1,0 +1,28 @@
+//! The handlebars registry for every page and report Cairn renders. Templates are embedded in
+//! the binary; values are escaped by handlebars.
+
+use handlebars::Handlebars;
+use once_cell::sync::Lazy;
+use serde::Serialize;
+
+static REGISTRY: Lazy<Handlebars<'static>> = Lazy::new(|| {
+    let mut h = Handlebars::new();
+    h.set_strict_mode(false);
+    for (name, text) in [
+        ("layout", include_str!("pages/layout.hbs")),
+        ("scorecards", include_str!("pages/scorecards.hbs")),
+        ("entity", include_str!("pages/entity.hbs")),
+    ] {
+        h.register_template_string(name, text)
+            .expect("embedded template is valid");
+    }
+    h
+});
+
+/// Renders an embedded page inside the layout.
+pub fn page(name: &str, title: &str, data: &impl Serialize) -> Result<String, String> {
+    let body = REGISTRY.render(name, data).map_err(|e| e.to_string())?;
+    REGISTRY
+        .render("layout", &serde_json::json!({"title": title, "body": body}))
+        .map_err(|e| e.to_string())
+}
