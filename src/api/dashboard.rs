@@ -81,7 +81,7 @@ async fn index(state: web::Data<AppState>) -> Reply {
             } {
                 let t = teams.entry(o).or_default();
                 t.0 += 1;
-                t.1 += r.score as f64;
+                t.1 += r.score;
                 *t.2.entry(card.level_name(r.level).unwrap_or_else(|| "none".into()))
                     .or_default() += 1;
             }

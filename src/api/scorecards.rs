@@ -443,7 +443,7 @@ async fn rollup(
         for k in keys {
             let g = groups.entry(k).or_default();
             g.0 += 1;
-            g.1 += r.score as f64;
+            g.1 += r.score;
             *g.2.entry(card.level_name(r.level).unwrap_or_else(|| "none".into()))
                 .or_default() += 1;
         }

@@ -134,7 +134,7 @@ pub struct Summary {
     pub entity_ref: String,
     /// Index into the scorecard's levels.
     pub level: Option<u8>,
-    pub score: f32,
+    pub score: f64,
     pub statuses: Box<[Status]>,
 }
 
@@ -425,7 +425,7 @@ impl Scorecard {
 
     /// The level reached and the weighted score for statuses aligned with `checks`. Inactive
     /// and not-applicable checks count neither for the level nor for the score.
-    fn grade(&self, statuses: &[Status]) -> (Option<u8>, f32) {
+    fn grade(&self, statuses: &[Status]) -> (Option<u8>, f64) {
         let pos = |name: &str| {
             self.levels
                 .iter()
@@ -460,7 +460,7 @@ impl Scorecard {
         } else {
             100.0
         };
-        (level, score as f32)
+        (level, score)
     }
 
     /// The compact result the engine keeps: one status per check.
@@ -539,7 +539,7 @@ impl Scorecard {
             entity_ref: entity_ref.to_string(),
             scorecard: self.entity_ref.clone(),
             level: self.level_name(level),
-            score: score as f64,
+            score,
             checks,
             evaluated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }
