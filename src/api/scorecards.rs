@@ -47,6 +47,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/scorecards/{namespace}/{name}/badge/{kind}/{entity_namespace}/{entity_name}",
             web::get().to(badge),
         )
+        .route(
+            "/scorecards/{namespace}/{name}/exemptions",
+            web::get().to(list_exemptions),
+        )
+        .route(
+            "/scorecards/{namespace}/{name}/exemptions",
+            web::post().to(grant_exemption),
+        )
+        .route(
+            "/scorecards/{namespace}/{name}/exemptions/{id}",
+            web::delete().to(expire_exemption),
+        )
         .route("/facts", web::post().to(push_facts))
         .route("/facts", web::get().to(get_facts));
 }
@@ -500,4 +512,130 @@ async fn badge(
         .content_type("image/svg+xml")
         .insert_header(("cache-control", "no-cache"))
         .body(svg))
+}
+
+async fn list_exemptions(path: web::Path<(String, String)>, state: web::Data<AppState>) -> Reply {
+    let (namespace, name) = path.into_inner();
+    let card = find(&state, &namespace, &name)?;
+    let today = chrono::Utc::now().date_naive();
+    let engine = state.scorecards.clone();
+    let granted = web::block(move || engine.db().load_exemptions())
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)?;
+    let mut items: Vec<Value> = Vec::new();
+    for e in &card.exemptions {
+        if granted.iter().any(|g| {
+            g.scorecard == card.entity_ref
+                && g.entity_ref == e.entity
+                && g.checks() == e.checks
+                && g.reason == e.reason
+        }) {
+            continue;
+        }
+        items.push(json!({"source": "scorecard", "entityRef": e.entity, "checks": e.checks, "reason": e.reason, "approver": e.approver, "expires": e.expires.to_string(), "expired": e.expires < today}));
+    }
+    for g in granted.iter().filter(|g| g.scorecard == card.entity_ref) {
+        let expired =
+            chrono::NaiveDate::parse_from_str(&g.expires, "%Y-%m-%d").map_or(true, |d| d < today);
+        let mut v = serde_json::to_value(g).unwrap_or(Value::Null);
+        v["source"] = json!("api");
+        v["checks"] = json!(g.checks());
+        v["expired"] = json!(expired);
+        items.push(v);
+    }
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// `POST …/exemptions {entityRef, checks, reason, expires, approver?}`: all required but the
+/// approver, who defaults to the caller.
+async fn grant_exemption(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> Reply {
+    let (namespace, name) = path.into_inner();
+    let card = find(&state, &namespace, &name)?;
+    let body = super::params::json_body(&body)?;
+    let entity_ref = entity_of(&state, &body)?;
+    let checks: Vec<String> = body
+        .get("checks")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .filter(|c: &Vec<String>| !c.is_empty())
+        .ok_or_else(|| {
+            Error::Input("request/body/checks must be a non-empty list of check ids".into())
+        })?;
+    if let Some(unknown) = checks
+        .iter()
+        .find(|c| !card.checks.iter().any(|x| &x.id == *c))
+    {
+        return Err(Error::Input(format!(
+            "checks: {unknown} is not a check of {}",
+            card.entity_ref
+        ))
+        .into());
+    }
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let reason =
+        text("reason").ok_or_else(|| Error::Input("request/body/reason is required".into()))?;
+    let expires = text("expires")
+        .ok_or_else(|| Error::Input("request/body/expires is required (YYYY-MM-DD)".into()))?;
+    let date = chrono::NaiveDate::parse_from_str(&expires, "%Y-%m-%d")
+        .map_err(|_| Error::Input("request/body/expires must be a date (YYYY-MM-DD)".into()))?;
+    if date < chrono::Utc::now().date_naive() {
+        return Err(Error::Input(format!("expires: {expires} is in the past")).into());
+    }
+    let caller = author(&req);
+    let row = crate::storage::ExemptionRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        scorecard: card.entity_ref.clone(),
+        entity_ref,
+        checks_json: json!(checks).to_string(),
+        reason,
+        approver: text("approver").unwrap_or_else(|| caller.clone()),
+        expires,
+        created_by: caller,
+        created_at: chrono::Utc::now().timestamp(),
+    };
+    let engine = state.scorecards.clone();
+    let saved = row.clone();
+    web::block(move || engine.db().insert_exemption(&saved))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)?;
+    let mut v = serde_json::to_value(&row).unwrap_or(Value::Null);
+    v["checks"] = json!(checks);
+    Ok(HttpResponse::Created().json(v))
+}
+
+/// `DELETE …/exemptions/:id`: ends an exemption granted through the API now.
+async fn expire_exemption(
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> Reply {
+    let (namespace, name, id) = path.into_inner();
+    let card = find(&state, &namespace, &name)?;
+    let engine = state.scorecards.clone();
+    let scorecard = card.entity_ref.clone();
+    let removed = web::block(move || engine.db().delete_exemption(&scorecard, &id))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)?;
+    if !removed {
+        return Err(Error::NotFound("No such exemption granted through the API".into()).into());
+    }
+    Ok(HttpResponse::NoContent().finish())
 }

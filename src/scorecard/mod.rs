@@ -548,6 +548,10 @@ impl Scorecard {
 
 #[derive(Default)]
 struct Evaluated {
+    /// Scorecards as ingested or configured, before API exemptions are added.
+    base: Vec<Arc<Scorecard>>,
+    /// Exemptions granted through the API.
+    granted: Vec<crate::storage::ExemptionRow>,
     snapshot: usize,
     /// The snapshot whose changes were last evaluated.
     snapshot_evaluated: usize,
@@ -584,9 +588,12 @@ impl Engine {
         Engine {
             db,
             scorecards: RwLock::new(configured.clone()),
+            state: Mutex::new(Evaluated {
+                base: configured.clone(),
+                ..Default::default()
+            }),
             configured,
             results: RwLock::new(HashMap::new()),
-            state: Mutex::new(Evaluated::default()),
         }
     }
 
@@ -704,6 +711,7 @@ impl Engine {
         // Pushed facts, attestations and pushed results: entities that had or have any are
         // re-evaluated when they change.
         let mut dirty_refs: HashSet<String> = HashSet::new();
+        let mut exemptions_changed = false;
         if state.input_writes != Some(input_writes) {
             let mut pushed: HashMap<String, serde_json::Map<String, Value>> = HashMap::new();
             for f in self.db.load_pushed_facts()? {
@@ -736,6 +744,15 @@ impl Engine {
             );
             state.pushed = pushed;
             state.inputs = inputs;
+            let granted = self.db.load_exemptions()?;
+            dirty_refs.extend(
+                granted
+                    .iter()
+                    .chain(state.granted.iter())
+                    .map(|e| e.entity_ref.clone()),
+            );
+            state.granted = granted;
+            exemptions_changed = true;
             state.input_writes = Some(input_writes);
         }
         // Scorecards: when any changed, everything is re-evaluated.
@@ -755,9 +772,42 @@ impl Engine {
                 .filter_map(|v| Scorecard::from_entity(&v).map(Arc::new))
                 .collect();
             parsed.extend(self.configured.iter().cloned());
-            *self.scorecards.write() = parsed;
+            state.base = parsed;
             state.scorecards = signature;
             state.etags.clear();
+            exemptions_changed = true;
+        }
+        if exemptions_changed {
+            // Exemptions granted through the API join those written in the scorecards.
+            let effective: Vec<Arc<Scorecard>> = state
+                .base
+                .iter()
+                .map(|card| {
+                    let extra: Vec<Exemption> = state
+                        .granted
+                        .iter()
+                        .filter(|g| g.scorecard == card.entity_ref)
+                        .filter_map(|g| {
+                            Some(Exemption {
+                                entity: g.entity_ref.clone(),
+                                checks: g.checks(),
+                                reason: g.reason.clone(),
+                                approver: g.approver.clone(),
+                                expires: chrono::NaiveDate::parse_from_str(&g.expires, "%Y-%m-%d")
+                                    .ok()?,
+                            })
+                        })
+                        .collect();
+                    if extra.is_empty() {
+                        card.clone()
+                    } else {
+                        let mut with = (**card).clone();
+                        with.exemptions.extend(extra);
+                        Arc::new(with)
+                    }
+                })
+                .collect();
+            *self.scorecards.write() = effective;
         }
         // Repositories whose commit moved: their entities' repository facts changed.
         let repos: HashMap<String, crate::storage::RepositoryRow> = self

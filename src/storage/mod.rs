@@ -11,8 +11,8 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use schema::{
-    check_inputs, deleted_entities, entities, leases, locations, pushed_facts, repositories,
-    scorecard_history,
+    check_inputs, deleted_entities, entities, exemptions, leases, locations, pushed_facts,
+    repositories, scorecard_history,
 };
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -135,6 +135,29 @@ pub struct CheckInputRow {
     pub justification: String,
     pub author: String,
     pub at: i64,
+}
+
+/// An exemption granted through the API.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = exemptions)]
+#[serde(rename_all = "camelCase")]
+pub struct ExemptionRow {
+    pub id: String,
+    pub scorecard: String,
+    pub entity_ref: String,
+    #[serde(skip)]
+    pub checks_json: String,
+    pub reason: String,
+    pub approver: String,
+    pub expires: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl ExemptionRow {
+    pub fn checks(&self) -> Vec<String> {
+        serde_json::from_str(&self.checks_json).unwrap_or_default()
+    }
 }
 
 /// What changed after a given sequence number.
@@ -476,6 +499,29 @@ impl Db {
     pub fn load_check_inputs(&self) -> Result<Vec<CheckInputRow>> {
         with_conn!(self, conn => {
             Ok(check_inputs::table.select(CheckInputRow::as_select()).load(conn)?)
+        })
+    }
+
+    pub fn insert_exemption(&self, row: &ExemptionRow) -> Result<()> {
+        with_conn!(self, conn => {
+            diesel::insert_into(exemptions::table).values(row).execute(conn)?;
+            INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
+    /// Removes an API exemption; false if there was none with this id for the scorecard.
+    pub fn delete_exemption(&self, scorecard: &str, id: &str) -> Result<bool> {
+        with_conn!(self, conn => {
+            let n = diesel::delete(exemptions::table.filter(exemptions::id.eq(id)).filter(exemptions::scorecard.eq(scorecard))).execute(conn)?;
+            INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(n > 0)
+        })
+    }
+
+    pub fn load_exemptions(&self) -> Result<Vec<ExemptionRow>> {
+        with_conn!(self, conn => {
+            Ok(exemptions::table.select(ExemptionRow::as_select()).order(exemptions::created_at.asc()).load(conn)?)
         })
     }
 

@@ -85,3 +85,17 @@ diesel::table! {
         at -> BigInt,
     }
 }
+
+diesel::table! {
+    exemptions (id) {
+        id -> Text,
+        scorecard -> Text,
+        entity_ref -> Text,
+        checks_json -> Text,
+        reason -> Text,
+        approver -> Text,
+        expires -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}

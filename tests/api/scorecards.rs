@@ -465,3 +465,52 @@ spec: {type: service, lifecycle: production, owner: team-b}
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn exemptions_granted_through_the_api_hide_a_failure_until_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = WorkRepo::init(&dir.path().join("svc"));
+    repo.write("catalog-info.yaml", &component("svc", "production"));
+    repo.commit("first");
+    let app = app(&scorecard("2999-01-01"), &repo).await;
+    settled(&app, |r| status(r, "described") == "fail").await;
+    let grant = serde_json::json!({"entityRef": "component:default/svc", "checks": ["described"], "reason": "Docs land next sprint", "expires": "2999-12-31"});
+    let (s, v) = post_cairn(
+        &app,
+        "/scorecards/default/readiness/exemptions",
+        grant.clone(),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["approver"], "anonymous");
+    let id = v["id"].as_str().unwrap().to_string();
+    settled(&app, |r| status(r, "described") == "exempt").await;
+    let (_, list) = app
+        .get_cairn("/scorecards/default/readiness/exemptions")
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
+    let mut past = grant.clone();
+    past["expires"] = serde_json::json!("2020-01-01");
+    let (s, _) = post_cairn(&app, "/scorecards/default/readiness/exemptions", past).await;
+    assert_eq!(s, 400, "an exemption cannot start expired");
+    let mut no_reason = grant.clone();
+    no_reason.as_object_mut().unwrap().remove("reason");
+    assert_eq!(
+        post_cairn(&app, "/scorecards/default/readiness/exemptions", no_reason)
+            .await
+            .0,
+        400
+    );
+    let r = app
+        .client
+        .delete(format!(
+            "{}/api/cairn/scorecards/default/readiness/exemptions/{id}",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // The engine re-evaluates within a moment; the live endpoint shows it at once.
+    settled(&app, |r| status(r, "described") == "fail").await;
+}
