@@ -81,6 +81,14 @@ pub fn check_spec(kind: &str, spec: &Map<String, Value>, problems: &mut Vec<Prob
 }
 
 fn check_scorecard(spec: &Map<String, Value>, problems: &mut Vec<Problem>) {
+    if let Some(expr) = spec.get("schedule").and_then(Value::as_str) {
+        if let Err(e) = <cron::Schedule as std::str::FromStr>::from_str(expr) {
+            problems.push(Problem::new(
+                "spec.schedule",
+                format!("invalid cron expression {expr:?} (seconds first): {e}"),
+            ));
+        }
+    }
     let levels: Vec<&str> = spec
         .get("levels")
         .and_then(Value::as_array)

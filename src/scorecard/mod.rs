@@ -32,6 +32,8 @@ pub struct Scorecard {
     pub checks: Vec<Check>,
     pub filter: Option<Predicate>,
     pub exemptions: Vec<Exemption>,
+    /// When to re-evaluate every entity even if nothing changed (time-based rules).
+    pub schedule: Option<cron::Schedule>,
 }
 
 #[derive(Debug, Clone)]
@@ -271,6 +273,9 @@ impl Scorecard {
             checks,
             filter: filter_of(&spec["filter"]),
             exemptions,
+            schedule: spec["schedule"]
+                .as_str()
+                .and_then(|c| std::str::FromStr::from_str(c).ok()),
         })
     }
 
@@ -339,6 +344,7 @@ impl Scorecard {
             checks: out,
             filter: None,
             exemptions: vec![],
+            schedule: None,
         })
     }
 
@@ -548,6 +554,8 @@ impl Scorecard {
 
 #[derive(Default)]
 struct Evaluated {
+    /// When each scheduled scorecard last ran.
+    schedule_runs: HashMap<String, chrono::DateTime<chrono::Utc>>,
     /// Scorecards as ingested or configured, before API exemptions are added.
     base: Vec<Arc<Scorecard>>,
     /// Exemptions granted through the API.
@@ -700,7 +708,27 @@ impl Engine {
         let key = Arc::as_ptr(snap) as usize;
         let repository_writes = self.db.repository_writes();
         let input_writes = self.db.input_writes();
-        if state.snapshot == key
+        // Scorecards whose schedule came round re-evaluate everything (time-based rules).
+        let now_at = chrono::Utc::now();
+        let mut scheduled = false;
+        for card in self.scorecards.read().iter() {
+            let Some(schedule) = &card.schedule else {
+                continue;
+            };
+            let last = *state
+                .schedule_runs
+                .entry(card.entity_ref.clone())
+                .or_insert(now_at);
+            if schedule.after(&last).next().is_some_and(|t| t <= now_at) {
+                state.schedule_runs.insert(card.entity_ref.clone(), now_at);
+                scheduled = true;
+            }
+        }
+        if scheduled {
+            state.etags.clear();
+        }
+        if !scheduled
+            && state.snapshot == key
             && state.repository_writes == repository_writes
             && state.input_writes == Some(input_writes)
         {

@@ -164,6 +164,10 @@ async fn a_broken_scorecard_is_reported_with_its_field_and_others_keep_working()
     let broken = scorecard("2999-01-01")
         .replace("name: readiness", "name: broken")
         .replace(
+            "  levels: [bronze, silver]",
+            "  schedule: every tuesday\n  levels: [bronze, silver]",
+        )
+        .replace(
             "operator: exists}]}\n    - id: ci",
             "operator: existz}]}\n    - id: ci",
         )
@@ -178,6 +182,10 @@ async fn a_broken_scorecard_is_reported_with_its_field_and_others_keep_working()
         errors.contains(
             "scorecard:default/broken: spec.checks.0.rule.all.0.operator: unknown operator existz"
         ),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("spec.schedule: invalid cron expression"),
         "{errors}"
     );
     assert!(
@@ -513,4 +521,46 @@ async fn exemptions_granted_through_the_api_hide_a_failure_until_expired() {
     assert_eq!(r.status(), 204);
     // The engine re-evaluates within a moment; the live endpoint shows it at once.
     settled(&app, |r| status(r, "described") == "fail").await;
+}
+
+#[tokio::test]
+async fn a_scheduled_scorecard_re_evaluates_time_based_rules_without_changes() {
+    let reviewed = (chrono::Utc::now() - chrono::Duration::days(1) + chrono::Duration::seconds(2))
+        .to_rfc3339();
+    let catalog = format!(
+        r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {{name: fresh}}
+spec:
+  filter: {{kind: component}}
+  schedule: "* * * * * *"
+  levels: [ok]
+  checks:
+    - {{id: reviewed, name: Reviewed within a day, level: ok, rule: {{all: [{{fact: entity, path: "$.metadata.annotations['example.com/reviewed-at']", operator: newerThanDays, value: 1}}]}}}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: svc
+  annotations: {{example.com/reviewed-at: "{reviewed}"}}
+spec: {{type: service, lifecycle: production, owner: team-a}}
+"#
+    );
+    let app = crate::support::spawn(&[
+        ("all.yaml", &root_location(&["c.yaml"])),
+        ("c.yaml", &catalog),
+    ])
+    .await;
+    let level = || async {
+        app.get_cairn("/scorecards/default/fresh/entities").await.1["items"][0]["level"].clone()
+    };
+    assert!(
+        app.eventually(2, || async { level().await == "ok" }).await,
+        "passes while the review is recent"
+    );
+    assert!(
+        app.eventually(6, || async { level().await.is_null() })
+            .await,
+        "the schedule re-evaluated after the review aged"
+    );
 }
