@@ -23,6 +23,7 @@ pub const OPERATORS: &[&str] = &[
     "olderThanDays",
     "newerThanDays",
     "countAtLeast",
+    "atLeastLevel",
 ];
 
 /// The facts a rule can read: Cairn's own, then those of Backstage Tech Insights' built-in
@@ -136,6 +137,8 @@ pub enum Condition {
         value: Value,
         /// The compiled pattern of a `matches` condition.
         pattern: Option<Pattern>,
+        /// For `atLeastLevel`: the scorecard whose levels count (`params.scorecard`).
+        scorecard: Option<String>,
     },
 }
 
@@ -235,6 +238,25 @@ fn parse_at(v: &Value, at: &str) -> Result<Condition, (String, String)> {
                 .map_err(|e| (join(at, "value"), format!("invalid pattern: {e}")))?,
         ));
     }
+    let mut scorecard = None;
+    if operator == "atLeastLevel" {
+        let name = obj
+            .get("params")
+            .and_then(|p| p.get("scorecard"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                (
+                    join(at, "params.scorecard"),
+                    "atLeastLevel needs params.scorecard".to_string(),
+                )
+            })?;
+        if !value.is_string() {
+            return Err((join(at, "value"), "atLeastLevel needs a level name".into()));
+        }
+        let r = crate::model::EntityRef::parse(name, Some("Scorecard"), "default")
+            .map_err(|e| (join(at, "params.scorecard"), e.to_string()))?;
+        scorecard = Some(r.canonical());
+    }
     Ok(Condition::Fact {
         fact: fact.to_string(),
         path,
@@ -242,6 +264,7 @@ fn parse_at(v: &Value, at: &str) -> Result<Condition, (String, String)> {
         operator: operator.to_string(),
         value,
         pattern: compiled,
+        scorecard,
     })
 }
 
@@ -304,6 +327,26 @@ pub fn select<'a>(v: &'a Value, steps: &[PathStep]) -> Option<&'a Value> {
         PathStep::Key(k) => cur.get(k.as_str()),
         PathStep::Index(n) => cur.get(*n),
     })
+}
+
+impl Condition {
+    /// The scorecards this rule's `atLeastLevel` conditions read.
+    pub fn level_dependencies(&self, out: &mut Vec<String>) {
+        match self {
+            Condition::All(items) | Condition::Any(items) => {
+                items.iter().for_each(|c| c.level_dependencies(out))
+            }
+            Condition::Not(inner) => inner.level_dependencies(out),
+            Condition::Fact {
+                scorecard: Some(s), ..
+            } => {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+            Condition::Fact { .. } => {}
+        }
+    }
 }
 
 #[cfg(test)]

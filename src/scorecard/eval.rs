@@ -8,6 +8,10 @@ use crate::model::rule::{parse_path, select, Condition};
 
 use crate::storage::RepositoryRow;
 
+/// scorecard → (its level names, entity → level index reached).
+pub type LevelIndex =
+    std::collections::HashMap<String, (Vec<String>, std::collections::HashMap<String, Option<u8>>)>;
+
 /// The facts of one entity.
 pub struct Facts {
     entity: Value,
@@ -16,6 +20,8 @@ pub struct Facts {
     repository: Value,
     /// Facts pushed by CI.
     pushed: Value,
+    /// Levels other entities reached, for `atLeastLevel`.
+    levels: Option<std::sync::Arc<LevelIndex>>,
     /// The Tech Insights built-in retrievers' boolean facts.
     named: Map<String, Value>,
 }
@@ -86,6 +92,7 @@ impl Facts {
             pushed: pushed
                 .map(|m| Value::Object(m.clone()))
                 .unwrap_or(Value::Object(Map::new())),
+            levels: None,
             named,
         }
     }
@@ -108,6 +115,37 @@ impl Facts {
             Some(p) => select(base, &parse_path(p)?).cloned(),
             None => Some(base.clone()),
         })
+    }
+
+    /// `atLeastLevel`: every entity ref in `targets` (a ref or a list) reached at least `level`
+    /// on `card`, by the levels known when the evaluation started.
+    pub fn at_least_level(&self, card: &str, targets: Option<&Value>, level: &str) -> bool {
+        let Some(levels) = &self.levels else {
+            return false;
+        };
+        let Some((names, reached)) = levels.get(card) else {
+            return false;
+        };
+        let Some(wanted) = names.iter().position(|n| n == level) else {
+            return false;
+        };
+        let refs: Vec<&str> = match targets {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        refs.iter().all(|r| {
+            reached
+                .get(&r.to_lowercase())
+                .copied()
+                .flatten()
+                .is_some_and(|l| l as usize >= wanted)
+        })
+    }
+
+    pub fn with_levels(mut self, levels: Option<std::sync::Arc<LevelIndex>>) -> Facts {
+        self.levels = levels;
+        self
     }
 
     /// The built-in retrievers' facts, as Tech Insights serves them.
@@ -218,6 +256,7 @@ fn eval(
             operator,
             value,
             pattern,
+            scorecard,
         } => {
             let base = facts.get(fact);
             let actual = if path.is_some() {
@@ -225,9 +264,12 @@ fn eval(
             } else {
                 Some(base.clone())
             };
-            let ok = match pattern {
-                Some(p) => matches(&p.0, actual.as_ref()),
-                None => apply(operator, actual.as_ref(), value)?,
+            let ok = match (pattern, scorecard) {
+                (Some(p), _) => matches(&p.0, actual.as_ref()),
+                (None, Some(card)) => {
+                    facts.at_least_level(card, actual.as_ref(), value.as_str().unwrap_or_default())
+                }
+                (None, None) => apply(operator, actual.as_ref(), value)?,
             };
 
             if let Some(evidence) = evidence.as_deref_mut() {

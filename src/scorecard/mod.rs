@@ -554,6 +554,10 @@ impl Scorecard {
 
 #[derive(Default)]
 struct Evaluated {
+    /// Entities to re-evaluate at the next run because a level they may read moved.
+    pending: HashSet<String>,
+    /// Consecutive runs in which levels moved.
+    rounds: u32,
     /// When each scheduled scorecard last ran.
     schedule_runs: HashMap<String, chrono::DateTime<chrono::Utc>>,
     /// Scorecards as ingested or configured, before API exemptions are added.
@@ -657,9 +661,11 @@ impl Engine {
                 .collect();
             (state.pushed.get(entity_ref).cloned(), inputs)
         };
-        let facts = Facts::new(entity, repo.as_ref(), pushed.as_ref());
+        let scorecards = self.scorecards();
+        let facts = Facts::new(entity, repo.as_ref(), pushed.as_ref())
+            .with_levels(self.level_index(&scorecards));
         let mut out = Vec::new();
-        for card in self.scorecards() {
+        for card in scorecards {
             if &*doc.kind == "Scorecard"
                 || !card
                     .filter
@@ -673,6 +679,33 @@ impl Engine {
         }
         out.sort_by(|a, b| a.scorecard.cmp(&b.scorecard));
         Ok(out)
+    }
+
+    /// The levels of the scorecards that `atLeastLevel` rules read, as they are now; `None`
+    /// when no rule reads any.
+    fn level_index(&self, scorecards: &[Arc<Scorecard>]) -> Option<Arc<eval::LevelIndex>> {
+        let mut wanted = Vec::new();
+        for card in scorecards {
+            for check in &card.checks {
+                check.rule.level_dependencies(&mut wanted);
+            }
+        }
+        if wanted.is_empty() {
+            return None;
+        }
+        let results = self.results.read();
+        let mut index = eval::LevelIndex::new();
+        for w in wanted {
+            let Some(card) = scorecards.iter().find(|c| c.entity_ref == w) else {
+                continue;
+            };
+            let reached = results
+                .get(&w)
+                .map(|m| m.iter().map(|(e, s)| (e.clone(), s.level)).collect())
+                .unwrap_or_default();
+            index.insert(w, (card.levels.clone(), reached));
+        }
+        Some(Arc::new(index))
     }
 
     /// Facts pushed for an entity.
@@ -728,6 +761,7 @@ impl Engine {
             state.etags.clear();
         }
         if !scheduled
+            && state.pending.is_empty()
             && state.snapshot == key
             && state.repository_writes == repository_writes
             && state.input_writes == Some(input_writes)
@@ -738,7 +772,8 @@ impl Engine {
         state.repository_writes = repository_writes;
         // Pushed facts, attestations and pushed results: entities that had or have any are
         // re-evaluated when they change.
-        let mut dirty_refs: HashSet<String> = HashSet::new();
+        // Entities whose atLeastLevel rules look at an entity whose level just changed.
+        let mut dirty_refs: HashSet<String> = std::mem::take(&mut state.pending);
         let mut exemptions_changed = false;
         if state.input_writes != Some(input_writes) {
             let mut pushed: HashMap<String, serde_json::Map<String, Value>> = HashMap::new();
@@ -930,6 +965,7 @@ impl Engine {
                 Some(f) => f.eval(snap),
             })
             .collect();
+        let levels = self.level_index(&scorecards);
         let evaluated = evaluate_docs(
             snap,
             &dirty,
@@ -938,7 +974,12 @@ impl Engine {
             &repos,
             &state.pushed,
             &state.inputs,
+            levels.clone(),
         );
+        let watched: HashSet<String> = levels
+            .as_ref()
+            .map(|l| l.keys().cloned().collect())
+            .unwrap_or_default();
 
         // History: every change of a check's status. The previous statuses come from the last
         // evaluation, or, at the first one after a start, from the stored history.
@@ -956,6 +997,7 @@ impl Engine {
         let now = chrono::Utc::now().timestamp();
         let mut history = Vec::new();
         let mut changed = 0;
+        let mut level_moved: Vec<String> = Vec::new();
         let mut results = self.results.write();
         for (entity_ref, per_card) in evaluated {
             for (card, summary) in scorecards.iter().zip(per_card) {
@@ -997,8 +1039,39 @@ impl Engine {
                 if entry.get(&entity_ref).is_none_or(|p| **p != summary) {
                     changed += 1;
                 }
+                if watched.contains(&card.entity_ref)
+                    && entry
+                        .get(&entity_ref)
+                        .is_none_or(|p| p.level != summary.level)
+                {
+                    level_moved.push(entity_ref.clone());
+                }
                 entry.insert(entity_ref.clone(), Arc::new(summary));
             }
+        }
+        // Levels that moved re-evaluate the entities related to them (their atLeastLevel rules
+        // may read them), until nothing moves; a cycle that keeps moving is cut after 20 rounds.
+        if !level_moved.is_empty() {
+            state.rounds += 1;
+            if state.rounds <= 20 {
+                for r in &level_moved {
+                    if let Some(doc) = snap.get_by_ref(r) {
+                        if let Ok(v) = serde_json::from_str::<Value>(&doc.json) {
+                            for rel in v["relations"].as_array().into_iter().flatten() {
+                                if let Some(t) = rel["targetRef"].as_str() {
+                                    state.pending.insert(t.to_string());
+                                }
+                            }
+                        }
+                    }
+                }
+            } else {
+                tracing::warn!(
+                    "atLeastLevel levels kept changing for 20 rounds; stopped following them"
+                );
+            }
+        } else {
+            state.rounds = 0;
         }
         state.card_ids = scorecards
             .iter()
@@ -1036,6 +1109,7 @@ type DocResults = Vec<(String, Vec<Option<Summary>>)>;
 
 /// Evaluates the given docs against every scorecard, on every core. `None` where a scorecard
 /// does not apply.
+#[allow(clippy::too_many_arguments)]
 fn evaluate_docs(
     snap: &Snapshot,
     docs: &[u32],
@@ -1044,6 +1118,7 @@ fn evaluate_docs(
     repos: &HashMap<String, crate::storage::RepositoryRow>,
     pushed: &HashMap<String, serde_json::Map<String, Value>>,
     inputs: &HashMap<(String, String, String), CheckInputRow>,
+    levels: Option<Arc<eval::LevelIndex>>,
 ) -> DocResults {
     let one = |i: u32| {
         let doc = &snap.docs[i as usize];
@@ -1052,7 +1127,8 @@ fn evaluate_docs(
             .as_str()
             .map(str::to_owned);
         let repo = origin.and_then(|o| repos.get(&o));
-        let facts = Facts::new(entity, repo, pushed.get(&*doc.entity_ref));
+        let facts =
+            Facts::new(entity, repo, pushed.get(&*doc.entity_ref)).with_levels(levels.clone());
         let per_card = scorecards
             .iter()
             .zip(applicable)

@@ -564,3 +564,57 @@ spec: {{type: service, lifecycle: production, owner: team-a}}
         "the schedule re-evaluated after the review aged"
     );
 }
+
+#[tokio::test]
+async fn at_least_level_follows_the_levels_of_dependencies() {
+    let lib = |tags: &str| {
+        format!("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: lib, description: A library{tags}}}\nspec: {{type: library, lifecycle: production, owner: team-a}}\n")
+    };
+    let cards = r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: basics}
+spec:
+  filter: {kind: component}
+  levels: [bronze, silver]
+  checks:
+    - {id: described, name: Described, level: bronze, rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}}
+    - {id: tagged, name: Tagged, level: silver, rule: {all: [{fact: entity, path: $.metadata.tags, operator: countAtLeast, value: 1}]}}
+---
+apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: supply-chain}
+spec:
+  filter: {kind: component, spec.type: service}
+  levels: [ok]
+  checks:
+    - {id: deps-silver, name: Dependencies at least silver, level: ok, rule: {all: [{fact: relations, path: $.dependsOn, operator: atLeastLevel, value: silver, params: {scorecard: basics}}]}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: app}
+spec: {type: service, lifecycle: production, owner: team-a, dependsOn: [component:lib]}
+"#;
+    let app = crate::support::spawn(&[
+        ("all.yaml", &root_location(&["cards.yaml", "lib.yaml"])),
+        ("cards.yaml", cards),
+        ("lib.yaml", &lib(", tags: [core]")),
+    ])
+    .await;
+    let level = || async {
+        app.get_cairn("/scorecards/default/supply-chain/entities")
+            .await
+            .1["items"][0]["level"]
+            .clone()
+    };
+    assert!(
+        app.eventually(5, || async { level().await == "ok" }).await,
+        "lib is silver, so app passes"
+    );
+    app.write("lib.yaml", lib(""));
+    app.refresh_root().await;
+    assert!(
+        app.eventually(5, || async { level().await.is_null() })
+            .await,
+        "lib dropped to bronze, so app fails"
+    );
+}
