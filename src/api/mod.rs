@@ -3,6 +3,7 @@
 //! serialise. Errors leave as Backstage's error body (see [`errors`]).
 
 mod auth;
+mod campaigns;
 mod catalog;
 mod dashboard;
 mod errors;
@@ -63,7 +64,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/cairn")
                 .configure(sources::routes)
                 .configure(graph::routes)
-                .configure(scorecards::routes),
+                .configure(scorecards::routes)
+                .configure(campaigns::routes),
         )
         .service(
             web::scope("/api/catalog")

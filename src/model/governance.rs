@@ -65,6 +65,13 @@ pub fn check_spec(kind: &str, spec: &Map<String, Value>, problems: &mut Vec<Prob
             }
         }
         "Scorecard" => check_scorecard(spec, problems),
+        "Campaign" => {
+            if let Some(d) = spec.get("deadline").and_then(Value::as_str) {
+                if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+                    problems.push(Problem::new("spec.deadline", "must be a date (YYYY-MM-DD)"));
+                }
+            }
+        }
         "AIAgent" => {
             if let Some(Value::Object(h)) = spec.get("humanOversight") {
                 string_at(h, "owner", "spec.humanOversight", problems);

@@ -263,7 +263,19 @@ pub fn spec_rules(kind: &str) -> Option<&'static KindRules> {
             ),
         ],
     };
+    static CAMPAIGN: KindRules = KindRules {
+        api_versions: CAIRN,
+        warn_unknown: true,
+        fields: &[
+            req("scorecard", String),
+            req("targetLevel", String),
+            req("deadline", String),
+            opt("filter", ArrayOrObject),
+            opt("owner", String),
+        ],
+    };
     Some(match kind {
+        "Campaign" => &CAMPAIGN,
         "Scorecard" => &SCORECARD,
         "Event" => &EVENT,
         "DataProduct" => &DATA_PRODUCT,
@@ -402,7 +414,9 @@ pub fn relation_fields(kind: &str) -> &'static [RelationField] {
         field!("plugins", Some("AiResource"), "*" => [("hasPart", "partOf")]),
     ];
     static SCORECARD: [RelationField; 1] = [OWNER];
+    static CAMPAIGN: [RelationField; 1] = [OWNER];
     match kind {
+        "Campaign" => &CAMPAIGN,
         "Scorecard" => &SCORECARD,
         "Component" => &COMPONENT,
         "API" => &API,

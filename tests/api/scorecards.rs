@@ -618,3 +618,76 @@ spec: {type: service, lifecycle: production, owner: team-a, dependsOn: [componen
         "lib dropped to bronze, so app fails"
     );
 }
+
+#[tokio::test]
+async fn a_campaign_tracks_progress_toward_a_level_by_a_date() {
+    let catalog = r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: basics}
+spec:
+  filter: {kind: component}
+  levels: [bronze, silver]
+  checks:
+    - {id: described, name: Described, level: bronze, rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}}
+    - {id: tagged, name: Tagged, level: silver, rule: {all: [{fact: entity, path: $.metadata.tags, operator: countAtLeast, value: 1}]}}
+---
+apiVersion: cairn.dev/v1alpha1
+kind: Campaign
+metadata: {name: silver-services, title: Every service silver by spring}
+spec: {scorecard: basics, targetLevel: silver, deadline: "2999-03-31", filter: {spec.type: service}}
+---
+apiVersion: cairn.dev/v1alpha1
+kind: Campaign
+metadata: {name: typo}
+spec: {scorecard: basics, targetLevel: platinum, deadline: "2999-03-31"}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: done, description: Done, tags: [x]}
+spec: {type: service, lifecycle: production, owner: team-a}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: todo, description: Not yet}
+spec: {type: service, lifecycle: production, owner: team-a}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: lib}
+spec: {type: library, lifecycle: production, owner: team-a}
+"#;
+    let app = crate::support::spawn(&[
+        ("all.yaml", &root_location(&["c.yaml"])),
+        ("c.yaml", catalog),
+    ])
+    .await;
+    let ok = app
+        .eventually(5, || async {
+            app.get_cairn("/campaigns/default/silver-services").await.1["entities"] == 2
+        })
+        .await;
+    assert!(
+        ok,
+        "{}",
+        app.get_cairn("/campaigns/default/silver-services").await.1
+    );
+    let (_, v) = app.get_cairn("/campaigns/default/silver-services").await;
+    assert_eq!(
+        (v["reached"].clone(), v["percent"].clone()),
+        (serde_json::json!(1), serde_json::json!(50.0)),
+        "{v}"
+    );
+    assert_eq!(v["behind"], serde_json::json!(["component:default/todo"]));
+    assert_eq!(v["overdue"], false);
+    let (_, list) = app.get_cairn("/campaigns").await;
+    let typo = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["entityRef"] == "campaign:default/typo")
+        .unwrap();
+    assert!(
+        typo["error"].as_str().unwrap().contains("spec.targetLevel"),
+        "{typo}"
+    );
+}

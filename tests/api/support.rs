@@ -102,7 +102,7 @@ catalog:
   processingInterval: false
   orphanStrategy: delete
   rules:
-    - allow: [Component, System, API, Resource, Location, Domain, Group, User, Template, Event, DataProduct, AIAgent, AiResource, Scorecard]
+    - allow: [Component, System, API, Resource, Location, Domain, Group, User, Template, Event, DataProduct, AIAgent, AiResource, Scorecard, Campaign]
   locations:
     - type: file
       target: {}
