@@ -2,8 +2,6 @@
 //! shows every scorecard's level distribution, the checks that fail most, a table per team and
 //! the entities; `/scorecards/entities/:kind/:ns/:name` each check's evidence and fix.
 
-use std::collections::BTreeMap;
-
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
@@ -59,38 +57,15 @@ async fn index(state: web::Data<AppState>) -> Reply {
             .collect();
         failing.sort_by_key(|v| std::cmp::Reverse(v["failing"].as_u64()));
         failing.truncate(5);
-        let mut teams: BTreeMap<String, (usize, f64, BTreeMap<String, usize>)> = BTreeMap::new();
-        for r in &results {
-            let owners: Vec<String> = snap
-                .get_by_ref(&r.entity_ref)
-                .and_then(|d| serde_json::from_str::<Value>(&d.json).ok())
-                .map(|e| {
-                    e["relations"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|x| x["type"] == "ownedBy")
-                        .filter_map(|x| x["targetRef"].as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for o in if owners.is_empty() {
-                vec!["(no owner)".to_string()]
-            } else {
-                owners
-            } {
-                let t = teams.entry(o).or_default();
-                t.0 += 1;
-                t.1 += r.score;
-                *t.2.entry(card.level_name(r.level).unwrap_or_else(|| "none".into()))
-                    .or_default() += 1;
-            }
-        }
-        let teams: Vec<Value> = teams
+        let teams: Vec<Value> = super::scorecards::rollup_groups(&snap, &card, &results, "owner")?
             .into_iter()
-            .map(|(group, (n, score, levels))| {
-                let levels: Vec<String> = levels.into_iter().map(|(l, c)| format!("{l}: {c}")).collect();
-                json!({"group": group, "entities": n, "averageScore": (score / n as f64 * 10.0).round() / 10.0, "levels": levels.join(", ")})
+            .map(|mut g| {
+                let levels: Vec<String> = g["distribution"]
+                    .as_object()
+                    .map(|d| d.iter().map(|(l, c)| format!("{l}: {c}")).collect())
+                    .unwrap_or_default();
+                g["levels"] = json!(levels.join(", "));
+                g
             })
             .collect();
         let mut sorted = results.clone();

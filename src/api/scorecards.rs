@@ -431,13 +431,30 @@ async fn rollup(
     let (namespace, name) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
     let snap = state.readmodel.snapshot();
+    let items = rollup_groups(
+        &snap,
+        &card,
+        &state.scorecards.results_for(&card.entity_ref),
+        &by,
+    )?;
+    Ok(HttpResponse::Ok().json(json!({"scorecard": card.entity_ref, "by": by, "items": items})))
+}
+
+/// Entities grouped by owner, system or domain (following catalog relations), with their count,
+/// average score and level distribution; entities with no group fall under `(none)`.
+pub(super) fn rollup_groups(
+    snap: &crate::readmodel::Snapshot,
+    card: &Scorecard,
+    results: &[std::sync::Arc<Summary>],
+    by: &str,
+) -> Result<Vec<Value>, Error> {
     let groups_of = |r: &str| -> Result<Vec<String>, Error> {
-        Ok(match by.as_str() {
-            "owner" => relation_targets(&snap, r, "ownedBy", ""),
-            "system" => relation_targets(&snap, r, "partOf", "system"),
-            "domain" => relation_targets(&snap, r, "partOf", "system")
+        Ok(match by {
+            "owner" => relation_targets(snap, r, "ownedBy", ""),
+            "system" => relation_targets(snap, r, "partOf", "system"),
+            "domain" => relation_targets(snap, r, "partOf", "system")
                 .iter()
-                .flat_map(|s| relation_targets(&snap, s, "partOf", "domain"))
+                .flat_map(|s| relation_targets(snap, s, "partOf", "domain"))
                 .collect(),
             other => {
                 return Err(Error::Input(format!(
@@ -447,7 +464,7 @@ async fn rollup(
         })
     };
     let mut groups: BTreeMap<String, (usize, f64, BTreeMap<String, usize>)> = BTreeMap::new();
-    for r in state.scorecards.results_for(&card.entity_ref) {
+    for r in results {
         let mut keys = groups_of(&r.entity_ref)?;
         if keys.is_empty() {
             keys.push("(none)".into());
@@ -460,13 +477,12 @@ async fn rollup(
                 .or_default() += 1;
         }
     }
-    let items: Vec<Value> = groups
+    Ok(groups
         .into_iter()
         .map(|(group, (n, total, distribution))| {
             json!({"group": group, "entities": n, "averageScore": (total / n as f64 * 10.0).round() / 10.0, "distribution": distribution})
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"scorecard": card.entity_ref, "by": by, "items": items})))
+        .collect())
 }
 
 /// An SVG badge with the level an entity reached on a scorecard.
