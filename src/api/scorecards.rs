@@ -245,17 +245,6 @@ fn entity_of(state: &AppState, body: &serde_json::Map<String, Value>) -> Result<
     Ok(r)
 }
 
-fn type_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// `POST /api/cairn/facts {entityRef, facts: {name: value}}`: facts from CI. A fact keeps the
 /// type of its first value.
 async fn push_facts(body: Bytes, state: web::Data<AppState>) -> Reply {
@@ -284,11 +273,14 @@ async fn push_facts(body: Bytes, state: web::Data<AppState>) -> Reply {
     let mut rows = Vec::new();
     for (name, value) in &facts {
         if let Some((_, before)) = existing.iter().find(|(n, v)| n == name && !v.is_null()) {
-            if type_of(before) != type_of(value) && !value.is_null() {
+            if crate::model::validation::type_name(before)
+                != crate::model::validation::type_name(value)
+                && !value.is_null()
+            {
                 return Err(Error::Input(format!(
                     "facts.{name}: is a {}, got a {}",
-                    type_of(before),
-                    type_of(value)
+                    crate::model::validation::type_name(before),
+                    crate::model::validation::type_name(value)
                 ))
                 .into());
             }

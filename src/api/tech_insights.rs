@@ -135,7 +135,7 @@ fn run_for(
         if !card
             .filter
             .as_ref()
-            .is_none_or(|f| f.eval(snap).contains(index))
+            .is_none_or(|f| f.matches_doc(snap, index))
         {
             continue;
         }

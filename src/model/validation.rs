@@ -85,7 +85,8 @@ fn format_problem(field: &str, expect: &str, found: &str) -> Problem {
     )
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// The JSON type of a value, as error messages name it.
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -152,13 +153,22 @@ pub fn validate_envelope(entity: &Value) -> Vec<Problem> {
 }
 
 /// Full validation of a source entity (as written in a descriptor, before Cairn adds anything).
-/// `known_kind` is false for kinds Cairn has no spec rules for; they get envelope and format checks.
+/// Kinds Cairn has no spec rules for get the envelope and field-format checks only.
 pub fn validate_entity(entity: &Value) -> Vec<Problem> {
-    let mut problems = validate_envelope(entity);
+    let problems = validate_envelope(entity);
     if !problems.is_empty() {
         return problems;
     }
-    let obj = entity.as_object().expect("checked by envelope");
+    validate_fields(entity)
+}
+
+/// Everything [`validate_entity`] checks beyond the envelope, for an entity whose envelope
+/// [`validate_envelope`] already accepted.
+pub fn validate_fields(entity: &Value) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(obj) = entity.as_object() else {
+        return validate_envelope(entity);
+    };
     for key in obj.keys() {
         if !matches!(key.as_str(), "apiVersion" | "kind" | "metadata" | "spec") {
             problems.push(Problem::new(key.clone(), format!("Unknown field {key}")));

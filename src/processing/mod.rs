@@ -440,7 +440,7 @@ fn prepare_file(key: &str, file: &str, origin: &str, reader: &dyn SourceReader) 
             failures.push(at_field(&field, "InputError", msg));
         }
         if failures.is_empty() {
-            for p in validation::validate_entity(&entity) {
+            for p in validation::validate_fields(&entity) {
                 failures.push(at_field(&p.field, p.error_name, p.message));
             }
         }
@@ -649,7 +649,7 @@ pub fn validate_single(entity: &Value, location: &str) -> Vec<ProcessingError> {
         entity["metadata"]["namespace"] = json!("default");
     }
     let entity_ref = model::entity_ref_of(&entity).canonical();
-    let mut out: Vec<ProcessingError> = validation::validate_entity(&entity)
+    let mut out: Vec<ProcessingError> = validation::validate_fields(&entity)
         .into_iter()
         .map(|p| ProcessingError {
             name: "InputError".into(),

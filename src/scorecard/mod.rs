@@ -670,7 +670,7 @@ impl Engine {
                 || !card
                     .filter
                     .as_ref()
-                    .is_none_or(|f| f.eval(snap).contains(index))
+                    .is_none_or(|f| f.matches_doc(snap, index))
             {
                 continue;
             }

@@ -195,6 +195,18 @@ async fn a_broken_scorecard_is_reported_with_its_field_and_others_keep_working()
     settled(&app, |r| !r["checks"].is_null()).await;
 }
 
+/// A scorecard `basics`: a description for bronze, a tag for silver.
+const BASICS: &str = r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: basics, title: Basics}
+spec:
+  filter: {kind: component}
+  levels: [bronze, silver]
+  checks:
+    - {id: described, name: Described, level: bronze, rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}}
+    - {id: tagged, name: Tagged, level: silver, rule: {all: [{fact: entity, path: $.metadata.tags, operator: countAtLeast, value: 1}]}}
+"#;
+
 const CI_CARD: &str = r#"apiVersion: cairn.dev/v1alpha1
 kind: Scorecard
 metadata: {name: delivery}
@@ -321,17 +333,9 @@ async fn pushed_facts_attestations_pushed_results_and_active_from() {
 
 #[tokio::test]
 async fn rollups_by_owner_and_system_and_an_svg_badge() {
-    let catalog = r#"apiVersion: cairn.dev/v1alpha1
-kind: Scorecard
-metadata: {name: basics, title: Basics}
-spec:
-  filter: {kind: component}
-  levels: [bronze, silver]
-  checks:
-    - {id: described, name: Described, level: bronze, rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}}
-    - {id: tagged, name: Tagged, level: silver, rule: {all: [{fact: entity, path: $.metadata.tags, operator: countAtLeast, value: 1}]}}
----
-apiVersion: backstage.io/v1alpha1
+    let catalog = &format!(
+        "{BASICS}---\n{}",
+        r#"apiVersion: backstage.io/v1alpha1
 kind: System
 metadata: {name: shop}
 spec: {owner: team-a}
@@ -345,7 +349,8 @@ apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata: {name: plain}
 spec: {type: service, lifecycle: production, owner: team-b}
-"#;
+"#
+    );
     let app = crate::support::spawn(&[
         ("all.yaml", &root_location(&["c.yaml"])),
         ("c.yaml", catalog),
@@ -570,17 +575,9 @@ async fn at_least_level_follows_the_levels_of_dependencies() {
     let lib = |tags: &str| {
         format!("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: lib, description: A library{tags}}}\nspec: {{type: library, lifecycle: production, owner: team-a}}\n")
     };
-    let cards = r#"apiVersion: cairn.dev/v1alpha1
-kind: Scorecard
-metadata: {name: basics}
-spec:
-  filter: {kind: component}
-  levels: [bronze, silver]
-  checks:
-    - {id: described, name: Described, level: bronze, rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}}
-    - {id: tagged, name: Tagged, level: silver, rule: {all: [{fact: entity, path: $.metadata.tags, operator: countAtLeast, value: 1}]}}
----
-apiVersion: cairn.dev/v1alpha1
+    let cards = &format!(
+        "{BASICS}---\n{}",
+        r#"apiVersion: cairn.dev/v1alpha1
 kind: Scorecard
 metadata: {name: supply-chain}
 spec:
@@ -593,7 +590,8 @@ apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata: {name: app}
 spec: {type: service, lifecycle: production, owner: team-a, dependsOn: [component:lib]}
-"#;
+"#
+    );
     let app = crate::support::spawn(&[
         ("all.yaml", &root_location(&["cards.yaml", "lib.yaml"])),
         ("cards.yaml", cards),
@@ -621,17 +619,9 @@ spec: {type: service, lifecycle: production, owner: team-a, dependsOn: [componen
 
 #[tokio::test]
 async fn a_campaign_tracks_progress_toward_a_level_by_a_date() {
-    let catalog = r#"apiVersion: cairn.dev/v1alpha1
-kind: Scorecard
-metadata: {name: basics}
-spec:
-  filter: {kind: component}
-  levels: [bronze, silver]
-  checks:
-    - {id: described, name: Described, level: bronze, rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}}
-    - {id: tagged, name: Tagged, level: silver, rule: {all: [{fact: entity, path: $.metadata.tags, operator: countAtLeast, value: 1}]}}
----
-apiVersion: cairn.dev/v1alpha1
+    let catalog = &format!(
+        "{BASICS}---\n{}",
+        r#"apiVersion: cairn.dev/v1alpha1
 kind: Campaign
 metadata: {name: silver-services, title: Every service silver by spring}
 spec: {scorecard: basics, targetLevel: silver, deadline: "2999-03-31", filter: {spec.type: service}}
@@ -655,7 +645,8 @@ apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata: {name: lib}
 spec: {type: library, lifecycle: production, owner: team-a}
-"#;
+"#
+    );
     let app = crate::support::spawn(&[
         ("all.yaml", &root_location(&["c.yaml"])),
         ("c.yaml", catalog),
