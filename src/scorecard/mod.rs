@@ -564,9 +564,8 @@ struct Evaluated {
     base: Vec<Arc<Scorecard>>,
     /// Exemptions granted through the API.
     granted: Vec<crate::storage::ExemptionRow>,
+    /// The snapshot (its address) last evaluated.
     snapshot: usize,
-    /// The snapshot whose changes were last evaluated.
-    snapshot_evaluated: usize,
     repository_writes: u64,
     input_writes: Option<u64>,
     /// entity → facts pushed for it.
@@ -768,7 +767,7 @@ impl Engine {
         {
             return Ok(0);
         }
-        state.snapshot = key;
+        let previous_snapshot = std::mem::replace(&mut state.snapshot, key);
         state.repository_writes = repository_writes;
         // Pushed facts, attestations and pushed results: entities that had or have any are
         // re-evaluated when they change.
@@ -891,9 +890,8 @@ impl Engine {
 
         // Which entities to evaluate: following snapshots one by one, only those that changed;
         // otherwise (first run, skipped snapshots, changed scorecards or repositories) a scan.
-        let incremental = state.snapshot_evaluated == snap.previous
-            && !state.etags.is_empty()
-            && moved.is_empty();
+        let incremental =
+            previous_snapshot == snap.previous && !state.etags.is_empty() && moved.is_empty();
         let mut dirty: Vec<u32> = Vec::new();
         let mut removed: Vec<String> = Vec::new();
         if incremental {
@@ -944,7 +942,6 @@ impl Engine {
                 state.etags.remove(r);
             }
         }
-        state.snapshot_evaluated = Arc::as_ptr(snap) as usize;
 
         let scorecards = self.scorecards();
         // Which scorecards apply: a few changed docs are matched one by one, a scan uses the
