@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
-use crate::scorecard::{CheckKind, Scorecard, Status, Summary};
+use crate::scorecard::{CheckKind, ExemptEntities, Scorecard, Status, Summary};
 use crate::storage::{CheckInputRow, PushedFactRow};
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -95,6 +95,7 @@ fn summary(card: &Scorecard, results: &[std::sync::Arc<Summary>]) -> Value {
         "distribution": distribution,
         "belowFirstLevel": none,
         "checks": checks,
+        "errors": card.problems.iter().map(|(field, message)| json!({"field": field, "message": message})).collect::<Vec<_>>(),
     })
 }
 
@@ -535,13 +536,18 @@ async fn list_exemptions(path: web::Path<(String, String)>, state: web::Data<App
     for e in &card.exemptions {
         if granted.iter().any(|g| {
             g.scorecard == card.entity_ref
-                && g.entity_ref == e.entity
+                && matches!(&e.entity, ExemptEntities::Ref(r) if *r == g.entity_ref)
                 && g.checks() == e.checks
                 && g.reason == e.reason
         }) {
             continue;
         }
-        items.push(json!({"source": "scorecard", "entityRef": e.entity, "checks": e.checks, "reason": e.reason, "approver": e.approver, "expires": e.expires.to_string(), "expired": e.expires < today}));
+        let mut item = json!({"source": "scorecard", "checks": e.checks, "reason": e.reason, "approver": e.approver, "expires": e.expires.to_string(), "expired": e.expires < today});
+        match &e.entity {
+            ExemptEntities::Ref(r) => item["entityRef"] = json!(r),
+            ExemptEntities::Filter(_, written) => item["filter"] = written.clone(),
+        }
+        items.push(item);
     }
     for g in granted.iter().filter(|g| g.scorecard == card.entity_ref) {
         let expired =

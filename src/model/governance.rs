@@ -107,12 +107,7 @@ fn check_scorecard(spec: &Map<String, Value>, problems: &mut Vec<Problem>) {
         _ => vec![],
     };
     for (i, f) in filters.iter().enumerate() {
-        let ok = f.as_object().is_some_and(|o| {
-            o.values().all(|v| {
-                v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
-            })
-        });
-        if !ok {
+        if !is_filter_set(f) {
             problems.push(Problem::new(
                 format!("spec.filter.{i}"),
                 "a filter is an object of field → string or list of strings",
@@ -204,6 +199,29 @@ fn check_scorecard(spec: &Map<String, Value>, problems: &mut Vec<Problem>) {
         .enumerate()
     {
         let field = format!("spec.exemptions.{i}");
+        match (ex.get("entity"), ex.get("filter")) {
+            (Some(Value::String(r)), None) => {
+                if let Err(e) = crate::model::EntityRef::parse(r, None, "default") {
+                    problems.push(Problem::new(format!("{field}.entity"), e.to_string()));
+                }
+            }
+            (None, Some(f)) => {
+                let ok = match f {
+                    Value::Array(sets) => !sets.is_empty() && sets.iter().all(is_filter_set),
+                    other => is_filter_set(other),
+                };
+                if !ok {
+                    problems.push(Problem::new(
+                        format!("{field}.filter"),
+                        "must be a filter: an object of field → value(s), or a list of them",
+                    ));
+                }
+            }
+            _ => problems.push(Problem::new(
+                field.clone(),
+                "needs either entity (an entity ref) or filter, not both",
+            )),
+        }
         if chrono::NaiveDate::parse_from_str(ex["expires"].as_str().unwrap_or_default(), "%Y-%m-%d")
             .is_err()
         {
@@ -223,6 +241,16 @@ fn check_scorecard(spec: &Map<String, Value>, problems: &mut Vec<Problem>) {
             )),
         }
     }
+}
+
+/// One set of a Backstage filter: field → string or list of strings.
+fn is_filter_set(f: &Value) -> bool {
+    f.as_object().is_some_and(|o| {
+        !o.is_empty()
+            && o.values().all(|v| {
+                v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+            })
+    })
 }
 
 fn check_ai_act(ai: &Map<String, Value>, problems: &mut Vec<Problem>) {

@@ -330,6 +330,22 @@ pub fn select<'a>(v: &'a Value, steps: &[PathStep]) -> Option<&'a Value> {
 }
 
 impl Condition {
+    /// The (scorecard, level) pairs this rule's `atLeastLevel` conditions read.
+    pub fn level_reads(&self, out: &mut Vec<(String, String)>) {
+        match self {
+            Condition::All(items) | Condition::Any(items) => {
+                items.iter().for_each(|c| c.level_reads(out))
+            }
+            Condition::Not(inner) => inner.level_reads(out),
+            Condition::Fact {
+                scorecard: Some(s),
+                value,
+                ..
+            } => out.push((s.clone(), value.as_str().unwrap_or_default().to_string())),
+            Condition::Fact { .. } => {}
+        }
+    }
+
     /// The scorecards this rule's `atLeastLevel` conditions read.
     pub fn level_dependencies(&self, out: &mut Vec<String>) {
         match self {

@@ -339,6 +339,25 @@ pub fn warnings(entity: &Value) -> Vec<Problem> {
             }
         }
     }
+    let today = chrono::Utc::now().date_naive();
+    for (i, ex) in spec
+        .get("exemptions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(d) = ex["expires"]
+            .as_str()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .filter(|d| *d < today)
+        {
+            out.push(Problem::new(
+                format!("spec.exemptions.{i}.expires"),
+                format!("expired on {d}: the exemption no longer applies"),
+            ));
+        }
+    }
     if let Some(answers) = spec
         .get("aiAct")
         .and_then(|a| a.get("answers"))

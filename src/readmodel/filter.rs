@@ -209,6 +209,37 @@ impl Predicate {
         }
     }
 
+    /// Whether an entity (its JSON, not a snapshot doc) satisfies the predicate.
+    pub fn matches_entity(&self, entity: &Value) -> bool {
+        let mut rows: Vec<(String, Option<String>)> = Vec::new();
+        super::search::search_rows(entity, &mut |k, v| rows.push((k.to_lowercase(), v)));
+        self.matches_rows(&rows)
+    }
+
+    fn matches_rows(&self, rows: &[(String, Option<String>)]) -> bool {
+        fn values<'a>(
+            rows: &'a [(String, Option<String>)],
+            k: &'a str,
+        ) -> impl Iterator<Item = Option<&'a str>> + 'a {
+            rows.iter()
+                .filter(move |(key, _)| key == k)
+                .map(|(_, v)| v.as_deref())
+        }
+        let values = |k| values(rows, k);
+        match self {
+            Predicate::All(items) => items.iter().all(|p| p.matches_rows(rows)),
+            Predicate::Any(items) => items.iter().any(|p| p.matches_rows(rows)),
+            Predicate::Not(p) => !p.matches_rows(rows),
+            Predicate::In(k, wanted) => {
+                values(k).any(|v| v.is_some_and(|v| wanted.contains(&v.to_lowercase())))
+            }
+            Predicate::Exists(k, want) => values(k).next().is_some() == *want,
+            Predicate::HasPrefix(k, prefix) => {
+                values(k).any(|v| v.is_some_and(|v| v.to_lowercase().starts_with(prefix.as_str())))
+            }
+        }
+    }
+
     /// Whether one doc satisfies the predicate, without building indexes (for a few docs).
     pub fn matches_doc(&self, snap: &Snapshot, doc: u32) -> bool {
         let d = &snap.docs[doc as usize];

@@ -11,12 +11,34 @@ const MAX_VALUE: usize = 200;
 pub fn build_doc(entity_ref: String, uid: String, json: String, keys: &Keys) -> Doc {
     let value: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
     let mut rows = Vec::new();
+    search_rows(&value, &mut |key, v| {
+        rows.push((keys.intern(&key.to_lowercase()), v))
+    });
+    let relations = value["relations"]
+        .as_array()
+        .map(|rels| {
+            rels.iter()
+                .filter_map(|r| {
+                    Some((
+                        super::graph::type_id(r["type"].as_str()?),
+                        r["targetRef"].as_str()?.into(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let kind = value["kind"].as_str().unwrap_or_default().to_string();
+    let title = value["metadata"]["title"].as_str().map(str::to_owned);
+    Doc::new(entity_ref, uid, json, rows, (kind, title, relations))
+}
+
+/// Every (key, value) search row of an entity, keys as written (callers lowercase them).
+pub fn search_rows(value: &Value, emit: &mut impl FnMut(String, Option<String>)) {
     let mut push = |key: String, v: Option<String>| {
         if key.len() > MAX_KEY {
             return;
         }
-        let v = v.filter(|s| s.len() <= MAX_VALUE);
-        rows.push((keys.intern(&key.to_lowercase()), v));
+        emit(key, v.filter(|s| s.len() <= MAX_VALUE));
     };
     if let Value::Object(map) = &value {
         for (k, v) in map {
@@ -46,22 +68,6 @@ pub fn build_doc(entity_ref: String, uid: String, json: String, keys: &Keys) -> 
             }
         }
     }
-    let relations = value["relations"]
-        .as_array()
-        .map(|rels| {
-            rels.iter()
-                .filter_map(|r| {
-                    Some((
-                        super::graph::type_id(r["type"].as_str()?),
-                        r["targetRef"].as_str()?.into(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let kind = value["kind"].as_str().unwrap_or_default().to_string();
-    let title = value["metadata"]["title"].as_str().map(str::to_owned);
-    Doc::new(entity_ref, uid, json, rows, (kind, title, relations))
 }
 
 fn walk(path: &str, v: &Value, push: &mut impl FnMut(String, Option<String>), top: bool) {

@@ -34,6 +34,8 @@ pub struct Scorecard {
     pub exemptions: Vec<Exemption>,
     /// When to re-evaluate every entity even if nothing changed (time-based rules).
     pub schedule: Option<cron::Schedule>,
+    /// Problems found across scorecards (cycles of `atLeastLevel` rules), by field.
+    pub problems: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +59,8 @@ pub struct Check {
     pub kind: CheckKind,
     /// Before this date the check is shown but does not count.
     pub active_from: Option<chrono::NaiveDate>,
+    /// Set when the check's `atLeastLevel` rule depends on its own result; the check errs.
+    pub cycle: Option<String>,
 }
 
 /// Where a check's result comes from.
@@ -84,11 +88,29 @@ impl CheckKind {
 
 #[derive(Debug, Clone)]
 pub struct Exemption {
-    pub entity: String,
+    pub entity: ExemptEntities,
     pub checks: Vec<String>,
     pub reason: String,
     pub approver: String,
     pub expires: chrono::NaiveDate,
+}
+
+/// Which entities an exemption covers.
+#[derive(Debug, Clone)]
+pub enum ExemptEntities {
+    /// One entity, by ref.
+    Ref(String),
+    /// Every entity matching a filter (Backstage's filter syntax), and the filter as written.
+    Filter(Predicate, Value),
+}
+
+impl ExemptEntities {
+    fn covers(&self, entity_ref: &str, entity: &Value) -> bool {
+        match self {
+            ExemptEntities::Ref(r) => r == entity_ref,
+            ExemptEntities::Filter(f, _) => f.matches_entity(entity),
+        }
+    }
 }
 
 /// A check's outcome for one entity.
@@ -234,6 +256,7 @@ impl Scorecard {
                     metadata: serde_json::Map::new(),
                     success_metadata: None,
                     failure_metadata: None,
+                    cycle: None,
                 })
             })
             .collect();
@@ -242,8 +265,16 @@ impl Scorecard {
             .into_iter()
             .flatten()
             .filter_map(|e| {
+                let entity = match e["entity"].as_str() {
+                    Some(r) => ExemptEntities::Ref(
+                        crate::model::EntityRef::parse(r, None, "default")
+                            .ok()?
+                            .canonical(),
+                    ),
+                    None => ExemptEntities::Filter(filter_of(&e["filter"])?, e["filter"].clone()),
+                };
                 Some(Exemption {
-                    entity: e["entity"].as_str()?.to_lowercase(),
+                    entity,
                     checks: e["checks"]
                         .as_array()?
                         .iter()
@@ -276,6 +307,7 @@ impl Scorecard {
             schedule: spec["schedule"]
                 .as_str()
                 .and_then(|c| std::str::FromStr::from_str(c).ok()),
+            problems: vec![],
         })
     }
 
@@ -335,6 +367,7 @@ impl Scorecard {
                 metadata,
                 success_metadata: c.get("successMetadata").cloned(),
                 failure_metadata: c.get("failureMetadata").cloned(),
+                cycle: None,
             });
         }
         Ok(Scorecard {
@@ -345,17 +378,21 @@ impl Scorecard {
             filter: None,
             exemptions: vec![],
             schedule: None,
+            problems: vec![],
         })
     }
 
     fn exemption(
         &self,
         entity_ref: &str,
+        entity: &Value,
         check: &str,
         today: chrono::NaiveDate,
     ) -> Option<&Exemption> {
         self.exemptions.iter().find(|e| {
-            e.entity == entity_ref && e.checks.iter().any(|c| c == check) && e.expires >= today
+            e.expires >= today
+                && e.checks.iter().any(|c| c == check)
+                && e.entity.covers(entity_ref, entity)
         })
     }
 
@@ -375,6 +412,7 @@ impl Scorecard {
                 Status::Inactive,
                 Some(format!("counts from {}", c.active_from.expect("checked"))),
             ),
+            CheckKind::Automatic if c.cycle.is_some() => (Status::Error, c.cycle.clone()),
             CheckKind::Automatic => match eval::holds(&c.rule, facts, evidence) {
                 Ok(true) => (Status::Pass, None),
                 Ok(false) => (Status::Fail, None),
@@ -416,7 +454,7 @@ impl Scorecard {
             },
         };
         if status == Status::Fail {
-            if let Some(x) = self.exemption(entity_ref, &c.id, today) {
+            if let Some(x) = self.exemption(entity_ref, facts.entity(), &c.id, today) {
                 return (
                     Status::Exempt,
                     Some(format!(
@@ -549,6 +587,92 @@ impl Scorecard {
             checks,
             evaluated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }
+    }
+}
+
+/// Marks the checks whose `atLeastLevel` rules read, directly or through other scorecards, a
+/// level that depends on the check itself. Such a level has no well-founded value once
+/// entities depend on each other, so the check errs and its scorecard reports the cycle.
+/// Reading a lower level of the same scorecard is fine (silver may ask for bronze dependencies).
+pub fn mark_level_cycles(cards: &mut [Scorecard]) {
+    let position = |card: &str, level: &str| -> Option<(usize, usize)> {
+        let c = cards.iter().position(|x| x.entity_ref == card)?;
+        Some((c, cards[c].levels.iter().position(|l| l == level)?))
+    };
+    // (card, level) → the (card, level) nodes its checks read, with the check that reads them.
+    let mut reads: HashMap<(usize, usize), Vec<((usize, usize), String)>> = HashMap::new();
+    for (ci, card) in cards.iter().enumerate() {
+        for check in &card.checks {
+            let mut targets = Vec::new();
+            check.rule.level_reads(&mut targets);
+            let Some(lc) = card.levels.iter().position(|l| *l == check.level) else {
+                continue;
+            };
+            for (s, l) in targets {
+                let Some(node) = position(&s, &l) else {
+                    continue;
+                };
+                for level in lc..card.levels.len() {
+                    reads
+                        .entry((ci, level))
+                        .or_default()
+                        .push((node, format!("{}.{}", card.entity_ref, check.id)));
+                }
+            }
+        }
+    }
+    let name = |(c, l): (usize, usize)| format!("{} {}", cards[c].entity_ref, cards[c].levels[l]);
+    let mut found: Vec<(usize, usize, String)> = Vec::new();
+    for (ci, card) in cards.iter().enumerate() {
+        for (k, check) in card.checks.iter().enumerate() {
+            let mut targets = Vec::new();
+            check.rule.level_reads(&mut targets);
+            let Some(lc) = card.levels.iter().position(|l| *l == check.level) else {
+                continue;
+            };
+            // Depth-first from each level the check reads, back to a level holding the check.
+            for (s, l) in targets {
+                let Some(start) = position(&s, &l) else {
+                    continue;
+                };
+                let mut stack = vec![(start, vec![start])];
+                let mut seen = HashSet::new();
+                let mut path_back = None;
+                while let Some((node, path)) = stack.pop() {
+                    if node.0 == ci && node.1 >= lc {
+                        path_back = Some(path);
+                        break;
+                    }
+                    if !seen.insert(node) {
+                        continue;
+                    }
+                    for (next, _) in reads.get(&node).into_iter().flatten() {
+                        let mut p = path.clone();
+                        p.push(*next);
+                        stack.push((*next, p));
+                    }
+                }
+                if let Some(path) = path_back {
+                    let mut steps = vec![format!("{} {}", card.entity_ref, check.level)];
+                    steps.extend(path.into_iter().map(name));
+                    found.push((
+                        ci,
+                        k,
+                        format!(
+                            "atLeastLevel cycle: {} (each level needs the next); read a lower level or another scorecard",
+                            steps.join(" → ")
+                        ),
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    for (ci, k, message) in found {
+        let card = &mut cards[ci];
+        card.problems
+            .push((format!("spec.checks.{k}.rule"), message.clone()));
+        card.checks[k].cycle = Some(message);
     }
 }
 
@@ -828,11 +952,13 @@ impl Engine {
             .map(|d| format!("{}:{};", d.entity_ref, eval::etag_of(&d.json)))
             .collect();
         if state.scorecards != signature {
-            let mut parsed: Vec<Arc<Scorecard>> = cards
+            let mut parsed: Vec<Scorecard> = cards
                 .iter()
                 .filter_map(|d| serde_json::from_str::<Value>(&d.json).ok())
-                .filter_map(|v| Scorecard::from_entity(&v).map(Arc::new))
+                .filter_map(|v| Scorecard::from_entity(&v))
                 .collect();
+            mark_level_cycles(&mut parsed);
+            let mut parsed: Vec<Arc<Scorecard>> = parsed.into_iter().map(Arc::new).collect();
             parsed.extend(self.configured.iter().cloned());
             state.base = parsed;
             state.scorecards = signature;
@@ -851,7 +977,7 @@ impl Engine {
                         .filter(|g| g.scorecard == card.entity_ref)
                         .filter_map(|g| {
                             Some(Exemption {
-                                entity: g.entity_ref.clone(),
+                                entity: ExemptEntities::Ref(g.entity_ref.clone()),
                                 checks: g.checks(),
                                 reason: g.reason.clone(),
                                 approver: g.approver.clone(),

@@ -682,3 +682,130 @@ spec: {type: library, lifecycle: production, owner: team-a}
         "{typo}"
     );
 }
+
+#[tokio::test]
+async fn a_cycle_of_at_least_level_rules_errs_on_its_checks_and_others_keep_working() {
+    // ping's silver needs pong's gold; pong's gold needs ping's silver.
+    let cards = &format!(
+        "{BASICS}---\n{}",
+        r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: ping}
+spec:
+  filter: {kind: component}
+  levels: [bronze, silver]
+  checks:
+    - {id: named, name: Named, level: bronze, rule: {all: [{fact: entity, path: $.metadata.name, operator: exists}]}}
+    - {id: pong-gold, name: Dependencies gold in pong, level: silver, rule: {all: [{fact: relations, path: $.dependsOn, operator: atLeastLevel, value: gold, params: {scorecard: pong}}]}}
+---
+apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: pong}
+spec:
+  filter: {kind: component}
+  levels: [gold]
+  checks:
+    - {id: ping-silver, name: Dependencies silver in ping, level: gold, rule: {all: [{fact: relations, path: $.dependsOn, operator: atLeastLevel, value: silver, params: {scorecard: ping}}]}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc, description: A service, tags: [core]}
+spec: {type: service, lifecycle: production, owner: team-a}
+"#
+    );
+    let app = crate::support::spawn(&[
+        ("all.yaml", &root_location(&["cards.yaml"])),
+        ("cards.yaml", cards),
+    ])
+    .await;
+    let card = |name: &'static str| {
+        let app = &app;
+        async move {
+            app.get_cairn(&format!("/scorecards/default/{name}"))
+                .await
+                .1
+        }
+    };
+    assert!(
+        app.eventually(5, || async { card("ping").await["entities"] == 1 })
+            .await
+    );
+    let ping = card("ping").await;
+    assert_eq!(ping["errors"][0]["field"], "spec.checks.1.rule", "{ping}");
+    let message = ping["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("scorecard:default/ping silver → scorecard:default/pong gold → scorecard:default/ping silver"),
+        "{message}"
+    );
+    assert_eq!(
+        card("pong").await["errors"][0]["field"],
+        "spec.checks.0.rule"
+    );
+    let (_, results) = app
+        .get_cairn("/entities/component/default/svc/scorecards")
+        .await;
+    let ping = results["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["scorecard"] == "scorecard:default/ping")
+        .unwrap();
+    assert_eq!(status(ping, "pong-gold"), "error");
+    assert_eq!(status(ping, "named"), "pass");
+    // The scorecard outside the cycle is untouched.
+    let basics = card("basics").await;
+    assert_eq!(basics["errors"], serde_json::json!([]));
+    assert_eq!(basics["distribution"]["silver"], 1, "{basics}");
+}
+
+#[tokio::test]
+async fn an_exemption_by_filter_covers_every_matching_entity() {
+    let card = BASICS.to_string()
+        + r#"  exemptions:
+    - filter: {spec.lifecycle: experimental}
+      checks: [tagged]
+      reason: Experiments are not tagged
+      approver: jane
+      expires: "2999-01-01"
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: trial, description: An experiment}
+spec: {type: service, lifecycle: experimental, owner: team-a}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: prod, description: In production}
+spec: {type: service, lifecycle: production, owner: team-a}
+"#;
+    let app = crate::support::spawn(&[
+        ("all.yaml", &root_location(&["cards.yaml"])),
+        ("cards.yaml", &card),
+    ])
+    .await;
+    let level = |name: &'static str| {
+        let app = &app;
+        async move {
+            let (_, r) = app.get_cairn("/scorecards/default/basics/entities").await;
+            r["items"]
+                .as_array()?
+                .iter()
+                .find(|i| i["entityRef"] == format!("component:default/{name}"))
+                .map(|i| i["level"].clone())
+        }
+    };
+    assert!(
+        app.eventually(5, || async { level("prod").await.is_some() })
+            .await,
+        "{}",
+        app.location_errors().await
+    );
+    assert_eq!(level("trial").await, Some(Value::from("silver")));
+    assert_eq!(level("prod").await, Some(Value::from("bronze")));
+    let (_, ex) = app.get_cairn("/scorecards/default/basics/exemptions").await;
+    assert_eq!(
+        ex["items"][0]["filter"],
+        serde_json::json!({"spec.lifecycle": "experimental"}),
+        "{ex}"
+    );
+}
