@@ -59,6 +59,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/scorecards/{namespace}/{name}/exemptions/{id}",
             web::delete().to(expire_exemption),
         )
+        .route("/scorecards/{namespace}/{name}/trend", web::get().to(trend))
         .route("/facts", web::post().to(push_facts))
         .route("/facts", web::get().to(get_facts));
 }
@@ -200,11 +201,86 @@ async fn history(
                 "entityRef": r.entity_ref,
                 "level": r.level,
                 "checks": r.statuses(),
+                "left": r.checks.is_empty(),
                 "at": chrono::DateTime::from_timestamp(r.at, 0).map(|t| t.to_rfc3339()),
             })
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// `GET …/trend?interval=day|week|month&from=&to=&entityRef=&owner=`: the scorecard's state at
+/// the end of each period, replayed from its history. Owners are today's owners.
+async fn trend(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Reply {
+    use crate::scorecard::trend::{self, Interval};
+    let params = Params::parse(req.query_string());
+    params.allow(&["interval", "from", "to", "entityRef", "owner"])?;
+    let (namespace, name) = path.into_inner();
+    let card = find(&state, &namespace, &name)?;
+    let interval = match params.one("interval") {
+        None => Interval::Day,
+        Some(i) => Interval::parse(&i)
+            .ok_or_else(|| Error::Input(format!("interval must be day, week or month, got {i}")))?,
+    };
+    let date = |key: &str| -> Result<Option<chrono::NaiveDate>, Error> {
+        params
+            .one(key)
+            .map(|d| {
+                chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| {
+                    Error::Input(format!("{key} must be a date (YYYY-MM-DD), got {d}"))
+                })
+            })
+            .transpose()
+    };
+    let today = chrono::Utc::now().date_naive();
+    let to = date("to")?.unwrap_or(today);
+    let entity = params.one("entityRef").map(|e| e.to_lowercase());
+    let engine = state.scorecards.clone();
+    let scorecard = card.entity_ref.clone();
+    let rows = web::block(move || engine.db().history(entity.as_deref(), Some(&scorecard)))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)?;
+    let first = rows
+        .first()
+        .and_then(|r| chrono::DateTime::from_timestamp(r.at, 0))
+        .map_or(to, |t| t.date_naive());
+    let from = date("from")?.unwrap_or(first.min(to));
+    if from > to {
+        return Err(Error::Input(format!("from ({from}) is after to ({to})")).into());
+    }
+    let ends = trend::period_ends(from, to, interval);
+    if ends.len() > trend::MAX_POINTS {
+        return Err(Error::Input(format!(
+            "more than {} periods between {from} and {to}; use a longer interval",
+            trend::MAX_POINTS
+        ))
+        .into());
+    }
+    let owner = params.one("owner").map(|o| o.to_lowercase());
+    let snap = state.readmodel.snapshot();
+    let keep = |entity_ref: &str| -> bool {
+        let Some(owner) = &owner else { return true };
+        snap.get_by_ref(entity_ref)
+            .and_then(|d| serde_json::from_str::<Value>(&d.json).ok())
+            .is_some_and(|e| {
+                e["relations"].as_array().into_iter().flatten().any(|x| {
+                    x["type"] == "ownedBy" && x["targetRef"].as_str() == Some(owner.as_str())
+                })
+            })
+    };
+    let points = trend::series(&rows, &card.levels, &ends, &keep);
+    Ok(HttpResponse::Ok().json(json!({
+        "scorecard": card.entity_ref,
+        "interval": params.one("interval").unwrap_or_else(|| "day".into()),
+        "from": from.to_string(),
+        "to": to.to_string(),
+        "points": points,
+    })))
 }
 
 async fn of_entity(path: web::Path<(String, String, String)>, state: web::Data<AppState>) -> Reply {

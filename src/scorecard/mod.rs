@@ -4,6 +4,7 @@
 //! scorecard changes — and every change of a check's result is appended to the history.
 
 mod eval;
+pub mod trend;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -599,8 +600,8 @@ pub fn mark_level_cycles(cards: &mut [Scorecard]) {
         let c = cards.iter().position(|x| x.entity_ref == card)?;
         Some((c, cards[c].levels.iter().position(|l| l == level)?))
     };
-    // (card, level) → the (card, level) nodes its checks read, with the check that reads them.
-    let mut reads: HashMap<(usize, usize), Vec<((usize, usize), String)>> = HashMap::new();
+    // (card, level) → the (card, level) nodes its checks read.
+    let mut reads: HashMap<(usize, usize), Vec<(usize, usize)>> = HashMap::new();
     for (ci, card) in cards.iter().enumerate() {
         for check in &card.checks {
             let mut targets = Vec::new();
@@ -613,10 +614,7 @@ pub fn mark_level_cycles(cards: &mut [Scorecard]) {
                     continue;
                 };
                 for level in lc..card.levels.len() {
-                    reads
-                        .entry((ci, level))
-                        .or_default()
-                        .push((node, format!("{}.{}", card.entity_ref, check.id)));
+                    reads.entry((ci, level)).or_default().push(node);
                 }
             }
         }
@@ -646,7 +644,7 @@ pub fn mark_level_cycles(cards: &mut [Scorecard]) {
                     if !seen.insert(node) {
                         continue;
                     }
-                    for (next, _) in reads.get(&node).into_iter().flatten() {
+                    for next in reads.get(&node).into_iter().flatten() {
                         let mut p = path.clone();
                         p.push(*next);
                         stack.push((*next, p));
@@ -1110,9 +1108,11 @@ impl Engine {
             let mut last: HashMap<(String, String), HashMap<String, String>> = HashMap::new();
             for h in self.db.history(None, None)? {
                 let statuses = h.statuses();
-                last.entry((h.scorecard, h.entity_ref))
-                    .or_default()
-                    .extend(statuses);
+                let entry = last.entry((h.scorecard, h.entity_ref)).or_default();
+                if h.checks.is_empty() {
+                    entry.clear();
+                }
+                entry.extend(statuses);
             }
             state.last = Some(last);
         }
@@ -1126,7 +1126,9 @@ impl Engine {
             for (card, summary) in scorecards.iter().zip(per_card) {
                 let entry = results.entry(card.entity_ref.clone()).or_default();
                 let Some(summary) = summary else {
-                    entry.remove(&entity_ref);
+                    if entry.remove(&entity_ref).is_some() {
+                        history.push(left(&card.entity_ref, &entity_ref, now));
+                    }
                     continue;
                 };
                 let previous_ids = state.card_ids.get(&card.entity_ref);
@@ -1206,9 +1208,11 @@ impl Engine {
             })
             .collect();
         state.last = Some(HashMap::new());
-        for per_card in results.values_mut() {
+        for (card, per_card) in results.iter_mut() {
             for r in &removed {
-                per_card.remove(r);
+                if per_card.remove(r).is_some() {
+                    history.push(left(card, r, now));
+                }
             }
         }
         results.retain(|k, _| scorecards.iter().any(|s| &s.entity_ref == k));
@@ -1218,6 +1222,18 @@ impl Engine {
         drop(results);
         drop(state);
         Ok(changed)
+    }
+}
+
+/// The history row recording that an entity left a scorecard (removed, or no longer selected):
+/// no level and no checks.
+fn left(scorecard: &str, entity_ref: &str, at: i64) -> NewHistoryRow {
+    NewHistoryRow {
+        scorecard: scorecard.to_string(),
+        entity_ref: entity_ref.to_string(),
+        level: None,
+        checks: String::new(),
+        at,
     }
 }
 

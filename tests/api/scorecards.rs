@@ -141,6 +141,22 @@ async fn a_commit_that_fixes_a_failing_check_flips_it_and_records_history() {
     );
     let (_, card) = app.get_cairn("/scorecards/default/readiness").await;
     assert_eq!(card["distribution"]["silver"], 1, "{card}");
+    // The trend replays the history: today the one entity is silver with every check passing.
+    let (status_code, trend) = app
+        .get_cairn("/scorecards/default/readiness/trend?interval=week&owner=group:default/team-a")
+        .await;
+    assert_eq!(status_code, 200, "{trend}");
+    let last = trend["points"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["distribution"]["silver"], 1, "{trend}");
+    assert_eq!(last["passRate"], 100.0, "{trend}");
+    let (_, nobody) = app
+        .get_cairn("/scorecards/default/readiness/trend?owner=group:default/nobody")
+        .await;
+    assert_eq!(nobody["points"][0]["entities"], 0, "{nobody}");
+    let (bad, _) = app
+        .get_cairn("/scorecards/default/readiness/trend?interval=hour")
+        .await;
+    assert_eq!(bad, 400);
 }
 
 #[tokio::test]
