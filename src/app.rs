@@ -118,13 +118,26 @@ impl Application {
             );
         }
         let scorecards = Arc::new(crate::scorecard::Engine::new(db.clone(), configured));
+        let scaffolder = crate::scaffolder::Scaffolder::new(
+            db.clone(),
+            crate::scaffolder::Services {
+                catalog: catalog.clone(),
+                readmodel: readmodel.clone(),
+                crawler: crawler.clone(),
+                publish: config.scaffolder.publish.hosts.clone(),
+            },
+            config.scaffolder.concurrent_tasks_limit,
+            std::path::Path::new(&config.cairn.data_dir),
+        );
         let state = web::Data::new(AppState::new(
             catalog.clone(),
             readmodel.clone(),
             crawler.clone(),
             scorecards.clone(),
+            scaffolder.clone(),
             &config,
         ));
+        scaffolder.recover()?;
         let cors_config = config.backend.cors.clone();
         let body_limit = config.cairn.max_body_bytes;
         let server = HttpServer::new(move || {

@@ -34,6 +34,7 @@ pub struct Config {
     pub cairn: Cairn,
     /// Backstage Tech Insights settings; `factChecker.checks` are evaluated by Cairn.
     pub tech_insights: TechInsights,
+    pub scaffolder: Scaffolder,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -298,6 +299,30 @@ pub enum AllowEntry {
         #[serde(rename = "spec.type")]
         spec_type: Option<String>,
     },
+}
+
+/// `scaffolder:`: how templates run and where they may publish.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Scaffolder {
+    /// Tasks run at once.
+    pub concurrent_tasks_limit: usize,
+    pub publish: Publish,
+}
+
+impl Default for Scaffolder {
+    fn default() -> Self {
+        Scaffolder {
+            concurrent_tasks_limit: 2,
+            publish: Publish::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Publish {
+    pub hosts: Vec<crate::scaffolder::actions::PublishHost>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,6 +11,7 @@ pub mod model;
 pub mod processing;
 pub mod readmodel;
 pub mod render;
+pub mod scaffolder;
 pub mod scorecard;
 pub mod storage;
 pub mod telemetry;

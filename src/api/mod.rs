@@ -11,6 +11,7 @@ mod graph;
 mod health;
 mod locations;
 mod params;
+mod scaffolder;
 mod scorecards;
 mod sources;
 mod tech_insights;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub readmodel: Arc<ReadModel>,
     pub crawler: Arc<Crawler>,
     pub scorecards: Arc<crate::scorecard::Engine>,
+    pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
     pub auth: auth::AuthPolicy,
     pub max_body_bytes: usize,
 }
@@ -42,6 +44,7 @@ impl AppState {
         readmodel: Arc<ReadModel>,
         crawler: Arc<Crawler>,
         scorecards: Arc<crate::scorecard::Engine>,
+        scaffolder: Arc<crate::scaffolder::Scaffolder>,
         config: &Config,
     ) -> Self {
         AppState {
@@ -49,6 +52,7 @@ impl AppState {
             readmodel,
             crawler,
             scorecards,
+            scaffolder,
             auth: auth::AuthPolicy::from_config(config),
             max_body_bytes: config.cairn.max_body_bytes,
         }
@@ -73,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(locations::routes),
         )
         .service(web::scope("/api/tech-insights").configure(tech_insights::routes))
+        .service(web::scope("/api/scaffolder").configure(scaffolder::routes))
         .configure(dashboard::routes)
         .default_service(web::to(|| async { HttpResponse::NotFound().finish() }));
 }

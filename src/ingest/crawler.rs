@@ -495,6 +495,51 @@ impl Crawler {
         Ok(self.db.repository(origin)?)
     }
 
+    /// Writes the folder holding the file a URL names (a template's own folder), from the head
+    /// of its branch, into `into`. Symbolic links are left out.
+    pub fn export_dir(&self, file_url: &str, into: &Path) -> Result<()> {
+        let repo_url = parse_repo_url(file_url)
+            .ok_or_else(|| Error::Input(format!("{file_url} is not a repository file URL")))?;
+        let path = repo_url.path.clone().unwrap_or_default();
+        let dir = Path::new(&path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mirror =
+            git::open_mirror(&self.data_dir, &repo_url.clone_url).map_err(Error::Internal)?;
+        let fetched = git::fetch(
+            &mirror,
+            &repo_url.clone_url,
+            repo_url.branch.as_deref(),
+            None,
+            std::time::Duration::from_secs(self.settings.fetch_timeout_seconds),
+            None,
+        )
+        .map_err(Error::Unavailable)?;
+        for (file, entry) in git::list_tree(&mirror, fetched.commit).map_err(Error::Internal)? {
+            let Ok(rel) = Path::new(&file).strip_prefix(&dir) else {
+                continue;
+            };
+            if entry.mode == 0o120000 {
+                continue;
+            }
+            let blob = mirror
+                .find_blob(entry.oid)
+                .map_err(|e| Error::Internal(e.message().to_string()))?;
+            let out = into.join(rel);
+            if let Some(parent) = out.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::Internal(e.to_string()))?;
+            }
+            std::fs::write(&out, blob.content()).map_err(|e| Error::Internal(e.to_string()))?;
+            #[cfg(unix)]
+            if entry.mode == 0o100755 {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755));
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a file of a repository at its last crawled commit, from the mirror.
     pub fn read_file(&self, row: &RepositoryRow, path: &str) -> Result<Option<Vec<u8>>> {
         let clone_url = self

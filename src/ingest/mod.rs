@@ -461,6 +461,11 @@ impl Catalog {
         self.writer.lock().state.has_origin(origin)
     }
 
+    /// The entities a root location emitted (`origin` is the location's key, `type:target`).
+    pub fn refs_with_origin(&self, origin: &str) -> Vec<String> {
+        self.writer.lock().state.refs_with_origin(origin)
+    }
+
     pub fn entity_count(&self) -> usize {
         self.writer.lock().state.len()
     }

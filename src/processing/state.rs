@@ -167,6 +167,18 @@ impl CatalogState {
         self.origins.contains_key(origin)
     }
 
+    /// The entities a root location emitted, sorted.
+    pub fn refs_with_origin(&self, origin: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|(_, r)| r.origin == origin)
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn origin_of(&self, entity_ref: &str) -> Option<(&str, bool)> {
         self.rows
             .get(entity_ref)

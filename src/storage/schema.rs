@@ -99,3 +99,25 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    scaffolder_tasks (id) {
+        id -> Text,
+        spec_json -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        last_heartbeat_at -> Nullable<BigInt>,
+        created_by -> Nullable<Text>,
+        secrets_json -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    scaffolder_events (id) {
+        id -> BigInt,
+        task_id -> Text,
+        event_type -> Text,
+        body_json -> Text,
+        created_at -> BigInt,
+    }
+}

@@ -9,5 +9,6 @@ mod git;
 mod graph;
 mod ingestion;
 mod postgres;
+mod scaffolder;
 mod scorecards;
 mod support;

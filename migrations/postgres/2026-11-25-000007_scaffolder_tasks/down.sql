@@ -1,0 +1,2 @@
+DROP TABLE scaffolder_events;
+DROP TABLE scaffolder_tasks;

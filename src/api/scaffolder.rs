@@ -1,0 +1,448 @@
+//! Backstage's scaffolder API (`/api/scaffolder/v2/…`), as `@backstage/plugin-scaffolder-common`'s
+//! client calls it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::params::Params;
+use super::{ApiError, AppState, Principal};
+use crate::error::Error;
+use crate::scaffolder::{self, actions, CreateError, Scaffolder};
+
+type Reply = Result<HttpResponse, ApiError>;
+
+/// Dry-run bodies carry a template's files; Backstage accepts 10 MB.
+const DRY_RUN_LIMIT: usize = 10 << 20;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/v2/templates/{namespace}/{kind}/{name}/parameter-schema",
+        web::get().to(parameter_schema),
+    )
+    .route("/v2/actions", web::get().to(list_actions))
+    .route("/v2/tasks", web::post().to(create_task))
+    .route("/v2/tasks", web::get().to(list_tasks))
+    .route("/v2/tasks/{id}", web::get().to(get_task))
+    .route("/v2/tasks/{id}/eventstream", web::get().to(event_stream))
+    .route("/v2/tasks/{id}/events", web::get().to(events))
+    .route("/v2/tasks/{id}/cancel", web::post().to(cancel))
+    .route("/v2/tasks/{id}/retry", web::post().to(retry))
+    .service(
+        web::resource("/v2/dry-run")
+            .app_data(web::PayloadConfig::new(DRY_RUN_LIMIT))
+            .route(web::post().to(dry_run)),
+    )
+    .route(
+        "/v2/autocomplete/{provider}/{resource}",
+        web::post().to(autocomplete),
+    )
+    .route(
+        "/v2/templating-extensions",
+        web::get().to(templating_extensions),
+    );
+}
+
+fn scaffolder(state: &AppState) -> Arc<Scaffolder> {
+    state.scaffolder.clone()
+}
+
+/// The user a request acts for: a token whose subject is an entity ref, else the guest.
+fn user_ref(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<Principal>()
+        .map(|p| p.0.clone())
+        .filter(|s| s.contains(':'))
+        .and_then(|s| crate::model::EntityRef::parse(&s, Some("user"), "default").ok())
+        .map(|r| r.canonical())
+        .unwrap_or_else(|| "user:default/guest".into())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(web::block(f)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??)
+}
+
+async fn parameter_schema(
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> Reply {
+    let (namespace, kind, name) = path.into_inner();
+    let t = scaffolder(&state).template(&namespace, &kind, &name)?;
+    let steps: Vec<Value> = scaffolder::parameter_pages(&t)
+        .into_iter()
+        .map(|schema| {
+            let mut step = json!({
+                "title": schema["title"].as_str().unwrap_or("Please enter the following information"),
+                "schema": schema,
+            });
+            if let Some(d) = schema.get("description") {
+                step["description"] = d.clone();
+            }
+            step
+        })
+        .collect();
+    let mut out = json!({
+        "title": t["metadata"]["title"].as_str().or(t["metadata"]["name"].as_str()),
+        "steps": steps,
+    });
+    if let Some(p) = t["spec"].get("presentation") {
+        out["presentation"] = p.clone();
+    }
+    if let Some(d) = t["metadata"].get("description") {
+        out["description"] = d.clone();
+    }
+    if let Some(o) = t["metadata"].get("ui:options") {
+        out["ui:options"] = o.clone();
+    }
+    if let Some(f) = t["spec"]
+        .get("formDecorators")
+        .or(t["spec"].get("EXPERIMENTAL_formDecorators"))
+    {
+        out["formDecorators"] = f.clone();
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn list_actions() -> Reply {
+    let items: Vec<Value> = actions::registry()
+        .into_iter()
+        .map(|a| {
+            let mut schema = json!({"input": a.input});
+            if let Some(o) = a.output {
+                schema["output"] = o;
+            }
+            json!({"id": a.id, "description": a.description, "examples": [], "schema": schema})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+fn secrets_of(body: &Map<String, Value>) -> Result<Map<String, Value>, Error> {
+    match body.get("secrets") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) if m.values().all(Value::is_string) => Ok(m.clone()),
+        Some(_) => Err(Error::Input(
+            "request/body/secrets must be an object of strings".into(),
+        )),
+    }
+}
+
+fn create_error(e: CreateError) -> Reply {
+    match e {
+        CreateError::Api(e) => Err(e.into()),
+        CreateError::Invalid(errors) => {
+            Ok(HttpResponse::BadRequest().json(json!({ "errors": errors })))
+        }
+    }
+}
+
+async fn create_task(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
+    let body = super::json_body(&body)?;
+    let template_ref = body
+        .get("templateRef")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Error::Input("request/body must have required property 'templateRef'".into())
+        })?
+        .to_string();
+    let values = match body.get("values") {
+        Some(v @ Value::Object(_)) => v.clone(),
+        _ => {
+            return Err(
+                Error::Input("request/body must have required property 'values'".into()).into(),
+            )
+        }
+    };
+    let secrets = secrets_of(&body)?;
+    let user = user_ref(&req);
+    let sc = scaffolder(&state);
+    // Creating a task reads the catalog and writes the database: off the async threads.
+    let result = web::block(move || sc.create(&template_ref, values, secrets, &user))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    match result {
+        Ok(id) => Ok(HttpResponse::Created().json(json!({ "id": id }))),
+        Err(e) => create_error(e),
+    }
+}
+
+async fn list_tasks(req: HttpRequest, state: web::Data<AppState>) -> Reply {
+    let params = Params::parse(req.query_string());
+    params.allow(&["createdBy", "status", "limit", "offset", "order"])?;
+    let number = |k: &str| -> Result<Option<usize>, Error> {
+        params
+            .one(k)
+            .map(|v| {
+                v.parse::<usize>()
+                    .map_err(|_| Error::Input(format!("request/query/{k} must be integer")))
+            })
+            .transpose()
+    };
+    let (limit, offset) = (number("limit")?, number("offset")?.unwrap_or(0));
+    let mut orders = Vec::new();
+    for o in params.all("order") {
+        let (dir, field) = o
+            .split_once(':')
+            .filter(|(d, f)| matches!(*d, "asc" | "desc") && matches!(*f, "created_at" | "status" | "created_by"))
+            .ok_or_else(|| Error::Input(format!("request/query/order must match pattern \"^(asc|desc):(created_at|status|created_by)$\", got {o}")))?;
+        orders.push((dir == "desc", field.to_string()));
+    }
+    if orders.is_empty() {
+        orders.push((true, "created_at".into()));
+    }
+    let created_by = params.all("createdBy");
+    let statuses = params.all("status");
+    let sc = scaffolder(&state);
+    let mut rows = blocking(move || Ok(sc.db().tasks(&created_by, &statuses)?)).await?;
+    rows.sort_by(|a, b| {
+        for (desc, field) in &orders {
+            let ord = match field.as_str() {
+                "status" => a.status.cmp(&b.status),
+                "created_by" => a.created_by.cmp(&b.created_by),
+                _ => a.created_at.cmp(&b.created_at),
+            };
+            let ord = if *desc { ord.reverse() } else { ord };
+            if ord != std::cmp::Ordering::Equal {
+                return ord;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    let total = rows.len();
+    let tasks: Vec<Value> = rows
+        .iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .map(scaffolder::task_json)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"tasks": tasks, "totalTasks": total})))
+}
+
+async fn load_task(state: &AppState, id: String) -> Result<crate::storage::TaskRow, ApiError> {
+    let sc = scaffolder(state);
+    blocking(move || {
+        sc.db()
+            .task(&id)?
+            .ok_or_else(|| Error::NotFound(format!("No task with id '{id}' found")))
+    })
+    .await
+}
+
+async fn get_task(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+    let task = load_task(&state, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(scaffolder::task_json(&task)))
+}
+
+fn after_of(req: &HttpRequest) -> Result<Option<i64>, Error> {
+    Params::parse(req.query_string())
+        .one("after")
+        .map(|a| {
+            a.parse::<i64>()
+                .map_err(|_| Error::Input("request/query/after must be integer".into()))
+        })
+        .transpose()
+}
+
+/// Events after `after` (plus completions); without it, those since the last recovery.
+async fn events_since(
+    state: &AppState,
+    id: &str,
+    after: Option<i64>,
+) -> Result<Vec<crate::storage::TaskEventRow>, ApiError> {
+    let sc = scaffolder(state);
+    let id = id.to_string();
+    let mut rows = blocking(move || Ok(sc.db().task_events(&id, after)?)).await?;
+    if after.is_none() {
+        if let Some(i) = rows.iter().rposition(|e| e.event_type == "recovered") {
+            rows.drain(..i);
+        }
+    }
+    Ok(rows)
+}
+
+async fn event_stream(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Reply {
+    let id = path.into_inner();
+    let after = after_of(&req)?;
+    let task = load_task(&state, id.clone()).await?;
+    let recoverable = scaffolder::is_recoverable(&task);
+    let wake = state.scaffolder.subscribe();
+    let state = state.clone();
+    struct Cursor {
+        after: Option<i64>,
+        done: bool,
+        sent_completion: std::collections::HashSet<i64>,
+    }
+    let cursor = Cursor {
+        after,
+        done: false,
+        sent_completion: Default::default(),
+    };
+    let stream = futures_util::stream::unfold((cursor, state, id), move |(mut cur, state, id)| {
+        let mut wake = wake.clone();
+        async move {
+            if cur.done {
+                return None;
+            }
+            loop {
+                let rows = match events_since(&state, &id, cur.after).await {
+                    Ok(r) => r,
+                    Err(_) => return None,
+                };
+                let fresh: Vec<_> = rows
+                    .into_iter()
+                    .filter(|e| {
+                        !cur.sent_completion.contains(&e.id)
+                            && cur
+                                .after
+                                .is_none_or(|a| e.id > a || e.event_type == "completion")
+                    })
+                    .collect();
+                if !fresh.is_empty() {
+                    let mut chunk = String::new();
+                    for e in &fresh {
+                        chunk.push_str(&format!(
+                            "event: {}\ndata: {}\n\n",
+                            e.event_type,
+                            scaffolder::event_json(e, recoverable)
+                        ));
+                        if e.event_type == "completion" {
+                            cur.sent_completion.insert(e.id);
+                            if !recoverable {
+                                cur.done = true;
+                            }
+                        }
+                        cur.after = Some(cur.after.map_or(e.id, |a| a.max(e.id)));
+                    }
+                    return Some((
+                        Ok::<_, actix_web::Error>(Bytes::from(chunk)),
+                        (cur, state, id),
+                    ));
+                }
+                // Woken by a new event here, or every second for events written by another replica.
+                let _ = tokio::time::timeout(Duration::from_secs(1), wake.changed()).await;
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("Connection", "keep-alive"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}
+
+async fn events(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+    let id = path.into_inner();
+    let after = after_of(&req)?;
+    let task = load_task(&state, id.clone()).await?;
+    let recoverable = scaffolder::is_recoverable(&task);
+    let mut wake = state.scaffolder.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = events_since(&state, &id, after).await?;
+        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+            let items: Vec<Value> = rows
+                .iter()
+                .map(|e| scaffolder::event_json(e, recoverable))
+                .collect();
+            return Ok(HttpResponse::Ok().json(items));
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), wake.changed()).await;
+    }
+}
+
+async fn cancel(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+    let id = path.into_inner();
+    let sc = scaffolder(&state);
+    blocking(move || sc.cancel(&id)).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "cancelled"})))
+}
+
+async fn retry(path: web::Path<String>, body: Bytes, state: web::Data<AppState>) -> Reply {
+    let id = path.into_inner();
+    let body = if body.is_empty() {
+        Map::new()
+    } else {
+        super::json_body(&body)?
+    };
+    let secrets = body
+        .contains_key("secrets")
+        .then(|| secrets_of(&body))
+        .transpose()?;
+    let sc = scaffolder(&state);
+    let id2 = id.clone();
+    blocking(move || sc.retry(&id2, secrets)).await?;
+    Ok(HttpResponse::Created().json(json!({ "id": id })))
+}
+
+async fn dry_run(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
+    let body = super::json_body(&body)?;
+    let template = body.get("template").cloned().unwrap_or(Value::Null);
+    let values = match body.get("values") {
+        Some(v @ Value::Object(_)) => v.clone(),
+        _ => return Err(Error::Input("Malformed request: values must be an object".into()).into()),
+    };
+    let secrets = secrets_of(&body)?;
+    let mut files = Vec::new();
+    use base64::Engine;
+    for f in body
+        .get("directoryContents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(p), Some(c)) = (f["path"].as_str(), f["base64Content"].as_str()) else {
+            return Err(Error::Input(
+                "Malformed request: directoryContents items need path and base64Content".into(),
+            )
+            .into());
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(c)
+            .map_err(|e| Error::Input(format!("Malformed request: {p}: {e}")))?;
+        files.push((p.to_string(), bytes));
+    }
+    let user = user_ref(&req);
+    let sc = scaffolder(&state);
+    let result = web::block(move || sc.dry_run(&template, &values, &secrets, &files, &user))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    match result {
+        Ok(v) => Ok(HttpResponse::Ok().json(v)),
+        Err(e) => create_error(e),
+    }
+}
+
+async fn autocomplete(path: web::Path<(String, String)>, body: Bytes) -> Reply {
+    let (provider, _) = path.into_inner();
+    let body = super::json_body(&body)?;
+    if !body.get("token").is_some_and(Value::is_string) {
+        return Err(Error::Input("Missing token query parameter".into()).into());
+    }
+    Err(Error::Input(format!("Unsupported provider: {provider}")).into())
+}
+
+async fn templating_extensions() -> Reply {
+    let s = |t: &str| json!({"type": t});
+    Ok(HttpResponse::Ok().json(json!({
+        "filters": {
+            "parseRepoUrl": {"description": "Parses a repository URL (host?owner=o&repo=r) into its parts", "schema": {"input": s("string"), "output": {"type": "object", "properties": {"repo": s("string"), "host": s("string"), "owner": s("string"), "organization": s("string"), "workspace": s("string"), "project": s("string")}, "required": ["repo", "host"]}}, "examples": []},
+            "parseEntityRef": {"description": "Parses an entity ref into kind, namespace and name", "schema": {"input": {"anyOf": [s("string"), {"type": "object"}]}, "arguments": [{"type": "object", "properties": {"defaultKind": s("string"), "defaultNamespace": s("string")}}], "output": {"type": "object", "properties": {"kind": s("string"), "namespace": s("string"), "name": s("string")}, "required": ["kind", "namespace", "name"]}}, "examples": []},
+            "pick": {"description": "Picks a property by its dotted path", "schema": {"input": {"type": "object"}, "arguments": [{"type": "string", "description": "Property"}], "output": {}}, "examples": []},
+            "projectSlug": {"description": "owner/repo of a repository URL", "schema": {"input": s("string"), "output": s("string")}, "examples": []},
+            "dump": {"description": "JSON of a value", "schema": {"input": {}, "output": s("string")}, "examples": []},
+        },
+        "globals": {"functions": {}, "values": {}},
+    })))
+}

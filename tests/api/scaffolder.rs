@@ -1,0 +1,393 @@
+//! The scaffolder end to end: a shipped template run through the API, its files pushed to a
+//! real bare repository, and the new component in the catalog.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::support::{root_location, spawn_with, Options, TestApp};
+
+const TEAM: &str = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-a}\nspec: {type: team, children: []}\n";
+
+async fn app(extra: &str) -> (TestApp, PathBuf) {
+    let repos = tempfile::tempdir().unwrap().keep();
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/all.yaml");
+    let app = spawn_with(
+        &[
+            ("all.yaml", &root_location(&["team.yaml"])),
+            ("team.yaml", TEAM),
+        ],
+        Options {
+            extra_config: format!(
+                "scaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\n{extra}",
+                repos.display()
+            ),
+            extra_targets: vec![templates],
+            ..Default::default()
+        },
+    )
+    .await;
+    (app, repos)
+}
+
+async fn scaffolder_post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .client
+        .post(format!("{}/api/scaffolder/v2{path}", app.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn scaffolder_get(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app
+        .client
+        .get(format!("{}/api/scaffolder/v2{path}", app.url))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Reads the SSE stream to its end; the server closes it after the completion.
+async fn stream(app: &TestApp, id: &str, after: Option<i64>) -> Vec<(String, Value)> {
+    let q = after.map(|a| format!("?after={a}")).unwrap_or_default();
+    let r = app
+        .client
+        .get(format!(
+            "{}/api/scaffolder/v2/tasks/{id}/eventstream{q}",
+            app.url
+        ))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let text = tokio::time::timeout(std::time::Duration::from_secs(60), r.text())
+        .await
+        .expect("the stream ends after the completion")
+        .unwrap();
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut lines = block.lines();
+            let event = lines
+                .next()
+                .unwrap()
+                .strip_prefix("event: ")
+                .unwrap()
+                .to_string();
+            let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
+            (event, serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+fn file_in(repo: &Path, path: &str) -> String {
+    let repo = git2::Repository::open_bare(repo).unwrap();
+    let head = repo
+        .find_reference("refs/heads/main")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let id = head.tree().unwrap().get_path(Path::new(path)).unwrap().id();
+    let blob = repo.find_blob(id).unwrap();
+    let text = String::from_utf8(blob.content().to_vec()).unwrap();
+    text
+}
+
+#[tokio::test]
+async fn a_template_runs_end_to_end_publishes_to_git_and_registers_the_component() {
+    let (app, repos) = app("").await;
+    let (status, schema) = scaffolder_get(
+        &app,
+        "/templates/default/Template/rust-service/parameter-schema",
+    )
+    .await;
+    assert_eq!(status, 200, "{schema}");
+    assert_eq!(schema["title"], "Rust service (actix-web)");
+    assert_eq!(schema["steps"].as_array().unwrap().len(), 2);
+
+    let (status, created) = scaffolder_post(
+        &app,
+        "/tasks",
+        json!({"templateRef": "template:default/rust-service",
+               "values": {"name": "orders-api", "owner": "group:default/team-a", "description": "Takes orders"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let events = stream(&app, &id, None).await;
+    let (last_type, completion) = events.last().unwrap();
+    assert_eq!(last_type, "completion", "{events:?}");
+    assert_eq!(
+        completion["body"]["message"], "Run completed with status: completed",
+        "{events:?}"
+    );
+    assert_eq!(
+        events[0].1["body"]["message"],
+        "Starting up task with 4 steps"
+    );
+    let ids: Vec<i64> = events
+        .iter()
+        .map(|(_, e)| e["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    for step in ["fetch", "catalog", "publish", "register"] {
+        let statuses: Vec<&str> = events
+            .iter()
+            .filter(|(_, e)| e["body"]["stepId"] == step)
+            .filter_map(|(_, e)| e["body"]["status"].as_str())
+            .collect();
+        assert_eq!(
+            statuses,
+            vec!["processing", "completed"],
+            "{step}: {events:?}"
+        );
+    }
+    let links = &completion["body"]["output"]["links"];
+    let bare = repos.join("services/orders-api.git");
+    assert_eq!(links[0]["url"], format!("file://{}", bare.display()));
+    assert_eq!(
+        links[1]["entityRef"], "component:default/orders-api",
+        "{links} {events:?}"
+    );
+
+    // The published repository holds the rendered skeleton.
+    assert!(file_in(&bare, "Cargo.toml").contains("name = \"orders-api\""));
+    assert!(file_in(&bare, "README.md").contains("Owned by `group:default/team-a`"));
+    assert!(
+        file_in(&bare, ".github/workflows/ci.yml").contains("${{ github.event_name == 'push' }}"),
+        "workflows are copied without templating"
+    );
+    let catalog_info = file_in(&bare, "catalog-info.yaml");
+    assert!(
+        catalog_info.contains("backstage.io/source-template: template:default/rust-service"),
+        "{catalog_info}"
+    );
+    assert!(
+        !catalog_info.contains("system:"),
+        "an undefined value drops its key: {catalog_info}"
+    );
+
+    // The component came in through the crawl of the registered location.
+    let (status, entity) = app
+        .get("/entities/by-name/component/default/orders-api")
+        .await;
+    assert_eq!(status, 200, "{entity}");
+    assert_eq!(entity["spec"]["owner"], "group:default/team-a");
+
+    // A replay after the third event sends only later events (and the completion).
+    let third = ids[2];
+    let later = stream(&app, &id, Some(third)).await;
+    assert!(later
+        .iter()
+        .all(|(t, e)| e["id"].as_i64().unwrap() > third || t == "completion"));
+
+    // The task and the list, without secrets.
+    let (_, task) = scaffolder_get(&app, &format!("/tasks/{id}")).await;
+    assert_eq!(task["status"], "completed");
+    assert_eq!(task["createdBy"], "user:default/guest");
+    assert!(task["createdAt"].as_str().unwrap().ends_with('Z'));
+    assert!(task.get("secrets").is_none());
+    let (_, list) = scaffolder_get(&app, "/tasks?createdBy=user:default/guest&limit=1").await;
+    assert_eq!(list["totalTasks"], 1);
+
+    // The same name again: the repository exists, so the task fails at publish and skips the rest.
+    let (_, again) = scaffolder_post(
+        &app,
+        "/tasks",
+        json!({"templateRef": "template:default/rust-service",
+               "values": {"name": "orders-api", "owner": "group:default/team-a"}}),
+    )
+    .await;
+    let events = stream(&app, again["id"].as_str().unwrap(), None).await;
+    let completion = &events.last().unwrap().1;
+    assert!(
+        completion["body"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already exists"),
+        "{completion}"
+    );
+    assert!(events
+        .iter()
+        .any(|(_, e)| e["body"]["stepId"] == "register" && e["body"]["status"] == "skipped"));
+}
+
+#[tokio::test]
+async fn bad_requests_get_backstage_errors() {
+    let (app, _) = app("").await;
+    let (status, body) = scaffolder_post(
+        &app,
+        "/tasks",
+        json!({"templateRef": "template:default/rust-service", "values": {"name": "Not Valid!"}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let errors = body["errors"].as_array().unwrap();
+    assert!(errors.iter().any(|e| e["name"] == "required"), "{body}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["property"] == "instance.name" && e["name"] == "pattern"),
+        "{body}"
+    );
+
+    let (status, body) = scaffolder_get(
+        &app,
+        "/templates/default/component/rust-service/parameter-schema",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) =
+        scaffolder_get(&app, "/templates/default/template/nope/parameter-schema").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["name"], "NotFoundError");
+    let (status, _) = scaffolder_get(&app, "/tasks/unknown").await;
+    assert_eq!(status, 404);
+    let (status, _) = scaffolder_get(&app, "/tasks?order=sideways:created_at").await;
+    assert_eq!(status, 400);
+    let (status, _) = scaffolder_post(
+        &app,
+        "/autocomplete/github/repos",
+        json!({"token": "t", "context": {}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+fn dry_run_body(steps: Value, files: &[(&str, &str)]) -> Value {
+    use base64::Engine;
+    json!({
+        "template": {"apiVersion": "scaffolder.backstage.io/v1beta3", "kind": "Template",
+                     "metadata": {"name": "t"},
+                     "spec": {"type": "service", "parameters": [{"properties": {"name": {"type": "string"}}}],
+                              "steps": steps,
+                              "output": {"links": [{"title": "x", "url": "${{ parameters.name }}", "if": "${{ parameters.name == 'svc' }}"},
+                                                   {"title": "hidden", "url": "y", "if": false}]}}},
+        "values": {"name": "svc"},
+        "directoryContents": files.iter().map(|(p, c)| json!({"path": p, "base64Content": base64::engine::general_purpose::STANDARD.encode(c)})).collect::<Vec<_>>(),
+    })
+}
+
+fn decoded(result: &Value, path: &str) -> Option<String> {
+    use base64::Engine;
+    result["directoryContents"]
+        .as_array()?
+        .iter()
+        .find(|f| f["path"] == path)
+        .map(|f| {
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(f["base64Content"].as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap()
+        })
+}
+
+#[tokio::test]
+async fn dry_run_renders_the_backstage_dialect() {
+    let (app, _) = app("").await;
+    let steps = json!([
+        {"id": "fetch", "action": "fetch:template", "input": {"url": "./skeleton", "values": {"name": "${{ parameters.name }}", "tags": ["a", "b"], "on": true}}},
+        {"id": "each", "action": "debug:log", "each": ["x", "y"], "input": {"message": "item ${{ each.value }}"}},
+        {"id": "skipped", "if": "${{ parameters.name == 'other' }}", "action": "debug:log", "input": {"message": "never"}},
+        {"id": "rename", "action": "fs:rename", "input": {"files": [{"from": "svc/old.txt", "to": "svc/new.txt"}]}},
+        {"id": "write", "action": "catalog:write", "input": {"entity": {"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": {"name": "${{ parameters.name }}"}, "spec": {"tags": "${{ steps.fetch.output.none }}"}}}},
+        {"id": "publish", "action": "publish:git", "input": {"repoUrl": "local?owner=o&repo=r"}},
+    ]);
+    let files = [
+        ("template.yaml", "ignored"),
+        ("skeleton/${{ values.name }}/README.md", "# ${{ values.name }}\n{% for t in values.tags %}- ${{ t }}\n{% endfor %}${{ values.tags | dump }}\n"),
+        ("skeleton/${{ values.name }}/old.txt", "x"),
+        ("skeleton/${{ 'extra.txt' if values.off }}", "skipped"),
+        ("skeleton/binary.bin", "\u{0}${{ values.name }}"),
+    ];
+    let (status, result) = scaffolder_post(&app, "/dry-run", dry_run_body(steps, &files)).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(
+        decoded(&result, "svc/README.md").unwrap(),
+        "# svc\n- a\n- b\n[\"a\",\"b\"]\n"
+    );
+    assert!(decoded(&result, "svc/new.txt").is_some());
+    assert!(
+        decoded(&result, "extra.txt").is_none(),
+        "an empty rendered path skips the file"
+    );
+    assert_eq!(
+        decoded(&result, "binary.bin").unwrap(),
+        "\u{0}${{ values.name }}"
+    );
+    let info = decoded(&result, "catalog-info.yaml").unwrap();
+    assert!(
+        info.contains("backstage.io/source-template: template:default/dry-run"),
+        "{info}"
+    );
+    let messages: Vec<&str> = result["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["body"]["message"].as_str())
+        .collect();
+    assert!(
+        messages.contains(&"item x") && messages.contains(&"item y"),
+        "{messages:?}"
+    );
+    assert!(messages.contains(&"Skipping step skipped because its if condition was false"));
+    assert!(
+        messages.contains(&"Skipping because publish:git does not support dry-run"),
+        "{messages:?}"
+    );
+    assert_eq!(
+        result["output"]["links"],
+        json!([{"title": "x", "url": "svc"}])
+    );
+    assert_eq!(result["steps"][0]["name"], "fetch:template");
+
+    // Escapes and limits fail the run with a clear message.
+    for (steps, expected) in [
+        (
+            json!([{"id": "a", "action": "fs:rename", "input": {"files": [{"from": "../x", "to": "y"}]}}]),
+            "outside",
+        ),
+        (
+            json!([{"id": "a", "action": "fetch:plain", "input": {"url": "/etc"}}]),
+            "Absolute",
+        ),
+        (
+            json!([{"id": "a", "action": "debug:wait", "input": {"minutes": 11}}]),
+            "Skipping because debug:wait",
+        ),
+        (
+            json!([{"id": "a", "action": "nope:nope"}]),
+            "is not registered",
+        ),
+        (
+            json!([{"id": "a", "action": "debug:log", "input": {"message": 3}}]),
+            "Invalid input passed to action debug:log",
+        ),
+        (
+            json!([{"id": "a", "action": "debug:log", "input": {"message": "${{ range(100000) | map('string') | join(',') | length > 0 and range(100000000) | list | length }}"}}]),
+            "ran too long",
+        ),
+    ] {
+        let (status, result) = scaffolder_post(&app, "/dry-run", dry_run_body(steps, &[])).await;
+        assert_eq!(status, 200, "{result}");
+        let log = result["log"].to_string();
+        assert!(
+            log.contains(expected) || (expected == "ran too long" && log.contains("too many")),
+            "{expected}: {log}"
+        );
+    }
+}
