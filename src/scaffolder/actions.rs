@@ -626,8 +626,13 @@ fn catalog_register(ctx: &mut ActionContext<'_>) -> Result<(), String> {
                 .or(refs.first())
                 .cloned();
             ctx.output.insert("catalogInfoUrl".into(), json!(url));
-            if let Some(r) = main {
-                ctx.output.insert("entityRef".into(), json!(r));
+            match main {
+                Some(r) => {
+                    ctx.output.insert("entityRef".into(), json!(r));
+                }
+                None => (ctx.log)(format!(
+                    "{url} registered no entity yet; see its Location's status for processing errors"
+                )),
             }
             Ok(())
         }

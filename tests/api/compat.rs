@@ -18,11 +18,19 @@ async fn backstage_catalog_client_works_against_cairn() {
         println!("SKIPPED: node and npm are needed for the compatibility suite");
         return;
     }
+    let repos = tempfile::tempdir().unwrap();
     let app = spawn_with(
         &[],
         Options {
             catalog_target: Some(repo_root().join("catalog-examples/all.yaml")),
-            extra_targets: vec![repo_root().join("scorecards/all.yaml")],
+            extra_targets: vec![
+                repo_root().join("scorecards/all.yaml"),
+                repo_root().join("templates/all.yaml"),
+            ],
+            extra_config: format!(
+                "scaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\n",
+                repos.path().display()
+            ),
             ..Default::default()
         },
     )
