@@ -391,3 +391,85 @@ async fn dry_run_renders_the_backstage_dialect() {
         );
     }
 }
+
+const WAITING: &str = r#"apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: waiting}
+spec:
+  type: service
+  secrets: {schema: {required: [TOKEN], properties: {TOKEN: {type: string}}}}
+  steps:
+    - {id: say, action: debug:log, input: {message: "token is ${{ secrets.TOKEN }}"}}
+    - {id: wait, action: debug:wait, input: {seconds: 30}}
+    - {id: after, action: debug:log, input: {message: never}}
+"#;
+
+#[tokio::test]
+async fn cancelling_a_running_task_stops_it_and_secrets_are_masked_and_cleared() {
+    let (app, _) = app("").await;
+    app.write("waiting.yaml", WAITING);
+    app.write("all.yaml", root_location(&["team.yaml", "waiting.yaml"]));
+    app.refresh_root().await;
+    let (status, body) = scaffolder_post(
+        &app,
+        "/tasks",
+        json!({"templateRef": "template:default/waiting", "values": {}}),
+    )
+    .await;
+    assert_eq!(status, 400, "the secrets schema is checked: {body}");
+    let mut created = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = scaffolder_post(
+            &app,
+            "/tasks",
+            json!({"templateRef": "template:default/waiting", "values": {}, "secrets": {"TOKEN": "s3cr3t-value"}}),
+        )
+        .await;
+        if status == 201 {
+            created = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let id = created["id"]
+        .as_str()
+        .expect("the template was ingested")
+        .to_string();
+    assert!(
+        app.eventually(10, || async {
+            scaffolder_get(&app, &format!("/tasks/{id}")).await.1["status"] == "processing"
+        })
+        .await
+    );
+    let db = cairn::storage::Db::connect(&app.dir.path().join("cairn.sqlite").to_string_lossy())
+        .unwrap();
+    assert_eq!(
+        db.task(&id).unwrap().unwrap().secrets_json,
+        None,
+        "cleared when claimed"
+    );
+    let (status, body) = scaffolder_post(&app, &format!("/tasks/{id}/cancel"), json!({})).await;
+    assert_eq!((status, body), (200, json!({"status": "cancelled"})));
+    let events = stream(&app, &id, None).await;
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains("s3cr3t-value"), "{text}");
+    assert!(text.contains("token is ***"), "{text}");
+    assert!(events.iter().any(|(t, _)| t == "cancelled"), "{text}");
+    let completion = &events.last().unwrap().1;
+    assert!(
+        completion["body"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has been cancelled"),
+        "{completion}"
+    );
+    assert!(events
+        .iter()
+        .any(|(_, e)| e["body"]["stepId"] == "after" && e["body"]["status"] == "skipped"));
+    assert_eq!(
+        scaffolder_get(&app, &format!("/tasks/{id}")).await.1["status"],
+        "cancelled"
+    );
+    let (status, _) = scaffolder_post(&app, &format!("/tasks/{id}/retry"), json!({})).await;
+    assert_eq!(status, 201);
+}
