@@ -134,6 +134,21 @@ pub fn parameter_pages(template: &Value) -> Vec<Value> {
     }
 }
 
+/// Fills in the pages' top-level `default`s that the values leave out. The Backstage form does
+/// this before it submits; doing it here too serves API callers (curl, CI) the same way.
+pub fn with_defaults(template: &Value, mut values: Value) -> Value {
+    if let Some(obj) = values.as_object_mut() {
+        for page in parameter_pages(template) {
+            for (key, prop) in page["properties"].as_object().into_iter().flatten() {
+                if let Some(d) = prop.get("default") {
+                    obj.entry(key.clone()).or_insert_with(|| d.clone());
+                }
+            }
+        }
+    }
+    values
+}
+
 /// Checks values (and secrets) against a template's schemas.
 pub fn validate_values(
     template: &Value,
@@ -278,6 +293,7 @@ impl Scaffolder {
             .map_err(|e| Error::Input(e.to_string()))?;
         let template = self.template(&r.namespace, &r.kind, &r.name)?;
         let secrets_v = Value::Object(secrets.clone());
+        let values = with_defaults(&template, values);
         validate_values(&template, &values, &secrets_v)?;
         let spec = task_spec(
             &template,
@@ -537,6 +553,7 @@ impl Scaffolder {
         if template["apiVersion"] != TEMPLATE_API_VERSION || template["kind"] != "Template" {
             return Err(Error::Input("Input template is not a template".into()).into());
         }
+        let values = &with_defaults(template, values.clone());
         validate_values(template, values, &Value::Object(secrets.clone()))?;
         std::fs::create_dir_all(&self.work_root).map_err(|e| Error::Internal(e.to_string()))?;
         let template_dir = tempfile::Builder::new()

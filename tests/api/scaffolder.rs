@@ -473,3 +473,177 @@ async fn cancelling_a_running_task_stops_it_and_secrets_are_masked_and_cleared()
     let (status, _) = scaffolder_post(&app, &format!("/tasks/{id}/retry"), json!({})).await;
     assert_eq!(status, 201);
 }
+
+#[tokio::test]
+async fn a_template_from_a_git_repository_renders_its_skeleton_from_the_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = crate::git::WorkRepo::init(&dir.path().join("templates"));
+    repo.write(
+        "tpl/template.yaml",
+        r#"apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: from-git}
+spec:
+  type: service
+  parameters: [{required: [name], properties: {name: {type: string}}}]
+  steps:
+    - {id: fetch, action: fetch:template, input: {url: ./skeleton, values: {name: "${{ parameters.name }}"}}}
+    - {id: publish, action: publish:git, input: {repoUrl: "local?owner=git&repo=${{ parameters.name }}"}}
+"#,
+    );
+    repo.write("tpl/skeleton/hello.txt", "hello ${{ values.name }}\n");
+    repo.write("tpl/skeleton/notes.md.hbs", "# {{values.name}}\n");
+    repo.commit("a template");
+    let (app, repos) = app(&format!(
+        "cairn:\n  sources:\n    git:\n      - id: templates\n        url: {}\n        paths: ['**/template.yaml']\n",
+        repo.url()
+    ))
+    .await;
+    let mut created = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = scaffolder_post(
+            &app,
+            "/tasks",
+            json!({"templateRef": "template:default/from-git", "values": {"name": "gitsvc"}}),
+        )
+        .await;
+        if status == 201 {
+            created = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let id = created["id"]
+        .as_str()
+        .expect("the template was crawled")
+        .to_string();
+    let events = stream(&app, &id, None).await;
+    let completion = &events.last().unwrap().1;
+    assert_eq!(
+        completion["body"]["message"], "Run completed with status: completed",
+        "{events:?}"
+    );
+    let bare = repos.join("git/gitsvc.git");
+    assert_eq!(file_in(&bare, "hello.txt"), "hello gitsvc\n");
+    assert_eq!(
+        file_in(&bare, "notes.md"),
+        "# gitsvc\n",
+        "handlebars for .hbs files"
+    );
+}
+
+#[tokio::test]
+async fn after_a_restart_interrupted_tasks_fail_or_start_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir
+        .path()
+        .join("shared.sqlite")
+        .to_string_lossy()
+        .to_string();
+    let db = cairn::storage::Db::connect(&db_path).unwrap();
+    db.migrate().unwrap();
+    let spec = |recovery: Value| {
+        json!({"apiVersion": "scaffolder.backstage.io/v1beta3", "parameters": {},
+               "steps": [{"id": "hello", "name": "hello", "action": "debug:log", "input": {"message": "hi"}}],
+               "output": {}, "user": {"ref": "user:default/guest"},
+               "templateInfo": {"entityRef": "template:default/x"}, "EXPERIMENTAL_recovery": recovery})
+        .to_string()
+    };
+    for (id, recovery) in [
+        ("plain", json!({})),
+        ("again", json!({"EXPERIMENTAL_strategy": "startOver"})),
+    ] {
+        db.insert_task(&cairn::storage::TaskRow {
+            id: id.into(),
+            spec_json: spec(recovery),
+            status: "processing".into(),
+            created_at: 1_700_000_000_000,
+            last_heartbeat_at: Some(1_700_000_000_000),
+            created_by: Some("user:default/guest".into()),
+            secrets_json: Some("{\"TOKEN\":\"x\"}".into()),
+        })
+        .unwrap();
+    }
+    drop(db);
+    let app = spawn_with(
+        &[
+            ("all.yaml", &root_location(&["team.yaml"])),
+            ("team.yaml", TEAM),
+        ],
+        Options {
+            database_url: Some(db_path.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let plain = stream(&app, "plain", None).await;
+    let message = plain.last().unwrap().1["body"]["error"]["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .contains("Cairn stopped while it ran"),
+        "{plain:?}"
+    );
+    assert_eq!(
+        scaffolder_get(&app, "/tasks/plain").await.1["status"],
+        "failed"
+    );
+    // A recoverable task's SSE stream stays open after its completion (as Backstage's): poll.
+    assert!(
+        app.eventually(10, || async {
+            scaffolder_get(&app, "/tasks/again").await.1["status"] == "completed"
+        })
+        .await
+    );
+    let (_, again) = scaffolder_get(&app, "/tasks/again/events").await;
+    assert_eq!(again[0]["type"], "recovered", "{again}");
+    assert_eq!(again[0]["isTaskRecoverable"], true);
+    let db = cairn::storage::Db::connect(&db_path).unwrap();
+    assert_eq!(db.task("plain").unwrap().unwrap().secrets_json, None);
+    assert_eq!(
+        db.task("again").unwrap().unwrap().secrets_json,
+        None,
+        "cleared at the end"
+    );
+}
+
+#[tokio::test]
+async fn the_ai_agent_golden_path_produces_its_evidence_and_a_dry_run_over_10_mb_is_refused() {
+    let (app, repos) = app("").await;
+    let (status, created) = scaffolder_post(
+        &app,
+        "/tasks",
+        json!({"templateRef": "template:default/ai-agent",
+               "values": {"name": "triage-bot", "owner": "group:default/team-a", "purpose": "Sorts tickets"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let events = stream(&app, created["id"].as_str().unwrap(), None).await;
+    let completion = &events.last().unwrap().1;
+    assert_eq!(
+        completion["body"]["output"]["links"][1]["entityRef"], "aiagent:default/triage-bot",
+        "{events:?}"
+    );
+    let bare = repos.join("ai/triage-bot.git");
+    assert!(file_in(&bare, "MODEL_CARD.md").contains("Sorts tickets"));
+    assert!(file_in(&bare, "logging.yaml").contains("retentionDays: 180"));
+    let ci = file_in(&bare, ".github/workflows/ci.yml");
+    assert!(
+        ci.contains("bias-check") && ci.contains("${{ secrets.CAIRN_TOKEN }}"),
+        "{ci}"
+    );
+    let (status, agent) = app
+        .get("/entities/by-name/aiagent/default/triage-bot")
+        .await;
+    assert_eq!(status, 200, "{agent}");
+    assert_eq!(
+        agent["metadata"]["annotations"]["cairn.dev/model-card"],
+        "./MODEL_CARD.md"
+    );
+    assert_eq!(agent["spec"]["aiAct"]["answers"]["T1"], true);
+
+    let big = "x".repeat(11 << 20);
+    let (status, _) = scaffolder_post(&app, "/dry-run", json!({"template": {}, "values": {}, "directoryContents": [{"path": "a", "base64Content": big}]})).await;
+    assert_eq!(status, 413);
+}
