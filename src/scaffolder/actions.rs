@@ -767,7 +767,7 @@ fn safe_segment(s: &str, what: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{what} {s:?} may only hold letters, digits, '-', '_' and '.'"
+            "{what} {s:?} must be a plain name: letters, digits, '-', '_' and '.', not . or .."
         ))
     }
 }

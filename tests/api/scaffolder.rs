@@ -647,3 +647,77 @@ async fn the_ai_agent_golden_path_produces_its_evidence_and_a_dry_run_over_10_mb
     let (status, _) = scaffolder_post(&app, "/dry-run", json!({"template": {}, "values": {}, "directoryContents": [{"path": "a", "base64Content": big}]})).await;
     assert_eq!(status, 413);
 }
+
+const BAD_STEPS: &str = r#"apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: long-wait}
+spec:
+  type: service
+  steps: [{id: wait, action: debug:wait, input: {minutes: 11}}]
+---
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: other-host}
+spec:
+  type: service
+  steps: [{id: publish, action: publish:git, input: {repoUrl: "github.com?owner=o&repo=r"}}]
+---
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: climbing-owner}
+spec:
+  type: service
+  steps: [{id: publish, action: publish:git, input: {repoUrl: "local?owner=..&repo=r"}}]
+---
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: escaping-skeleton}
+spec:
+  type: service
+  steps: [{id: fetch, action: fetch:template, input: {url: ../../, targetPath: ./x}}]
+"#;
+
+#[tokio::test]
+async fn bad_steps_fail_their_task_with_a_clear_message_and_write_nothing_outside() {
+    let (app, repos) = app("").await;
+    app.write("bad.yaml", BAD_STEPS);
+    app.write("all.yaml", root_location(&["team.yaml", "bad.yaml"]));
+    app.refresh_root().await;
+    for (template, expected) in [
+        (
+            "long-wait",
+            "longer than the maximum threshold of 10 minutes",
+        ),
+        (
+            "other-host",
+            "No publish root is configured for host github.com",
+        ),
+        ("climbing-owner", "owner \"..\" must be a plain name"),
+        ("escaping-skeleton", "outside its parent"),
+    ] {
+        let mut id = None;
+        for _ in 0..50 {
+            let (status, body) = scaffolder_post(
+                &app,
+                "/tasks",
+                json!({"templateRef": format!("template:default/{template}"), "values": {}}),
+            )
+            .await;
+            if status == 201 {
+                id = body["id"].as_str().map(str::to_owned);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let events = stream(&app, &id.expect("template ingested"), None).await;
+        let error = events.last().unwrap().1["body"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(error.contains(expected), "{template}: {error}");
+    }
+    assert!(
+        std::fs::read_dir(&repos).unwrap().next().is_none(),
+        "nothing was published"
+    );
+}
