@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod descriptor;
 pub mod error;

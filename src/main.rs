@@ -1,4 +1,5 @@
-//! The `cairn` command: `serve` (the default), `migrate`, `validate PATH…` and `ingest`.
+//! The `cairn` command: `serve` (the default), `migrate`, `validate PATH…`, `ingest` and
+//! `audit verify`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,17 @@ enum Command {
     },
     /// Process every configured location once, store the result, and exit.
     Ingest,
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exit 1 and name the first broken record if it does not hold.
+    Verify,
 }
 
 fn main() -> ExitCode {
@@ -47,6 +59,13 @@ fn main() -> ExitCode {
             load(&cli.config).and_then(|c| cairn::app::open_database(&c).map(|_| ()))
         }
         Command::Ingest => load(&cli.config).and_then(ingest),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => match load(&cli.config).and_then(audit_verify) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,6 +97,25 @@ fn ingest(config: Config) -> anyhow::Result<()> {
     catalog.ingest_all()?;
     println!("{} entities stored", catalog.entity_count());
     Ok(())
+}
+
+fn audit_verify(config: Config) -> anyhow::Result<bool> {
+    let db = cairn::app::open_database(&config)?;
+    let started = std::time::Instant::now();
+    let report = cairn::audit::verify(&db)?;
+    match &report.first_broken {
+        None => println!(
+            "audit chain intact: {} records, last hash {} ({:.2?})",
+            report.records,
+            report.last_hash,
+            started.elapsed()
+        ),
+        Some(b) => println!(
+            "audit chain BROKEN at record {}: {} ({} records before it verified)",
+            b.id, b.reason, report.records
+        ),
+    }
+    Ok(report.ok)
 }
 
 /// Prints one `file:line: ref: field: message` line per problem; exits 1 if there are any.

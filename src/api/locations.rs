@@ -51,14 +51,28 @@ async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     Ok(HttpResponse::Ok().json(blocking(move || catalog.location(&id)).await?))
 }
 
-async fn delete(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+/// Who a request acts for, as the audit trail records it.
+fn actor(req: &HttpRequest) -> String {
+    actix_web::HttpMessage::extensions(req)
+        .get::<super::Principal>()
+        .map(|p| p.0.clone())
+        .unwrap_or_else(|| "anonymous".into())
+}
+
+async fn delete(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     let id = path.into_inner();
     let catalog = state.catalog.clone();
-    blocking(move || catalog.delete_location(&id)).await?;
+    let who = actor(&req);
+    blocking(move || crate::audit::with_actor(&who, || catalog.delete_location(&id))).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn update(path: web::Path<String>, body: Bytes, state: web::Data<AppState>) -> Reply {
+async fn update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> Reply {
     let id = path.into_inner();
     let body = json_body(&body)?;
     if let Some(extra) = body
@@ -76,7 +90,11 @@ async fn update(path: web::Path<String>, body: Bytes, state: web::Data<AppState>
     let (loc_type, target) = (get("type")?, get("target")?);
     check_target(&loc_type, &target)?;
     let catalog = state.catalog.clone();
-    let location = blocking(move || catalog.update_location(&id, &loc_type, &target)).await?;
+    let who = actor(&req);
+    let location = blocking(move || {
+        crate::audit::with_actor(&who, || catalog.update_location(&id, &loc_type, &target))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(location))
 }
 
@@ -280,7 +298,11 @@ async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Re
             "entities": entities,
         })));
     }
-    let location = blocking(move || catalog.add_location(&loc_type, &target, refresh)).await?;
+    let who = actor(&req);
+    let location = blocking(move || {
+        crate::audit::with_actor(&who, || catalog.add_location(&loc_type, &target, refresh))
+    })
+    .await?;
     Ok(HttpResponse::Created().json(json!({ "location": location, "entities": [] })))
 }
 

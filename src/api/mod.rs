@@ -2,6 +2,7 @@
 //! module that names actix. Handlers are thin: parse the request, call one domain function,
 //! serialise. Errors leave as Backstage's error body (see [`errors`]).
 
+mod audit;
 mod auth;
 mod campaigns;
 mod catalog;
@@ -69,7 +70,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(sources::routes)
                 .configure(graph::routes)
                 .configure(scorecards::routes)
-                .configure(campaigns::routes),
+                .configure(campaigns::routes)
+                .configure(audit::routes),
         )
         .service(
             web::scope("/api/catalog")

@@ -324,7 +324,7 @@ fn entity_of(state: &AppState, body: &serde_json::Map<String, Value>) -> Result<
 
 /// `POST /api/cairn/facts {entityRef, facts: {name: value}}`: facts from CI. A fact keeps the
 /// type of its first value.
-async fn push_facts(body: Bytes, state: web::Data<AppState>) -> Reply {
+async fn push_facts(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
     let body = super::params::json_body(&body)?;
     let entity_ref = entity_of(&state, &body)?;
     let facts = body
@@ -371,7 +371,13 @@ async fn push_facts(body: Bytes, state: web::Data<AppState>) -> Reply {
     }
     let engine = state.scorecards.clone();
     let n = rows.len();
-    web::block(move || engine.db().push_facts(&rows))
+    let audit = [crate::audit::Entry::new(
+        &author(&req),
+        "fact.pushed",
+        Some(&entity_ref),
+        json!({"facts": rows.iter().map(|r| (r.name.clone(), serde_json::from_str::<Value>(&r.value_json).unwrap_or_default())).collect::<serde_json::Map<_, _>>()}),
+    )];
+    web::block(move || engine.db().push_facts(&rows, &audit))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(Error::from)?;
@@ -440,7 +446,17 @@ async fn record(
     };
     let engine = state.scorecards.clone();
     let saved = row.clone();
-    web::block(move || engine.db().save_check_input(&saved))
+    let audit = [crate::audit::Entry::new(
+        &row.author,
+        if attested {
+            "check.attested"
+        } else {
+            "check.result-pushed"
+        },
+        Some(&row.entity_ref),
+        json!({"scorecard": row.scorecard, "check": row.check_id, "result": row.result, "justification": row.justification}),
+    )];
+    web::block(move || engine.db().save_check_input(&saved, &audit))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(Error::from)?;
@@ -702,7 +718,13 @@ async fn grant_exemption(
     };
     let engine = state.scorecards.clone();
     let saved = row.clone();
-    web::block(move || engine.db().insert_exemption(&saved))
+    let audit = [crate::audit::Entry::new(
+        &row.created_by,
+        "exemption.granted",
+        Some(&row.entity_ref),
+        json!({"scorecard": row.scorecard, "id": row.id, "checks": checks, "reason": row.reason, "approver": row.approver, "expires": row.expires}),
+    )];
+    web::block(move || engine.db().insert_exemption(&saved, &audit))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(Error::from)?;
@@ -713,6 +735,7 @@ async fn grant_exemption(
 
 /// `DELETE …/exemptions/:id`: ends an exemption granted through the API now.
 async fn expire_exemption(
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
     state: web::Data<AppState>,
 ) -> Reply {
@@ -720,7 +743,13 @@ async fn expire_exemption(
     let card = find(&state, &namespace, &name)?;
     let engine = state.scorecards.clone();
     let scorecard = card.entity_ref.clone();
-    let removed = web::block(move || engine.db().delete_exemption(&scorecard, &id))
+    let audit = [crate::audit::Entry::new(
+        &author(&req),
+        "exemption.ended",
+        None,
+        json!({"scorecard": scorecard, "id": id}),
+    )];
+    let removed = web::block(move || engine.db().delete_exemption(&scorecard, &id, &audit))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(Error::from)?;

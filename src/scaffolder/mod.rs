@@ -312,6 +312,12 @@ impl Scaffolder {
             created_by: Some(created_by.to_string()),
             secrets_json: Some(secrets_v.to_string()),
         })?;
+        self.db.append_audit(&[crate::audit::Entry::new(
+            created_by,
+            "task.created",
+            Some(&r.canonical()),
+            json!({"taskId": id}),
+        )])?;
         self.enqueue(id.clone());
         Ok(id)
     }
@@ -323,7 +329,15 @@ impl Scaffolder {
             let me2 = me.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                if let Err(e) = me2.run(&id) {
+                let creator = me2
+                    .db
+                    .task(&id)
+                    .ok()
+                    .flatten()
+                    .and_then(|t| t.created_by)
+                    .unwrap_or_else(|| "cairn".into());
+                // What the task registers is recorded as done by whoever created it.
+                if let Err(e) = crate::audit::with_actor(&creator, || me2.run(&id)) {
                     tracing::error!(task = %id, "scaffolder task failed to run: {e}");
                 }
             })
@@ -419,6 +433,12 @@ impl Scaffolder {
         self.db.set_task_secrets(id, None)?;
         self.db.set_task_status(id, status, Some(now_ms()))?;
         self.emit(id, "completion", &body)?;
+        self.db.append_audit(&[crate::audit::Entry::new(
+            &crate::audit::actor(),
+            &format!("task.{status}"),
+            spec["templateInfo"]["entityRef"].as_str(),
+            json!({"taskId": id, "output": body.get("output"), "error": body.get("error")}),
+        )])?;
         self.running.lock().remove(id);
         Ok(())
     }

@@ -1218,7 +1218,18 @@ impl Engine {
         results.retain(|k, _| scorecards.iter().any(|s| &s.entity_ref == k));
         // History is written before the new results are visible, so a reader never sees a
         // result whose change is not recorded yet.
-        self.db.append_history(&history)?;
+        let audit: Vec<crate::audit::Entry> = history
+            .iter()
+            .map(|h| {
+                crate::audit::Entry::new(
+                    "cairn",
+                    "scorecard.result-changed",
+                    Some(&h.entity_ref),
+                    serde_json::json!({"scorecard": h.scorecard, "level": h.level, "checks": h.checks}),
+                )
+            })
+            .collect();
+        self.db.append_history(&history, &audit)?;
         drop(results);
         drop(state);
         Ok(changed)

@@ -11,8 +11,8 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use schema::{
-    check_inputs, deleted_entities, entities, exemptions, leases, locations, pushed_facts,
-    repositories, scaffolder_events, scaffolder_tasks, scorecard_history,
+    audit_log, check_inputs, deleted_entities, entities, exemptions, leases, locations,
+    pushed_facts, repositories, scaffolder_events, scaffolder_tasks, scorecard_history,
 };
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -158,6 +158,86 @@ impl ExemptionRow {
     pub fn checks(&self) -> Vec<String> {
         serde_json::from_str(&self.checks_json).unwrap_or_default()
     }
+}
+
+/// One audit record as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    entity_ref: Option<String>,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditRow> for crate::audit::Record {
+    fn from(r: AuditRow) -> Self {
+        crate::audit::Record {
+            id: r.id,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            entity_ref: r.entity_ref,
+            details: r.details,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+/// One writer at a time extends the chain in this process (PostgreSQL also locks the table).
+static AUDIT_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+/// Appends entries to the chain inside the caller's transaction.
+macro_rules! append_audit {
+    ($conn:ident, $pg:expr, $entries:expr) => {{
+        let entries: &[crate::audit::Entry] = $entries;
+        if !entries.is_empty() {
+            if $pg {
+                diesel::sql_query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+                    .execute($conn)?;
+            }
+            let last: Option<(i64, String)> = audit_log::table
+                .select((audit_log::id, audit_log::hash))
+                .order(audit_log::id.desc())
+                .first($conn)
+                .optional()?;
+            let (mut id, mut prev) = last.unwrap_or((0, crate::audit::GENESIS.to_string()));
+            let mut rows = Vec::with_capacity(entries.len());
+            for e in entries {
+                id += 1;
+                let details = e.details.to_string();
+                let hash = crate::audit::chain(
+                    &prev,
+                    id,
+                    e.at,
+                    &e.actor,
+                    &e.action,
+                    e.entity_ref.as_deref(),
+                    &details,
+                );
+                rows.push(AuditRow {
+                    id,
+                    at: e.at,
+                    actor: e.actor.clone(),
+                    action: e.action.clone(),
+                    entity_ref: e.entity_ref.clone(),
+                    details,
+                    prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                    hash,
+                });
+            }
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(audit_log::table)
+                    .values(chunk)
+                    .execute($conn)?;
+            }
+        }
+    }};
 }
 
 /// A scaffolder task.
@@ -320,20 +400,62 @@ impl Db {
         })
     }
 
-    /// Writes one batch atomically: every row and tombstone carries `seq`. Returns how many
-    /// rows were written.
+    /// Writes one batch atomically: every row and tombstone carries `seq`, and every entity
+    /// created, changed or removed is appended to the audit trail in the same transaction (with
+    /// the commit and author of its repository, when it came from one). Returns how many rows
+    /// were written.
     pub fn write_batch(
         &self,
         upserts: &mut dyn Iterator<Item = EntityRow>,
         deletes: &[String],
         seq: i64,
     ) -> Result<usize> {
+        let upserts: Vec<EntityRow> = upserts.collect();
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
             conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                let refs: Vec<&str> = upserts.iter().map(|r| r.entity_ref.as_str()).chain(deletes.iter().map(String::as_str)).collect();
+                let mut before: HashMap<String, (String, String)> = HashMap::new();
+                for chunk in refs.chunks(500) {
+                    let found: Vec<(String, String, String)> = entities::table
+                        .filter(entities::entity_ref.eq_any(chunk))
+                        .select((entities::entity_ref, entities::etag, entities::origin))
+                        .load(conn)?;
+                    before.extend(found.into_iter().map(|(r, e, o)| (r, (e, o))));
+                }
+                let mut origins: Vec<&str> = upserts.iter().map(|r| r.origin.as_str()).collect();
+                origins.extend(before.values().map(|(_, o)| o.as_str()));
+                origins.sort();
+                origins.dedup();
+                let repos: HashMap<String, (String, String)> = repositories::table
+                    .filter(repositories::origin.eq_any(&origins))
+                    .select((repositories::origin, repositories::commit_id, repositories::author))
+                    .load::<(String, String, String)>(conn)?
+                    .into_iter()
+                    .map(|(o, c, a)| (o, (c, a)))
+                    .collect();
+                let entry = |action: &str, r: &str, origin: &str, etag: &str| {
+                    let mut details = serde_json::json!({"origin": origin, "etag": etag});
+                    let actor = match repos.get(origin) {
+                        Some((commit, author)) => {
+                            details["commit"] = serde_json::json!(commit);
+                            details["author"] = serde_json::json!(author);
+                            author.clone()
+                        }
+                        None => "cairn".to_string(),
+                    };
+                    crate::audit::Entry::new(&actor, action, Some(r), details)
+                };
+                let mut audit = Vec::new();
                 let mut written = deletes.len();
-                for row in &mut *upserts {
+                for row in &upserts {
                     written += 1;
-                    let row = &row;
+                    match before.get(&row.entity_ref) {
+                        None => audit.push(entry("entity.created", &row.entity_ref, &row.origin, &row.etag)),
+                        Some((etag, _)) if *etag != row.etag => audit.push(entry("entity.changed", &row.entity_ref, &row.origin, &row.etag)),
+                        Some(_) => {}
+                    }
                     diesel::insert_into(entities::table)
                         .values(row)
                         .on_conflict(entities::entity_ref)
@@ -342,6 +464,9 @@ impl Db {
                         .execute(conn)?;
                 }
                 for r in deletes {
+                    if let Some((etag, origin)) = before.get(r) {
+                        audit.push(entry("entity.removed", r, origin, etag));
+                    }
                     diesel::delete(entities::table.filter(entities::entity_ref.eq(r))).execute(conn)?;
                     diesel::insert_into(deleted_entities::table)
                         .values((deleted_entities::entity_ref.eq(r), deleted_entities::seq.eq(seq)))
@@ -350,9 +475,52 @@ impl Db {
                         .set(deleted_entities::seq.eq(seq))
                         .execute(conn)?;
                 }
+                append_audit!(conn, pg, &audit);
                 Ok(written)
             })
             .map_err(StorageError::from)
+        })
+    }
+
+    /// Appends entries to the audit trail, all or none.
+    pub fn append_audit(&self, entries: &[crate::audit::Entry]) -> Result<()> {
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
+        with_conn!(self, conn => {
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                append_audit!(conn, pg, entries);
+                Ok(())
+            })
+            .map_err(StorageError::from)
+        })
+    }
+
+    /// Audit records after `after_id`, oldest first, optionally for one entity and a time range.
+    pub fn audit_records(
+        &self,
+        after_id: i64,
+        limit: i64,
+        entity_ref: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<crate::audit::Record>> {
+        with_conn!(self, conn => {
+            let mut q = audit_log::table
+                .select(AuditRow::as_select())
+                .filter(audit_log::id.gt(after_id))
+                .order(audit_log::id.asc())
+                .limit(limit)
+                .into_boxed();
+            if let Some(e) = entity_ref {
+                q = q.filter(audit_log::entity_ref.eq(e.to_string()));
+            }
+            if let Some(f) = from {
+                q = q.filter(audit_log::at.ge(f));
+            }
+            if let Some(t) = to {
+                q = q.filter(audit_log::at.le(t));
+            }
+            Ok(q.load(conn)?.into_iter().map(Into::into).collect())
         })
     }
 
@@ -460,15 +628,23 @@ impl Db {
         })
     }
 
-    pub fn append_history(&self, rows: &[NewHistoryRow]) -> Result<()> {
+    /// Appends history rows and, in the same transaction, their audit records.
+    pub fn append_history(
+        &self,
+        rows: &[NewHistoryRow],
+        audit: &[crate::audit::Entry],
+    ) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
             conn.transaction::<_, diesel::result::Error, _>(|conn| {
                 for chunk in rows.chunks(500) {
                     diesel::insert_into(scorecard_history::table).values(chunk).execute(conn)?;
                 }
+                append_audit!(conn, pg, audit);
                 Ok(())
             })?;
             Ok(())
@@ -493,7 +669,9 @@ impl Db {
         })
     }
 
-    pub fn push_facts(&self, rows: &[PushedFactRow]) -> Result<()> {
+    pub fn push_facts(&self, rows: &[PushedFactRow], audit: &[crate::audit::Entry]) -> Result<()> {
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
             conn.transaction::<_, diesel::result::Error, _>(|conn| {
                 for row in rows {
@@ -504,6 +682,7 @@ impl Db {
                         .set(row)
                         .execute(conn)?;
                 }
+                append_audit!(conn, pg, audit);
                 Ok(())
             })?;
             INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -517,14 +696,24 @@ impl Db {
         })
     }
 
-    pub fn save_check_input(&self, row: &CheckInputRow) -> Result<()> {
+    pub fn save_check_input(
+        &self,
+        row: &CheckInputRow,
+        audit: &[crate::audit::Entry],
+    ) -> Result<()> {
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
-            diesel::insert_into(check_inputs::table)
-                .values(row)
-                .on_conflict((check_inputs::scorecard, check_inputs::entity_ref, check_inputs::check_id))
-                .do_update()
-                .set(row)
-                .execute(conn)?;
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                diesel::insert_into(check_inputs::table)
+                    .values(row)
+                    .on_conflict((check_inputs::scorecard, check_inputs::entity_ref, check_inputs::check_id))
+                    .do_update()
+                    .set(row)
+                    .execute(conn)?;
+                append_audit!(conn, pg, audit);
+                Ok(())
+            })?;
             INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         })
@@ -536,18 +725,41 @@ impl Db {
         })
     }
 
-    pub fn insert_exemption(&self, row: &ExemptionRow) -> Result<()> {
+    pub fn insert_exemption(
+        &self,
+        row: &ExemptionRow,
+        audit: &[crate::audit::Entry],
+    ) -> Result<()> {
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
-            diesel::insert_into(exemptions::table).values(row).execute(conn)?;
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                diesel::insert_into(exemptions::table).values(row).execute(conn)?;
+                append_audit!(conn, pg, audit);
+                Ok(())
+            })?;
             INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         })
     }
 
     /// Removes an API exemption; false if there was none with this id for the scorecard.
-    pub fn delete_exemption(&self, scorecard: &str, id: &str) -> Result<bool> {
+    pub fn delete_exemption(
+        &self,
+        scorecard: &str,
+        id: &str,
+        audit: &[crate::audit::Entry],
+    ) -> Result<bool> {
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
-            let n = diesel::delete(exemptions::table.filter(exemptions::id.eq(id)).filter(exemptions::scorecard.eq(scorecard))).execute(conn)?;
+            let n = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                let n = diesel::delete(exemptions::table.filter(exemptions::id.eq(id)).filter(exemptions::scorecard.eq(scorecard))).execute(conn)?;
+                if n > 0 {
+                    append_audit!(conn, pg, audit);
+                }
+                Ok(n)
+            })?;
             INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(n > 0)
         })
@@ -668,25 +880,65 @@ impl Db {
         INPUT_WRITES.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Location writes, with their audit record in the same transaction.
     pub fn insert_location(&self, row: &LocationRow) -> Result<()> {
+        let audit = [crate::audit::Entry::new(
+            &crate::audit::actor(),
+            "location.registered",
+            None,
+            serde_json::json!({"id": row.id, "type": row.loc_type, "target": row.target}),
+        )];
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
-            diesel::insert_into(locations::table).values(row).execute(conn)?;
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                diesel::insert_into(locations::table).values(row).execute(conn)?;
+                append_audit!(conn, pg, &audit);
+                Ok(())
+            })?;
             Ok(())
         })
     }
 
     pub fn update_location(&self, id: &str, loc_type: &str, target: &str) -> Result<()> {
+        let audit = [crate::audit::Entry::new(
+            &crate::audit::actor(),
+            "location.updated",
+            None,
+            serde_json::json!({"id": id, "type": loc_type, "target": target}),
+        )];
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
-            diesel::update(locations::table.filter(locations::id.eq(id)))
-                .set((locations::loc_type.eq(loc_type), locations::target.eq(target)))
-                .execute(conn)?;
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                diesel::update(locations::table.filter(locations::id.eq(id)))
+                    .set((locations::loc_type.eq(loc_type), locations::target.eq(target)))
+                    .execute(conn)?;
+                append_audit!(conn, pg, &audit);
+                Ok(())
+            })?;
             Ok(())
         })
     }
 
     pub fn delete_location(&self, id: &str) -> Result<bool> {
+        let audit = [crate::audit::Entry::new(
+            &crate::audit::actor(),
+            "location.removed",
+            None,
+            serde_json::json!({"id": id}),
+        )];
+        let pg = matches!(self, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
-            Ok(diesel::delete(locations::table.filter(locations::id.eq(id))).execute(conn)? > 0)
+            let n = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                let n = diesel::delete(locations::table.filter(locations::id.eq(id))).execute(conn)?;
+                if n > 0 {
+                    append_audit!(conn, pg, &audit);
+                }
+                Ok(n)
+            })?;
+            Ok(n > 0)
         })
     }
 

@@ -70,7 +70,7 @@ pub fn component(name: &str, lifecycle: &str) -> String {
 
 /// A Cairn with one Git source `org`; `extra` adds keys to the source entry, `settings` to
 /// `cairn.sources`.
-async fn app_with_source(url: &str, extra: &str) -> TestApp {
+pub async fn app_with_source(url: &str, extra: &str) -> TestApp {
     app_with_settings(url, extra, "").await
 }
 
@@ -88,7 +88,7 @@ async fn app_with_settings(url: &str, extra: &str, settings: &str) -> TestApp {
     .await
 }
 
-async fn crawl(app: &TestApp, id: &str) -> Value {
+pub async fn crawl(app: &TestApp, id: &str) -> Value {
     let r = app
         .client
         .post(format!("{}/api/cairn/sources/{id}/crawl", app.url))

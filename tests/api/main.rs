@@ -1,5 +1,6 @@
 //! Black-box tests: the real server on port 0 with a fresh database, driven over HTTP.
 
+mod audit;
 mod auth;
 mod bad_input;
 mod catalog;

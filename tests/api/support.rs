@@ -195,6 +195,16 @@ impl TestApp {
         .await
     }
 
+    /// POST a JSON body under `/api/cairn`.
+    pub async fn post_cairn(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(
+            self.client
+                .post(format!("{}/api/cairn{path}", self.url))
+                .json(&body),
+        )
+        .await
+    }
+
     pub async fn entity(&self, kind: &str, name: &str) -> Option<Value> {
         let (s, v) = self
             .get(&format!("/entities/by-name/{kind}/default/{name}"))

@@ -1,0 +1,236 @@
+//! The audit trail: every change Cairn makes or accepts, appended as a hash chain. Each record's
+//! hash covers its id, time, actor, action, entity and details and the previous record's hash, so
+//! editing, deleting or reordering any row breaks the chain from that row on.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The hash before the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Milliseconds since the epoch.
+    pub at: i64,
+    /// Who: a token's subject, `cairn` for the catalog's own processing, a commit author.
+    pub actor: String,
+    /// What, as `noun.verb`: `entity.created`, `location.registered`, `scorecard.result-changed`…
+    pub action: String,
+    pub entity_ref: Option<String>,
+    pub details: Value,
+}
+
+impl Entry {
+    pub fn new(actor: &str, action: &str, entity_ref: Option<&str>, details: Value) -> Entry {
+        Entry {
+            at: chrono::Utc::now().timestamp_millis(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            entity_ref: entity_ref.map(str::to_owned),
+            details,
+        }
+    }
+}
+
+/// The hash of a record, chained to the previous one. Fields are length-prefixed, so no two
+/// different records hash the same text.
+pub fn chain(
+    prev_hash: &str,
+    id: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    entity_ref: Option<&str>,
+    details: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        prev_hash,
+        &id.to_string(),
+        &at.to_string(),
+        actor,
+        action,
+        entity_ref.unwrap_or("\u{0}"),
+        details,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// A stored record, as read back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub entity_ref: Option<String>,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Where the chain first breaks.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Broken {
+    pub id: i64,
+    pub reason: String,
+}
+
+/// Checks records that follow `(last_id, last_hash)`; returns the new tail or the first break.
+pub fn verify_page(mut last: (i64, String), records: &[Record]) -> Result<(i64, String), Broken> {
+    for r in records {
+        if r.id != last.0 + 1 {
+            return Err(Broken {
+                id: r.id,
+                reason: format!(
+                    "record {} is missing (the chain jumps from {} to {})",
+                    last.0 + 1,
+                    last.0,
+                    r.id
+                ),
+            });
+        }
+        if r.prev_hash != last.1 {
+            return Err(Broken {
+                id: r.id,
+                reason: "its previous-hash does not match the record before it".into(),
+            });
+        }
+        let expected = chain(
+            &r.prev_hash,
+            r.id,
+            r.at,
+            &r.actor,
+            &r.action,
+            r.entity_ref.as_deref(),
+            &r.details,
+        );
+        if r.hash != expected {
+            return Err(Broken {
+                id: r.id,
+                reason: "its content does not match its hash (the row was changed)".into(),
+            });
+        }
+        last = (r.id, r.hash.clone());
+    }
+    Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: i64, prev: &str, actor: &str) -> Record {
+        let hash = chain(
+            prev,
+            id,
+            1,
+            actor,
+            "entity.created",
+            Some("component:default/a"),
+            "{}",
+        );
+        Record {
+            id,
+            at: 1,
+            actor: actor.into(),
+            action: "entity.created".into(),
+            entity_ref: Some("component:default/a".into()),
+            details: "{}".into(),
+            prev_hash: prev.into(),
+            hash,
+        }
+    }
+
+    #[test]
+    fn a_changed_missing_or_relinked_record_breaks_the_chain_there() {
+        let a = record(1, GENESIS, "x");
+        let b = record(2, &a.hash, "y");
+        let c = record(3, &b.hash, "z");
+        let start = (0, GENESIS.to_string());
+        assert!(verify_page(start.clone(), &[a.clone(), b.clone(), c.clone()]).is_ok());
+        let mut edited = b.clone();
+        edited.actor = "mallory".into();
+        assert_eq!(
+            verify_page(start.clone(), &[a.clone(), edited, c.clone()])
+                .unwrap_err()
+                .id,
+            2
+        );
+        assert_eq!(
+            verify_page(start.clone(), &[a.clone(), c.clone()])
+                .unwrap_err()
+                .id,
+            3
+        );
+        let forged = record(2, &a.hash, "mallory");
+        assert_eq!(verify_page(start, &[a, forged, c]).unwrap_err().id, 3);
+    }
+}
+
+/// The result of checking the whole chain.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub ok: bool,
+    pub records: i64,
+    pub last_hash: String,
+    pub first_broken: Option<Broken>,
+}
+
+/// Recomputes the chain from the first record, in pages.
+pub fn verify(db: &crate::storage::Db) -> crate::storage::Result<Report> {
+    let mut last = (0i64, GENESIS.to_string());
+    let mut count = 0i64;
+    loop {
+        let page = db.audit_records(last.0, 20_000, None, None, None)?;
+        if page.is_empty() {
+            return Ok(Report {
+                ok: true,
+                records: count,
+                last_hash: last.1,
+                first_broken: None,
+            });
+        }
+        match verify_page(last.clone(), &page) {
+            Ok(tail) => {
+                count += page.len() as i64;
+                last = tail;
+            }
+            Err(b) => {
+                let checked = page.iter().take_while(|r| r.id < b.id).count() as i64;
+                return Ok(Report {
+                    ok: false,
+                    records: count + checked,
+                    last_hash: last.1,
+                    first_broken: Some(b),
+                });
+            }
+        }
+    }
+}
+
+thread_local! {
+    static ACTOR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `actor` as the author of the audit records it writes on this thread (an API
+/// caller's token subject), instead of `cairn`.
+pub fn with_actor<T>(actor: &str, f: impl FnOnce() -> T) -> T {
+    let previous = ACTOR.with(|a| a.replace(Some(actor.to_string())));
+    let out = f();
+    ACTOR.with(|a| *a.borrow_mut() = previous);
+    out
+}
+
+/// Who the records written on this thread are by.
+pub fn actor() -> String {
+    ACTOR
+        .with(|a| a.borrow().clone())
+        .unwrap_or_else(|| "cairn".into())
+}
