@@ -15,6 +15,9 @@
 //! With `scorecards N`: N entities and one scorecard of 30 checks: full evaluation, one changed
 //! entity visible in the API, and a Tech Insights bulk run.
 //! `cargo bench --bench catalog -- scorecards 100000`
+//!
+//! With `audit N`: appends N audit records (batches of 1,000) to a SQLite database and verifies
+//! the chain. `cargo bench --bench catalog -- audit 1000000`
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -29,6 +32,10 @@ fn main() {
     if args.first().map(String::as_str) == Some("scorecards") {
         let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
         return scorecard_bench(n);
+    }
+    if args.first().map(String::as_str) == Some("audit") {
+        let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+        return audit_bench(n);
     }
     if args.first().map(String::as_str) == Some("graph") {
         let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
@@ -598,4 +605,34 @@ fn post(port: u16, path: &str, body: &str) -> usize {
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     out.len()
+}
+
+fn audit_bench(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = cairn::storage::Db::connect(&dir.path().join("audit.sqlite").to_string_lossy()).unwrap();
+    db.migrate().unwrap();
+    let started = Instant::now();
+    let mut batch = Vec::with_capacity(1000);
+    for i in 0..n {
+        batch.push(cairn::audit::Entry::new(
+            "ci-bot",
+            "entity.changed",
+            Some(&format!("component:default/svc-{}", i % 10_000)),
+            serde_json::json!({"origin": "url:https://git.example/o/r/blob/main/catalog-info.yaml", "etag": format!("{i:040x}"), "commit": format!("{:040x}", i / 7)}),
+        ));
+        if batch.len() == 1000 {
+            db.append_audit(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    db.append_audit(&batch).unwrap();
+    println!("appended {n} audit records in {:.2?}", started.elapsed());
+    let started = Instant::now();
+    let report = cairn::audit::verify(&db).unwrap();
+    println!(
+        "audit verify over {} records: {:.2?} (ok: {})",
+        report.records,
+        started.elapsed(),
+        report.ok
+    );
 }

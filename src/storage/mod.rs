@@ -410,62 +410,71 @@ impl Db {
         deletes: &[String],
         seq: i64,
     ) -> Result<usize> {
-        let upserts: Vec<EntityRow> = upserts.collect();
         let pg = matches!(self, Db::Postgres(_));
         let _chain = AUDIT_LOCK.lock();
         with_conn!(self, conn => {
             conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                let refs: Vec<&str> = upserts.iter().map(|r| r.entity_ref.as_str()).chain(deletes.iter().map(String::as_str)).collect();
-                let mut before: HashMap<String, (String, String)> = HashMap::new();
-                for chunk in refs.chunks(500) {
-                    let found: Vec<(String, String, String)> = entities::table
-                        .filter(entities::entity_ref.eq_any(chunk))
-                        .select((entities::entity_ref, entities::etag, entities::origin))
-                        .load(conn)?;
-                    before.extend(found.into_iter().map(|(r, e, o)| (r, (e, o))));
-                }
-                let mut origins: Vec<&str> = upserts.iter().map(|r| r.origin.as_str()).collect();
-                origins.extend(before.values().map(|(_, o)| o.as_str()));
-                origins.sort();
-                origins.dedup();
-                let repos: HashMap<String, (String, String)> = repositories::table
-                    .filter(repositories::origin.eq_any(&origins))
-                    .select((repositories::origin, repositories::commit_id, repositories::author))
-                    .load::<(String, String, String)>(conn)?
-                    .into_iter()
-                    .map(|(o, c, a)| (o, (c, a)))
-                    .collect();
-                let entry = |action: &str, r: &str, origin: &str, etag: &str| {
+                // Entities are written in chunks (a large first ingest must not be held twice in
+                // memory); each chunk first reads what it replaces, to tell creations from changes.
+                let mut repos: HashMap<String, Option<(String, String)>> = HashMap::new();
+                let mut audit = Vec::new();
+                let mut entry = |conn: &mut _, action: &str, r: &str, origin: &str, etag: &str| -> std::result::Result<(), diesel::result::Error> {
+                    if !repos.contains_key(origin) {
+                        let found: Option<(String, String)> = repositories::table
+                            .filter(repositories::origin.eq(origin))
+                            .select((repositories::commit_id, repositories::author))
+                            .first(conn)
+                            .optional()?;
+                        repos.insert(origin.to_string(), found);
+                    }
                     let mut details = serde_json::json!({"origin": origin, "etag": etag});
-                    let actor = match repos.get(origin) {
+                    let actor = match &repos[origin] {
                         Some((commit, author)) => {
                             details["commit"] = serde_json::json!(commit);
                             details["author"] = serde_json::json!(author);
                             author.clone()
                         }
-                        None => "cairn".to_string(),
+                        None => crate::audit::actor(),
                     };
-                    crate::audit::Entry::new(&actor, action, Some(r), details)
+                    audit.push(crate::audit::Entry::new(&actor, action, Some(r), details));
+                    Ok(())
                 };
-                let mut audit = Vec::new();
                 let mut written = deletes.len();
-                for row in &upserts {
-                    written += 1;
-                    match before.get(&row.entity_ref) {
-                        None => audit.push(entry("entity.created", &row.entity_ref, &row.origin, &row.etag)),
-                        Some((etag, _)) if *etag != row.etag => audit.push(entry("entity.changed", &row.entity_ref, &row.origin, &row.etag)),
-                        Some(_) => {}
+                let mut chunk: Vec<EntityRow> = Vec::with_capacity(500);
+                let mut upserts = upserts.peekable();
+                while upserts.peek().is_some() {
+                    chunk.clear();
+                    chunk.extend(upserts.by_ref().take(500));
+                    let refs: Vec<&str> = chunk.iter().map(|r| r.entity_ref.as_str()).collect();
+                    let before: HashMap<String, String> = entities::table
+                        .filter(entities::entity_ref.eq_any(&refs))
+                        .select((entities::entity_ref, entities::etag))
+                        .load::<(String, String)>(conn)?
+                        .into_iter()
+                        .collect();
+                    for row in &chunk {
+                        written += 1;
+                        match before.get(&row.entity_ref) {
+                            None => entry(conn, "entity.created", &row.entity_ref, &row.origin, &row.etag)?,
+                            Some(etag) if *etag != row.etag => entry(conn, "entity.changed", &row.entity_ref, &row.origin, &row.etag)?,
+                            Some(_) => {}
+                        }
+                        diesel::insert_into(entities::table)
+                            .values(row)
+                            .on_conflict(entities::entity_ref)
+                            .do_update()
+                            .set(row)
+                            .execute(conn)?;
                     }
-                    diesel::insert_into(entities::table)
-                        .values(row)
-                        .on_conflict(entities::entity_ref)
-                        .do_update()
-                        .set(row)
-                        .execute(conn)?;
                 }
                 for r in deletes {
-                    if let Some((etag, origin)) = before.get(r) {
-                        audit.push(entry("entity.removed", r, origin, etag));
+                    let gone: Option<(String, String)> = entities::table
+                        .filter(entities::entity_ref.eq(r))
+                        .select((entities::etag, entities::origin))
+                        .first(conn)
+                        .optional()?;
+                    if let Some((etag, origin)) = gone {
+                        entry(conn, "entity.removed", r, &origin, &etag)?;
                     }
                     diesel::delete(entities::table.filter(entities::entity_ref.eq(r))).execute(conn)?;
                     diesel::insert_into(deleted_entities::table)
@@ -475,6 +484,7 @@ impl Db {
                         .set(deleted_entities::seq.eq(seq))
                         .execute(conn)?;
                 }
+                drop(entry);
                 append_audit!(conn, pg, &audit);
                 Ok(written)
             })
