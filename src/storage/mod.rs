@@ -484,7 +484,6 @@ impl Db {
                         .set(deleted_entities::seq.eq(seq))
                         .execute(conn)?;
                 }
-                drop(entry);
                 append_audit!(conn, pg, &audit);
                 Ok(written)
             })
