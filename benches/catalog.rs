@@ -34,7 +34,10 @@ fn main() {
         return scorecard_bench(n);
     }
     if args.first().map(String::as_str) == Some("audit") {
-        let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+        let n = args
+            .iter()
+            .find_map(|a| a.parse().ok())
+            .unwrap_or(1_000_000);
         return audit_bench(n);
     }
     if args.first().map(String::as_str) == Some("graph") {
@@ -609,7 +612,8 @@ fn post(port: u16, path: &str, body: &str) -> usize {
 
 fn audit_bench(n: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let db = cairn::storage::Db::connect(&dir.path().join("audit.sqlite").to_string_lossy()).unwrap();
+    let db =
+        cairn::storage::Db::connect(&dir.path().join("audit.sqlite").to_string_lossy()).unwrap();
     db.migrate().unwrap();
     let started = Instant::now();
     let mut batch = Vec::with_capacity(1000);

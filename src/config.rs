@@ -340,6 +340,23 @@ pub struct Cairn {
     pub sources: Sources,
     /// How long the writer lease lasts without renewal (several replicas on PostgreSQL).
     pub lease_seconds: u64,
+    pub compliance: Compliance,
+}
+
+/// `cairn.compliance`: the EU AI Act rule pack.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Compliance {
+    /// The rule pack file (re-read when it changes).
+    pub rule_pack: String,
+}
+
+impl Default for Compliance {
+    fn default() -> Self {
+        Compliance {
+            rule_pack: "./scorecards/eu-ai-act/rule-pack.yaml".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -432,6 +449,7 @@ impl Default for Cairn {
             data_dir: "./cairn-data".into(),
             sources: Sources::default(),
             lease_seconds: 30,
+            compliance: Compliance::default(),
         }
     }
 }

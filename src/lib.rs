@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod compliance;
 pub mod config;
 pub mod descriptor;
 pub mod error;

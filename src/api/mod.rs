@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod campaigns;
 mod catalog;
+mod compliance;
 mod dashboard;
 mod errors;
 mod graph;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub crawler: Arc<Crawler>,
     pub scorecards: Arc<crate::scorecard::Engine>,
     pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
+    pub rule_pack: crate::compliance::PackSource,
     pub auth: auth::AuthPolicy,
     pub max_body_bytes: usize,
 }
@@ -54,6 +56,7 @@ impl AppState {
             crawler,
             scorecards,
             scaffolder,
+            rule_pack: crate::compliance::PackSource::new(&config.cairn.compliance.rule_pack),
             auth: auth::AuthPolicy::from_config(config),
             max_body_bytes: config.cairn.max_body_bytes,
         }
@@ -71,7 +74,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(graph::routes)
                 .configure(scorecards::routes)
                 .configure(campaigns::routes)
-                .configure(audit::routes),
+                .configure(audit::routes)
+                .configure(compliance::routes),
         )
         .service(
             web::scope("/api/catalog")

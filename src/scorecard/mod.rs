@@ -18,7 +18,7 @@ use crate::readmodel::filter::Predicate;
 use crate::readmodel::Snapshot;
 use crate::storage::{CheckInputRow, Db, NewHistoryRow};
 
-pub use eval::{annotate, matches_filter, Facts};
+pub use eval::{annotate, holds, matches_filter, Facts};
 
 /// The pseudo-scorecard holding `techInsights.factChecker.checks` from the app-config.
 pub const TECH_INSIGHTS_SCORECARD: &str = "scorecard:default/tech-insights";

@@ -6,6 +6,7 @@ mod bad_input;
 mod catalog;
 mod cli;
 mod compat;
+mod compliance;
 mod git;
 mod graph;
 mod ingestion;

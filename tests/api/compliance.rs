@@ -1,0 +1,168 @@
+//! EU AI Act: the questionnaire, a what-if classification, and an AI system's obligations with
+//! the evidence found and what is missing.
+
+use serde_json::{json, Value};
+
+use crate::support::{root_location, spawn};
+
+const AGENT: &str = r#"apiVersion: cairn.dev/v1alpha1
+kind: AIAgent
+metadata:
+  name: credit-scorer
+  annotations:
+    cairn.dev/risk-register: ./docs/risk-register.md
+  links:
+    - {url: "https://docs.example/ifu", title: Instructions, type: instructions-for-use}
+spec:
+  type: assistant
+  lifecycle: production
+  owner: team-a
+  purpose: Scores the creditworthiness of small businesses
+  humanOversight: {owner: group:default/team-a}
+  aiAct:
+    role: provider
+    answers: {S1: true, S2: false, S3: true, P1: false, P2: false, P3: false, P4: false, P5: false, P6: false, P7: false, P8: false, P9: false,
+              H1: false, H3: "5b", H4: [], H5: false, T1: true, T2: false, T3: false, T4: false, T5: false, G1: false}
+---
+apiVersion: cairn.dev/v1alpha1
+kind: AIAgent
+metadata: {name: half-answered}
+spec: {type: assistant, lifecycle: experimental, owner: team-a, aiAct: {role: deployer, answers: {S1: true}}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc}
+spec: {type: service, lifecycle: production, owner: team-a}
+"#;
+
+fn obligation<'a>(result: &'a Value, id: &str) -> &'a Value {
+    result["obligations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == id)
+        .unwrap_or_else(|| panic!("no obligation {id}: {result}"))
+}
+
+#[tokio::test]
+async fn classification_obligations_evidence_and_attestations() {
+    let app = spawn(&[
+        ("all.yaml", &root_location(&["ai.yaml"])),
+        ("ai.yaml", AGENT),
+    ])
+    .await;
+
+    let (status, q) = app.get_cairn("/compliance/ai-act/questionnaire").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        q["properties"]["answers"]["properties"]["P6"]["x-cite"],
+        "Art. 5(1)(f)"
+    );
+
+    let (status, what_if) = app
+        .post_cairn(
+            "/compliance/ai-act/classify",
+            json!({"role": "deployer", "answers": {"S1": false}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{what_if}");
+    assert_eq!(what_if["tier"], "out-of-scope");
+    let (status, bad) = app
+        .post_cairn(
+            "/compliance/ai-act/classify",
+            json!({"role": "provider", "answers": {"T1": "yes"}}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("answers.T1"),
+        "{bad}"
+    );
+
+    let (status, r) = app
+        .get_cairn("/compliance/ai-act/entities/aiagent/default/credit-scorer")
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let c = &r["classification"];
+    assert_eq!(
+        (c["tier"].as_str(), c["basis"].as_str()),
+        (Some("high-risk"), Some("annex-iii")),
+        "{c}"
+    );
+    assert_eq!(c["flags"], json!(["transparency:50(1)"]));
+    assert!(c["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["cite"] == "Art. 6(2), Annex III"));
+
+    let rms = obligation(&r, "HR-RMS");
+    assert_eq!(rms["appliesFrom"], "2027-12-02");
+    assert_eq!(rms["status"], "not-yet-due");
+    assert_eq!(rms["met"], true, "{rms}");
+    let doc = obligation(&r, "HR-DOC");
+    assert_eq!(doc["met"], false);
+    assert_eq!(
+        doc["missing"],
+        json!(["add a link of type `eu-declaration-of-conformity`"])
+    );
+    // Transparency applies since 2026-08-02: due now, and not met until attested.
+    let interact = obligation(&r, "T-INTERACT");
+    assert_eq!(interact["status"], "fail", "{interact}");
+    // Ordered by due date.
+    let dates: Vec<&str> = r["obligations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["appliesFrom"].as_str())
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "{dates:?}");
+
+    let (status, _) = app
+        .post_cairn(
+            "/compliance/ai-act/entities/aiagent/default/credit-scorer/attestations",
+            json!({"obligation": "T-INTERACT", "result": "pass"}),
+        )
+        .await;
+    assert_eq!(status, 400, "a justification is required");
+    let (status, _) = app
+        .post_cairn(
+            "/compliance/ai-act/entities/aiagent/default/credit-scorer/attestations",
+            json!({"obligation": "T-INTERACT", "result": "pass", "justification": "Banner shown on first message; screenshot in the wiki"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, r) = app
+        .get_cairn("/compliance/ai-act/entities/aiagent/default/credit-scorer")
+        .await;
+    assert_eq!(obligation(&r, "T-INTERACT")["status"], "pass");
+    let (_, audit) = app
+        .get_cairn("/audit?entity=aiagent:default/credit-scorer")
+        .await;
+    assert!(audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["action"] == "obligation.attested"));
+
+    let (_, half) = app
+        .get_cairn("/compliance/ai-act/entities/aiagent/default/half-answered")
+        .await;
+    assert_eq!(half["classification"]["tier"], "unclassified");
+    assert!(half["classification"]["unanswered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|q| q["id"] == "P6"));
+    assert_eq!(half["obligations"], json!([]));
+
+    let (status, _) = app
+        .get_cairn("/compliance/ai-act/entities/component/default/svc")
+        .await;
+    assert_eq!(status, 400);
+    let (_, list) = app.get_cairn("/compliance/ai-act/entities").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+}
