@@ -12,6 +12,10 @@ static REGISTRY: Lazy<Handlebars<'static>> = Lazy::new(|| {
         ("layout", include_str!("pages/layout.hbs")),
         ("scorecards", include_str!("pages/scorecards.hbs")),
         ("entity", include_str!("pages/entity.hbs")),
+        (
+            "technical-file.html",
+            include_str!("reports/technical-file.html.hbs"),
+        ),
     ] {
         h.register_template_string(name, text)
             .expect("embedded template is valid");
@@ -25,4 +29,27 @@ pub fn page(name: &str, title: &str, data: &impl Serialize) -> Result<String, St
     REGISTRY
         .render("layout", &serde_json::json!({"title": title, "body": body}))
         .map_err(|e| e.to_string())
+}
+
+/// Markdown reports: the same engine without HTML escaping.
+static MARKDOWN: Lazy<Handlebars<'static>> = Lazy::new(|| {
+    let mut h = Handlebars::new();
+    h.set_strict_mode(false);
+    h.register_escape_fn(handlebars::no_escape);
+    h.register_template_string(
+        "technical-file.md",
+        include_str!("reports/technical-file.md.hbs"),
+    )
+    .expect("embedded template is valid");
+    h
+});
+
+/// Renders an embedded report (`name.html` escaped, `name.md` not).
+pub fn report(name: &str, data: &impl Serialize) -> Result<String, String> {
+    let registry = if name.ends_with(".md") {
+        &MARKDOWN
+    } else {
+        &REGISTRY
+    };
+    registry.render(name, data).map_err(|e| e.to_string())
 }

@@ -166,3 +166,96 @@ async fn classification_obligations_evidence_and_attestations() {
     let (_, list) = app.get_cairn("/compliance/ai-act/entities").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn the_technical_file_is_one_zip_with_annex_iv_evidence_and_repository_documents() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = crate::git::WorkRepo::init(&dir.path().join("scorer"));
+    let agent = AGENT.split("\n---\n").next().unwrap().replace(
+        "    cairn.dev/risk-register: ./docs/risk-register.md",
+        "    cairn.dev/model-card: ./MODEL_CARD.md",
+    );
+    repo.write("catalog-info.yaml", &agent);
+    repo.write(
+        "MODEL_CARD.md",
+        "# Model card\nLimitations: small businesses only.\n",
+    );
+    repo.commit("the scorer");
+    let app = crate::git::app_with_source(&repo.url(), "").await;
+    crate::git::crawl(&app, "org").await;
+    let (status, _) = app
+        .post_cairn("/facts", json!({"entityRef": "aiagent:default/credit-scorer", "facts": {"bias-check": {"passed": true, "metric": "demographic parity", "value": 0.03}}}))
+        .await;
+    assert_eq!(status, 200);
+
+    let r = app
+        .client
+        .get(format!(
+            "{}/api/cairn/compliance/ai-act/entities/aiagent/default/credit-scorer/technical-file",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut read = |name: &str| {
+        let mut s = String::new();
+        zip.by_name(name)
+            .unwrap_or_else(|_| panic!("{name} in the zip"))
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    };
+    let md = read("technical-file.md");
+    assert!(
+        md.contains("**Tier: high-risk** (basis: annex-iii)"),
+        "{md}"
+    );
+    for n in 1..=9 {
+        assert!(md.contains(&format!("\n### {n}. ")), "section {n}: {md}");
+    }
+    assert!(md.contains("**Model card:** ./MODEL_CARD.md"), "{md}");
+    assert!(md.contains("**Bias check (CI):**"), "{md}");
+    assert!(
+        md.contains("### 8. EU declaration of conformity (Art. 47)\n\n**Missing.**"),
+        "{md}"
+    );
+    assert!(md.contains("| H3: "), "answers are listed");
+    let html = read("technical-file.html");
+    assert!(html.contains("<h3>5. Risk management system (Art. 9)</h3>"));
+    assert_eq!(
+        read("documents/MODEL_CARD.md"),
+        "# Model card\nLimitations: small businesses only.\n"
+    );
+    let classification: Value = serde_json::from_str(&read("classification.json")).unwrap();
+    assert_eq!(classification["classification"]["tier"], "high-risk");
+    let audit: Value = serde_json::from_str(&read("audit.json")).unwrap();
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["action"] == "fact.pushed"));
+    let manifest: Value = serde_json::from_str(&read("manifest.json")).unwrap();
+    let entry = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "documents/MODEL_CARD.md")
+        .unwrap()
+        .clone();
+    use sha2::Digest;
+    let expected = hex::encode(sha2::Sha256::digest(
+        read("documents/MODEL_CARD.md").as_bytes(),
+    ));
+    assert_eq!(entry["sha256"], expected);
+    assert_eq!(manifest["auditChainIntact"], true);
+
+    let (status, _) = app
+        .get_cairn("/compliance/ai-act/entities/group/default/team-a/technical-file")
+        .await;
+    assert!(status == 400 || status == 404, "{status}");
+}
