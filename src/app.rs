@@ -125,6 +125,9 @@ impl Application {
                 readmodel: readmodel.clone(),
                 crawler: crawler.clone(),
                 publish: config.scaffolder.publish.hosts.clone(),
+                rule_pack: Arc::new(crate::compliance::PackSource::new(
+                    &config.cairn.compliance.rule_pack,
+                )),
             },
             config.scaffolder.concurrent_tasks_limit,
             std::path::Path::new(&config.cairn.data_dir),

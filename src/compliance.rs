@@ -133,6 +133,7 @@ const EVIDENCE_KINDS: &[&str] = &[
     "fact",
     "relation",
     "attestation",
+    "mandatedTemplate",
     "any",
     "all",
 ];
@@ -159,7 +160,7 @@ fn check_evidence(v: &Value, field: &str) -> Result<(), String> {
             regex::Regex::new(m["file"].as_str().unwrap_or_default())
                 .map_err(|e| format!("{field}.file: invalid pattern: {e}"))?;
         }
-        "attestation" => {}
+        "attestation" | "mandatedTemplate" => {}
         k => {
             if !m[k].is_string() {
                 return Err(format!("{field}.{k}: must be a string"));
@@ -487,6 +488,8 @@ pub struct Evidence<'a> {
     pub pushed: Option<&'a Map<String, Value>>,
     /// obligation id → (result, author, justification, at seconds).
     pub attestations: &'a HashMap<String, (String, String, String, i64)>,
+    /// The templates mandated for the entity's tier.
+    pub mandated: &'a [String],
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
@@ -671,6 +674,25 @@ impl Evidence<'_> {
                 return true;
             }
             missing.push(format!("relate it with `{t}` (at least {min})"));
+            return false;
+        }
+        if m.contains_key("mandatedTemplate") {
+            let source = entity["metadata"]["annotations"]["backstage.io/source-template"]
+                .as_str()
+                .unwrap_or_default();
+            if self.mandated.is_empty() {
+                found.push("no template is mandated for this tier".into());
+                return true;
+            }
+            if self.mandated.iter().any(|t| t == source) {
+                found.push(format!("created with {source}"));
+                return true;
+            }
+            missing.push(format!(
+                "create it with {} (backstage.io/source-template is {})",
+                self.mandated.join(" or "),
+                if source.is_empty() { "not set" } else { source }
+            ));
             return false;
         }
         // attestation

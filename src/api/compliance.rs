@@ -129,11 +129,16 @@ fn assess(
     let none = HashMap::new();
     let attestations = all_attestations.get(entity_ref).unwrap_or(&none);
     let classification = p.classify(entity);
+    let mandated = classification["tier"]
+        .as_str()
+        .map(|t| crate::scaffolder::mandated_templates(&state.readmodel.snapshot(), t))
+        .unwrap_or_default();
     let evidence = Evidence {
         entity,
         files: &files,
         pushed: pushed.as_ref(),
         attestations,
+        mandated: &mandated,
         now: chrono::Utc::now(),
     };
     let obligations = evidence.assess(p, &classification);

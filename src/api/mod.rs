@@ -36,7 +36,7 @@ pub struct AppState {
     pub crawler: Arc<Crawler>,
     pub scorecards: Arc<crate::scorecard::Engine>,
     pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
-    pub rule_pack: crate::compliance::PackSource,
+    pub rule_pack: Arc<crate::compliance::PackSource>,
     pub auth: auth::AuthPolicy,
     pub max_body_bytes: usize,
 }
@@ -55,8 +55,8 @@ impl AppState {
             readmodel,
             crawler,
             scorecards,
+            rule_pack: scaffolder.rule_pack(),
             scaffolder,
-            rule_pack: crate::compliance::PackSource::new(&config.cairn.compliance.rule_pack),
             auth: auth::AuthPolicy::from_config(config),
             max_body_bytes: config.cairn.max_body_bytes,
         }

@@ -30,6 +30,40 @@ pub struct Services {
     pub readmodel: Arc<ReadModel>,
     pub crawler: Arc<Crawler>,
     pub publish: Vec<PublishHost>,
+    /// The EU AI Act rule pack, for templates mandated or forbidden per risk tier.
+    pub rule_pack: Arc<crate::compliance::PackSource>,
+}
+
+/// Templates' governance annotations: comma-separated tiers.
+pub const MANDATORY_FOR_TIERS: &str = "cairn.dev/mandatory-for-tiers";
+pub const FORBIDDEN_FOR_TIERS: &str = "cairn.dev/forbidden-for-tiers";
+
+fn tiers_in(template: &Value, key: &str) -> Vec<String> {
+    template["metadata"]["annotations"][key]
+        .as_str()
+        .unwrap_or_default()
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The templates mandated for a tier, by ref.
+pub fn mandated_templates(snap: &crate::readmodel::Snapshot, tier: &str) -> Vec<String> {
+    let mut out: Vec<String> = snap
+        .docs
+        .iter()
+        .filter(|d| &*d.kind == "Template")
+        .filter_map(|d| {
+            serde_json::from_str::<Value>(&d.json)
+                .ok()
+                .map(|t| (d.entity_ref.to_string(), t))
+        })
+        .filter(|(_, t)| tiers_in(t, MANDATORY_FOR_TIERS).iter().any(|x| x == tier))
+        .map(|(r, _)| r)
+        .collect();
+    out.sort();
+    out
 }
 
 /// Why a task could not be created.
@@ -243,6 +277,48 @@ impl Scaffolder {
         &self.db
     }
 
+    pub fn rule_pack(&self) -> Arc<crate::compliance::PackSource> {
+        self.services.rule_pack.clone()
+    }
+
+    /// The EU AI Act tier the values ask for: `riskTier`, or the classification of `aiAct`
+    /// (`{role, answers}`); `None` when the task does not create an AI system.
+    fn requested_tier(&self, values: &Value) -> Option<String> {
+        if let Some(t) = values["riskTier"].as_str() {
+            return Some(t.to_string());
+        }
+        let ai = values.get("aiAct").filter(|a| a.is_object())?;
+        let (pack, _) = self.services.rule_pack.get().ok()?;
+        pack.classify(&json!({"spec": {"aiAct": ai}}))["tier"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Refuses a template that a tier forbids, or that is not the one the tier mandates.
+    fn check_mandates(
+        &self,
+        template: &Value,
+        template_ref: &str,
+        values: &Value,
+    ) -> Result<(), Error> {
+        let Some(tier) = self.requested_tier(values) else {
+            return Ok(());
+        };
+        if tiers_in(template, FORBIDDEN_FOR_TIERS).contains(&tier) {
+            return Err(Error::NotAllowed(format!(
+                "{template_ref} may not be used for AI systems of tier {tier}"
+            )));
+        }
+        let mandated = mandated_templates(&self.services.readmodel.snapshot(), &tier);
+        if !mandated.is_empty() && !mandated.iter().any(|m| m == template_ref) {
+            return Err(Error::NotAllowed(format!(
+                "AI systems of tier {tier} must be created with {}; {template_ref} is not allowed for them",
+                mandated.join(" or ")
+            )));
+        }
+        Ok(())
+    }
+
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
         self.events.subscribe()
     }
@@ -295,6 +371,7 @@ impl Scaffolder {
         let secrets_v = Value::Object(secrets.clone());
         let values = with_defaults(&template, values);
         validate_values(&template, &values, &secrets_v)?;
+        self.check_mandates(&template, &r.canonical(), &values)?;
         let spec = task_spec(
             &template,
             &values,

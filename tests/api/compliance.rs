@@ -46,10 +46,18 @@ fn obligation<'a>(result: &'a Value, id: &str) -> &'a Value {
 
 #[tokio::test]
 async fn classification_obligations_evidence_and_attestations() {
-    let app = spawn(&[
-        ("all.yaml", &root_location(&["ai.yaml"])),
-        ("ai.yaml", AGENT),
-    ])
+    let app = crate::support::spawn_with(
+        &[
+            ("all.yaml", &root_location(&["ai.yaml"])),
+            ("ai.yaml", AGENT),
+        ],
+        crate::support::Options {
+            extra_targets: vec![
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/all.yaml")
+            ],
+            ..Default::default()
+        },
+    )
     .await;
 
     let (status, q) = app.get_cairn("/compliance/ai-act/questionnaire").await;
@@ -103,6 +111,14 @@ async fn classification_obligations_evidence_and_attestations() {
     assert_eq!(rms["appliesFrom"], "2027-12-02");
     assert_eq!(rms["status"], "not-yet-due");
     assert_eq!(rms["met"], true, "{rms}");
+    let golden = obligation(&r, "GOV-TEMPLATE");
+    assert_eq!(
+        golden["missing"],
+        json!([
+            "create it with template:default/ai-agent (backstage.io/source-template is not set)"
+        ]),
+        "{golden}"
+    );
     let doc = obligation(&r, "HR-DOC");
     assert_eq!(doc["met"], false);
     assert_eq!(

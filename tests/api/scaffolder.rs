@@ -643,6 +643,36 @@ async fn the_ai_agent_golden_path_produces_its_evidence_and_a_dry_run_over_10_mb
     );
     assert_eq!(agent["spec"]["aiAct"]["answers"]["T1"], true);
 
+    // The ai-agent template is mandatory for high-risk systems: others are refused with 403.
+    for values in [
+        json!({"name": "scorer", "owner": "group:default/team-a", "riskTier": "high-risk"}),
+        json!({"name": "scorer", "owner": "group:default/team-a", "aiAct": {"role": "provider", "answers": {
+            "S1": true, "S2": false, "S3": true, "P1": false, "P2": false, "P3": false, "P4": false, "P5": false,
+            "P6": false, "P7": false, "P8": false, "P9": false, "H1": false, "H3": "5b", "H4": [], "H5": false,
+            "T1": false, "T2": false, "T3": false, "T4": false, "T5": false, "G1": false}}}),
+    ] {
+        let (status, body) = scaffolder_post(
+            &app,
+            "/tasks",
+            json!({"templateRef": "template:default/rust-service", "values": values}),
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(
+                "AI systems of tier high-risk must be created with template:default/ai-agent"
+            ),
+            "{body}"
+        );
+    }
+    let (status, body) = scaffolder_post(
+        &app,
+        "/tasks",
+        json!({"templateRef": "template:default/rust-service", "values": {"name": "xy", "owner": "group:default/team-a", "riskTier": "prohibited"}}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
     let big = "x".repeat(11 << 20);
     let (status, _) = scaffolder_post(&app, "/dry-run", json!({"template": {}, "values": {}, "directoryContents": [{"path": "a", "base64Content": big}]})).await;
     assert_eq!(status, 413);
