@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{root_location, spawn};
+use crate::support::root_location;
 
 const AGENT: &str = r#"apiVersion: cairn.dev/v1alpha1
 kind: AIAgent
