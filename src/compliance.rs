@@ -733,10 +733,30 @@ impl Evidence<'_> {
             .map(|(o, due)| {
                 let (mut found, mut missing) = (Vec::new(), Vec::new());
                 let met = self.check(&o.id, &o.evidence, &mut found, &mut missing);
-                let status = match (met, due) {
-                    (_, Some(d)) if today < d => "not-yet-due",
-                    (true, _) => "pass",
-                    (false, _) => "fail",
+                // An exemption reviewed in Git (`spec.aiAct.exemptions`) covers an unmet obligation
+                // until it expires.
+                let exemption = self.entity["spec"]["aiAct"]["exemptions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|x| x["obligation"] == o.id.as_str())
+                    .and_then(|x| {
+                        let until = NaiveDate::parse_from_str(x["expires"].as_str()?, "%Y-%m-%d").ok()?;
+                        Some((until, x))
+                    })
+                    .filter(|(until, _)| *until >= today);
+                let status = match (met, due, &exemption) {
+                    (_, Some(d), _) if today < d => "not-yet-due",
+                    (true, _, _) => "pass",
+                    (false, _, Some((until, x))) => {
+                        found.push(format!(
+                            "exempt until {until}: {} (approved by {})",
+                            x["reason"].as_str().unwrap_or_default(),
+                            x["approver"].as_str().unwrap_or_default()
+                        ));
+                        "exempt"
+                    }
+                    (false, _, None) => "fail",
                 };
                 json!({"id": o.id, "title": o.title, "cite": o.cite, "appliesFrom": due.map(|d| d.to_string()),
                        "status": status, "met": met, "evidence": found, "missing": missing})

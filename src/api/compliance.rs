@@ -147,7 +147,7 @@ fn assess(
         "entityRef": entity_ref,
         "rulePack": {"name": p.name, "version": p.version, "legalText": p.legal_text},
         "classification": classification,
-        "summary": {"pass": count("pass"), "fail": count("fail"), "notYetDue": count("not-yet-due")},
+        "summary": {"pass": count("pass"), "fail": count("fail"), "exempt": count("exempt"), "notYetDue": count("not-yet-due")},
         "obligations": obligations,
         "repository": repo.map(|r| json!({"url": r.url, "commit": r.commit_id})),
     }))
@@ -421,14 +421,20 @@ fn annex_iv(
 
 /// `GET …/technical-file`: the whole technical file as one ZIP.
 async fn technical_file(
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
     state: web::Data<AppState>,
 ) -> Reply {
+    let who = req
+        .extensions()
+        .get::<super::Principal>()
+        .map(|p| p.0.clone())
+        .unwrap_or_else(|| "anonymous".into());
     let (kind, namespace, name) = path.into_inner();
     let (p, _) = pack(&state)?;
     let (r, entity) = entity_of(&state, &kind, &namespace, &name)?;
     let state2 = state.clone();
-    let (zip, file_name) = web::block(move || -> Result<(Vec<u8>, String), Error> {
+    let (zip, file_name) = web::block(move || crate::audit::with_actor(&who, || -> Result<(Vec<u8>, String), Error> {
         let assessment = assess(&state2, &p, &entity, &r, &attestations(&state2)?)?;
         let db = state2.catalog.db();
         let history = db.history(Some(&r), None)?;
@@ -507,6 +513,7 @@ async fn technical_file(
             ("obligations.json".into(), pretty(&assessment["obligations"])),
             ("scorecard-history.json".into(), pretty(&serde_json::to_value(&history).unwrap_or_default())),
             ("audit.json".into(), pretty(&serde_json::to_value(&audit).unwrap_or_default())),
+            ("ci-results.json".into(), pretty(&json!(pushed))),
         ];
         for (path, bytes) in documents {
             entries.push((format!("documents/{path}"), bytes));
@@ -534,8 +541,16 @@ async fn technical_file(
             zip.finish().map_err(|e| Error::Internal(e.to_string()))?;
         }
         let file_name = format!("technical-file-{}.zip", r.replace([':', '/'], "-"));
-        Ok((buf.into_inner(), file_name))
-    })
+        let zip = buf.into_inner();
+        use sha2::Digest;
+        db.append_audit(&[crate::audit::Entry::new(
+            &crate::audit::actor(),
+            "technical-file.exported",
+            Some(&r),
+            json!({"sha256": hex::encode(sha2::Sha256::digest(&zip)), "bytes": zip.len(), "auditChainHead": head.last_hash}),
+        )])?;
+        Ok((zip, file_name))
+    }))
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     Ok(HttpResponse::Ok()

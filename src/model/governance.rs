@@ -265,6 +265,29 @@ fn check_ai_act(ai: &Map<String, Value>, problems: &mut Vec<Problem>) {
             ));
         }
     }
+    for (i, x) in ai
+        .get("exemptions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let field = format!("spec.aiAct.exemptions.{i}");
+        for key in ["obligation", "reason", "approver"] {
+            if x[key].as_str().is_none_or(|v| v.trim().is_empty()) {
+                problems.push(Problem::new(format!("{field}.{key}"), "is required"));
+            }
+        }
+        if x["expires"]
+            .as_str()
+            .is_none_or(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err())
+        {
+            problems.push(Problem::new(
+                format!("{field}.expires"),
+                "must be a date (YYYY-MM-DD)",
+            ));
+        }
+    }
     let answers = match ai.get("answers") {
         None => return,
         Some(Value::Object(a)) => a,

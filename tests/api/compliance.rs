@@ -269,6 +269,16 @@ async fn the_technical_file_is_one_zip_with_annex_iv_evidence_and_repository_doc
     ));
     assert_eq!(entry["sha256"], expected);
     assert_eq!(manifest["auditChainIntact"], true);
+    let ci: Value = serde_json::from_str(&read("ci-results.json")).unwrap();
+    assert_eq!(ci["bias-check"]["passed"], true);
+    let (_, audit) = app
+        .get_cairn("/audit?entity=aiagent:default/credit-scorer")
+        .await;
+    assert!(audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["action"] == "technical-file.exported"));
 
     let (status, _) = app
         .get_cairn("/compliance/ai-act/entities/group/default/team-a/technical-file")
