@@ -561,3 +561,139 @@ async fn technical_file(
         ))
         .body(zip))
 }
+
+/// The compliance dashboard's pages (server-rendered HTML).
+pub fn pages(cfg: &mut web::ServiceConfig) {
+    cfg.route("/compliance", web::get().to(dashboard)).route(
+        "/compliance/entities/{kind}/{namespace}/{name}",
+        web::get().to(dashboard_entity),
+    );
+}
+
+fn page(name: &str, title: &str, data: &Value) -> Reply {
+    let body = crate::render::page(name, title, data).map_err(Error::Internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+fn path_of(entity_ref: &str) -> String {
+    let r = crate::model::EntityRef::parse(entity_ref, None, "default").expect("a stored ref");
+    format!("{}/{}/{}", r.kind, r.namespace, r.name)
+}
+
+async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Reply {
+    let params = super::params::Params::parse(req.query_string());
+    let tier = params.one("tier").filter(|t| !t.is_empty());
+    let owner = params
+        .one("owner")
+        .filter(|t| !t.is_empty())
+        .map(|o| o.to_lowercase());
+    let due_before = params.one("dueBefore").filter(|t| !t.is_empty());
+    let (p, _) = pack(&state)?;
+    let state2 = state.clone();
+    let (tier2, owner2, due2) = (tier.clone(), owner.clone(), due_before.clone());
+    let today = chrono::Utc::now().date_naive().to_string();
+    let today2 = today.clone();
+    let systems = web::block(move || -> Result<Vec<Value>, Error> {
+        let snap = state2.readmodel.snapshot();
+        let all = attestations(&state2)?;
+        let mut out = Vec::new();
+        for doc in snap.docs.iter().filter(|d| &*d.kind == "AIAgent") {
+            let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
+            let a = assess(&state2, &p, &entity, &doc.entity_ref, &all)?;
+            let c = &a["classification"];
+            if tier2.as_deref().is_some_and(|t| c["tier"] != t) {
+                continue;
+            }
+            if owner2.as_deref().is_some_and(|o| {
+                entity["spec"]["owner"]
+                    .as_str()
+                    .map(str::to_lowercase)
+                    .as_deref()
+                    != Some(o)
+            }) {
+                continue;
+            }
+            let obligations = a["obligations"].as_array().cloned().unwrap_or_default();
+            let open: Vec<&Value> = obligations
+                .iter()
+                .filter(|o| o["met"] != true && o["status"] != "exempt")
+                .collect();
+            let nearest = open
+                .iter()
+                .filter(|o| {
+                    o["appliesFrom"]
+                        .as_str()
+                        .is_some_and(|d| d >= today2.as_str())
+                })
+                .min_by_key(|o| o["appliesFrom"].as_str().map(str::to_owned))
+                .map(|o| json!({"id": o["id"], "appliesFrom": o["appliesFrom"]}));
+            if let Some(before) = &due2 {
+                let due_soon = open.iter().any(|o| {
+                    o["appliesFrom"]
+                        .as_str()
+                        .is_none_or(|d| d <= before.as_str())
+                });
+                if !due_soon {
+                    continue;
+                }
+            }
+            let count = |f: &dyn Fn(&Value) -> bool| obligations.iter().filter(|o| f(o)).count();
+            out.push(json!({
+                "entityRef": doc.entity_ref.to_string(),
+                "path": path_of(&doc.entity_ref),
+                "tier": c["tier"], "basis": c["basis"], "flags": c["flags"], "role": c["role"],
+                "owner": entity["spec"]["owner"],
+                "met": count(&|o| o["met"] == true || o["status"] == "exempt"),
+                "due": count(&|o| o["status"] == "not-yet-due" && o["met"] != true),
+                "overdue": count(&|o| o["status"] == "fail"),
+                "nearest": nearest,
+            }));
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    let (p, _) = pack(&state)?;
+    let tiers: Vec<Value> = [
+        "prohibited",
+        "high-risk",
+        "annex-iii-exempted",
+        "limited",
+        "minimal",
+        "out-of-scope",
+        "unclassified",
+    ]
+    .iter()
+    .map(|t| json!({"name": t, "selected": tier.as_deref() == Some(*t)}))
+    .collect();
+    page(
+        "compliance",
+        "EU AI Act compliance",
+        &json!({
+            "rulePack": {"name": p.name, "version": p.version, "legalText": p.legal_text},
+            "today": today,
+            "tiers": tiers,
+            "filters": {"owner": owner, "dueBefore": due_before},
+            "count": systems.len(),
+            "systems": systems,
+        }),
+    )
+}
+
+async fn dashboard_entity(
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> Reply {
+    let (kind, namespace, name) = path.into_inner();
+    let (p, _) = pack(&state)?;
+    let (r, entity) = entity_of(&state, &kind, &namespace, &name)?;
+    let state2 = state.clone();
+    let r2 = r.clone();
+    let mut a = web::block(move || assess(&state2, &p, &entity, &r2, &attestations(&state2)?))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    a["path"] = json!(path_of(&r));
+    page("compliance-entity", &r, &a)
+}

@@ -85,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/tech-insights").configure(tech_insights::routes))
         .service(web::scope("/api/scaffolder").configure(scaffolder::routes))
         .configure(dashboard::routes)
+        .configure(compliance::pages)
         .default_service(web::to(|| async { HttpResponse::NotFound().finish() }));
 }
 

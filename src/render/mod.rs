@@ -12,6 +12,11 @@ static REGISTRY: Lazy<Handlebars<'static>> = Lazy::new(|| {
         ("layout", include_str!("pages/layout.hbs")),
         ("scorecards", include_str!("pages/scorecards.hbs")),
         ("entity", include_str!("pages/entity.hbs")),
+        ("compliance", include_str!("pages/compliance.hbs")),
+        (
+            "compliance-entity",
+            include_str!("pages/compliance-entity.hbs"),
+        ),
         (
             "technical-file.html",
             include_str!("reports/technical-file.html.hbs"),

@@ -175,6 +175,37 @@ async fn classification_obligations_evidence_and_attestations() {
         .any(|q| q["id"] == "P6"));
     assert_eq!(half["obligations"], json!([]));
 
+    let page = |path: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .get(format!("{}{path}", app.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+    let html = page("/compliance").await;
+    assert!(
+        html.contains("aiagent:default/credit-scorer")
+            && html.contains("aiagent:default/half-answered")
+    );
+    assert!(html.contains("technical-file"));
+    let high = page("/compliance?tier=high-risk").await;
+    assert!(
+        high.contains("aiagent:default/credit-scorer")
+            && !high.contains("aiagent:default/half-answered")
+    );
+    let todo = page("/compliance/entities/aiagent/default/credit-scorer").await;
+    assert!(
+        todo.contains("HR-DOC")
+            && todo.contains("add a link of type &#x60;eu-declaration-of-conformity&#x60;"),
+        "{todo}"
+    );
+
     let (status, _) = app
         .get_cairn("/compliance/ai-act/entities/component/default/svc")
         .await;
