@@ -37,10 +37,28 @@ enum Command {
     },
     /// Process every configured location once, store the result, and exit.
     Ingest,
+    /// Write a compliance export.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// The EU AI Act technical file of an AI system, as a ZIP (what the API's technical-file
+    /// endpoint returns).
+    TechnicalFile {
+        /// The entity ref, e.g. aiagent:default/credit-scorer.
+        entity_ref: String,
+        /// Where to write it; `technical-file-<ref>.zip` in the current directory by default.
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
     },
 }
 
@@ -59,6 +77,9 @@ fn main() -> ExitCode {
             load(&cli.config).and_then(|c| cairn::app::open_database(&c).map(|_| ()))
         }
         Command::Ingest => load(&cli.config).and_then(ingest),
+        Command::Export {
+            command: ExportCommand::TechnicalFile { entity_ref, out },
+        } => load(&cli.config).and_then(|c| export_technical_file(c, &entity_ref, out)),
         Command::Audit {
             command: AuditCommand::Verify,
         } => match load(&cli.config).and_then(audit_verify) {
@@ -96,6 +117,46 @@ fn ingest(config: Config) -> anyhow::Result<()> {
     let catalog = cairn::app::build_catalog(&config, db, Box::new(|| {}))?;
     catalog.ingest_all()?;
     println!("{} entities stored", catalog.entity_count());
+    Ok(())
+}
+
+fn export_technical_file(
+    config: Config,
+    entity_ref: &str,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let db = cairn::app::open_database(&config)?;
+    let readmodel = cairn::readmodel::ReadModel::new();
+    readmodel.refresh(&db).context("cannot load the catalog")?;
+    let catalog = cairn::app::build_catalog(&config, db.clone(), Box::new(|| {}))?;
+    let crawler = cairn::ingest::crawler::Crawler::new(catalog, db.clone(), &config)?;
+    let pack =
+        cairn::compliance::RulePack::load(std::path::Path::new(&config.cairn.compliance.rule_pack))
+            .map_err(|e| anyhow::anyhow!("the rule pack does not load: {e}"))?;
+    let r = cairn::model::EntityRef::parse(entity_ref, None, "default")?.canonical();
+    let snap = readmodel.snapshot();
+    let doc = snap
+        .get_by_ref(&r)
+        .ok_or_else(|| anyhow::anyhow!("no entity {r} in the catalog"))?;
+    let entity: serde_json::Value = serde_json::from_str(&doc.json)?;
+    if entity["kind"] != "AIAgent" {
+        anyhow::bail!("{r} is not an AI system (the rule pack applies to AIAgent entities)");
+    }
+    let ctx = cairn::api::compliance::Ctx {
+        db: &db,
+        crawler: &crawler,
+        snap: snap.clone(),
+    };
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let (zip, name) = cairn::audit::with_actor(&actor, || {
+        cairn::api::compliance::technical_file_zip(&ctx, &pack, &entity, &r)
+    })?;
+    let out = out.unwrap_or_else(|| PathBuf::from(name));
+    std::fs::write(&out, &zip).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("{} ({} bytes)", out.display(), zip.len());
     Ok(())
 }
 

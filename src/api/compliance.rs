@@ -13,6 +13,24 @@ use crate::error::Error;
 
 type Reply = Result<HttpResponse, ApiError>;
 
+/// What compliance reads: the database, the Git mirrors and the catalog as served. The server
+/// and `cairn export technical-file` build it alike.
+pub struct Ctx<'a> {
+    pub db: &'a crate::storage::Db,
+    pub crawler: &'a crate::ingest::crawler::Crawler,
+    pub snap: std::sync::Arc<crate::readmodel::Snapshot>,
+}
+
+impl AppState {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            db: self.catalog.db(),
+            crawler: &self.crawler,
+            snap: self.readmodel.snapshot(),
+        }
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/compliance/ai-act/rule-pack", web::get().to(rule_pack))
         .route(
@@ -96,9 +114,9 @@ fn is_ai_system(entity: &Value) -> bool {
 type Attestations = HashMap<String, HashMap<String, (String, String, String, i64)>>;
 
 /// Obligation attestations, by entity then obligation.
-fn attestations(state: &AppState) -> Result<Attestations, Error> {
+fn attestations(db: &crate::storage::Db) -> Result<Attestations, Error> {
     let mut out: Attestations = HashMap::new();
-    for r in state.catalog.db().load_check_inputs()? {
+    for r in db.load_check_inputs()? {
         if r.scorecard == ATTESTATIONS {
             out.entry(r.entity_ref)
                 .or_default()
@@ -109,7 +127,7 @@ fn attestations(state: &AppState) -> Result<Attestations, Error> {
 }
 
 fn assess(
-    state: &AppState,
+    ctx: &Ctx,
     p: &RulePack,
     entity: &Value,
     entity_ref: &str,
@@ -118,20 +136,20 @@ fn assess(
     let origin =
         entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"].as_str();
     let repo = match origin {
-        Some(o) => state.crawler.repository_for_origin(o)?,
+        Some(o) => ctx.crawler.repository_for_origin(o)?,
         None => None,
     };
     let files: Vec<String> = repo
         .as_ref()
         .and_then(|r| serde_json::from_str(&r.files_json).ok())
         .unwrap_or_default();
-    let pushed = state.scorecards.pushed_of(entity_ref);
+    let pushed = ctx.db.pushed_facts_of(entity_ref)?;
     let none = HashMap::new();
     let attestations = all_attestations.get(entity_ref).unwrap_or(&none);
     let classification = p.classify(entity);
     let mandated = classification["tier"]
         .as_str()
-        .map(|t| crate::scaffolder::mandated_templates(&state.readmodel.snapshot(), t))
+        .map(|t| crate::scaffolder::mandated_templates(&ctx.snap, t))
         .unwrap_or_default();
     let evidence = Evidence {
         entity,
@@ -179,9 +197,17 @@ async fn one(path: web::Path<(String, String, String)>, state: web::Data<AppStat
     let (p, _) = pack(&state)?;
     let (r, entity) = entity_of(&state, &kind, &namespace, &name)?;
     let state2 = state.clone();
-    let out = web::block(move || assess(&state2, &p, &entity, &r, &attestations(&state2)?))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let out = web::block(move || {
+        assess(
+            &state2.ctx(),
+            &p,
+            &entity,
+            &r,
+            &attestations(state2.catalog.db())?,
+        )
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -191,11 +217,11 @@ async fn systems(state: web::Data<AppState>) -> Reply {
     let state2 = state.clone();
     let items = web::block(move || -> Result<Vec<Value>, Error> {
         let snap = state2.readmodel.snapshot();
-        let all = attestations(&state2)?;
+        let all = attestations(state2.catalog.db())?;
         let mut out = Vec::new();
         for doc in snap.docs.iter().filter(|d| &*d.kind == "AIAgent") {
             let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
-            let a = assess(&state2, &p, &entity, &doc.entity_ref, &all)?;
+            let a = assess(&state2.ctx(), &p, &entity, &doc.entity_ref, &all)?;
             out.push(json!({
                 "entityRef": doc.entity_ref.to_string(),
                 "owner": entity["spec"]["owner"],
@@ -434,123 +460,9 @@ async fn technical_file(
     let (p, _) = pack(&state)?;
     let (r, entity) = entity_of(&state, &kind, &namespace, &name)?;
     let state2 = state.clone();
-    let (zip, file_name) = web::block(move || crate::audit::with_actor(&who, || -> Result<(Vec<u8>, String), Error> {
-        let assessment = assess(&state2, &p, &entity, &r, &attestations(&state2)?)?;
-        let db = state2.catalog.db();
-        let history = db.history(Some(&r), None)?;
-        let mut audit = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = db.audit_records(after, 5000, Some(&r), None, None)?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            audit.extend(page);
-        }
-        let head = crate::audit::verify(db)?;
-        let origin = entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"].as_str();
-        let repo = match origin {
-            Some(o) => state2.crawler.repository_for_origin(o)?,
-            None => None,
-        };
-        let files: Vec<String> = repo.as_ref().and_then(|x| serde_json::from_str(&x.files_json).ok()).unwrap_or_default();
-        // Documents the entity points at in its own repository, and the model card.
-        let mut wanted: Vec<String> = entity["metadata"]["annotations"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| k.starts_with("cairn.dev/"))
-            .filter_map(|(_, v)| v.as_str())
-            .filter(|v| v.starts_with("./"))
-            .map(|v| v.trim_start_matches("./").to_string())
-            .collect();
-        wanted.extend(files.iter().filter(|f| f.ends_with("MODEL_CARD.md")).cloned());
-        wanted.sort();
-        wanted.dedup();
-        let mut documents = Vec::new();
-        if let Some(row) = &repo {
-            for w in wanted.iter().filter(|w| files.contains(w)) {
-                if let Ok(Some(bytes)) = state2.crawler.read_file(row, w) {
-                    documents.push((w.clone(), bytes));
-                }
-            }
-        }
-        let pushed = state2.scorecards.pushed_of(&r);
-        let answers: Vec<Value> = p
-            .questions
-            .iter()
-            .map(|q| json!({"id": q.id, "text": q.text, "cite": q.cite,
-                            "answer": show(&entity["spec"]["aiAct"]["answers"][q.id.as_str()])}))
-            .map(|mut v| {
-                if v["answer"] == "" {
-                    v["answer"] = json!("(not answered)");
-                }
-                v
-            })
-            .collect();
-        let data = json!({
-            "title": entity["metadata"]["title"].as_str().or(entity["metadata"]["name"].as_str()),
-            "entityRef": r,
-            "generatedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "rulePack": assessment["rulePack"],
-            "repository": assessment["repository"],
-            "classification": assessment["classification"],
-            "answers": answers,
-            "sections": annex_iv(&entity, pushed.as_ref(), &files, (history.len(), audit.len()), repo.as_ref().map(|x| x.commit_id.as_str())),
-            "obligations": assessment["obligations"],
-            "historyCount": history.len(),
-            "auditCount": audit.len(),
-            "auditHead": head.last_hash,
-            "documents": documents.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
-        });
-        let md = crate::render::report("technical-file.md", &data).map_err(Error::Internal)?;
-        let html = crate::render::report("technical-file.html", &data).map_err(Error::Internal)?;
-        let pretty = |v: &Value| serde_json::to_vec_pretty(v).unwrap_or_default();
-        let mut entries: Vec<(String, Vec<u8>)> = vec![
-            ("technical-file.md".into(), md.into_bytes()),
-            ("technical-file.html".into(), html.into_bytes()),
-            ("entity.json".into(), pretty(&entity)),
-            ("classification.json".into(), pretty(&json!({"answers": entity["spec"]["aiAct"], "classification": assessment["classification"]}))),
-            ("obligations.json".into(), pretty(&assessment["obligations"])),
-            ("scorecard-history.json".into(), pretty(&serde_json::to_value(&history).unwrap_or_default())),
-            ("audit.json".into(), pretty(&serde_json::to_value(&audit).unwrap_or_default())),
-            ("ci-results.json".into(), pretty(&json!(pushed))),
-        ];
-        for (path, bytes) in documents {
-            entries.push((format!("documents/{path}"), bytes));
-        }
-        let manifest: Vec<Value> = entries
-            .iter()
-            .map(|(p, b)| {
-                use sha2::Digest;
-                json!({"path": p, "bytes": b.len(), "sha256": hex::encode(sha2::Sha256::digest(b))})
-            })
-            .collect();
-        entries.push(("manifest.json".into(), pretty(&json!({
-            "entityRef": r, "generatedAt": data["generatedAt"], "rulePack": assessment["rulePack"],
-            "repository": assessment["repository"], "auditChainHead": head.last_hash, "auditChainIntact": head.ok,
-            "files": manifest,
-        }))));
-        let mut buf = std::io::Cursor::new(Vec::new());
-        {
-            let mut zip = zip::ZipWriter::new(&mut buf);
-            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-            for (path, bytes) in &entries {
-                zip.start_file(path.as_str(), opts).map_err(|e| Error::Internal(e.to_string()))?;
-                std::io::Write::write_all(&mut zip, bytes).map_err(|e| Error::Internal(e.to_string()))?;
-            }
-            zip.finish().map_err(|e| Error::Internal(e.to_string()))?;
-        }
-        let file_name = format!("technical-file-{}.zip", r.replace([':', '/'], "-"));
-        let zip = buf.into_inner();
-        use sha2::Digest;
-        db.append_audit(&[crate::audit::Entry::new(
-            &crate::audit::actor(),
-            "technical-file.exported",
-            Some(&r),
-            json!({"sha256": hex::encode(sha2::Sha256::digest(&zip)), "bytes": zip.len(), "auditChainHead": head.last_hash}),
-        )])?;
-        Ok((zip, file_name))
-    }))
+    let (zip, file_name) = web::block(move || {
+        crate::audit::with_actor(&who, || technical_file_zip(&state2.ctx(), &p, &entity, &r))
+    })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     Ok(HttpResponse::Ok()
@@ -597,11 +509,11 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let today2 = today.clone();
     let systems = web::block(move || -> Result<Vec<Value>, Error> {
         let snap = state2.readmodel.snapshot();
-        let all = attestations(&state2)?;
+        let all = attestations(state2.catalog.db())?;
         let mut out = Vec::new();
         for doc in snap.docs.iter().filter(|d| &*d.kind == "AIAgent") {
             let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
-            let a = assess(&state2, &p, &entity, &doc.entity_ref, &all)?;
+            let a = assess(&state2.ctx(), &p, &entity, &doc.entity_ref, &all)?;
             let c = &a["classification"];
             if tier2.as_deref().is_some_and(|t| c["tier"] != t) {
                 continue;
@@ -691,9 +603,169 @@ async fn dashboard_entity(
     let (r, entity) = entity_of(&state, &kind, &namespace, &name)?;
     let state2 = state.clone();
     let r2 = r.clone();
-    let mut a = web::block(move || assess(&state2, &p, &entity, &r2, &attestations(&state2)?))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let mut a = web::block(move || {
+        assess(
+            &state2.ctx(),
+            &p,
+            &entity,
+            &r2,
+            &attestations(state2.catalog.db())?,
+        )
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
     a["path"] = json!(path_of(&r));
     page("compliance-entity", &r, &a)
+}
+
+/// The technical file of one AI system as a ZIP, and its file name; the export is audited.
+pub fn technical_file_zip(
+    ctx: &Ctx,
+    p: &RulePack,
+    entity: &Value,
+    r: &str,
+) -> Result<(Vec<u8>, String), Error> {
+    let assessment = assess(ctx, &p, &entity, &r, &attestations(ctx.db)?)?;
+    let db = ctx.db;
+    let history = db.history(Some(r), None)?;
+    let mut audit = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = db.audit_records(after, 5000, Some(r), None, None)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        audit.extend(page);
+    }
+    let head = crate::audit::verify(db)?;
+    let origin =
+        entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"].as_str();
+    let repo = match origin {
+        Some(o) => ctx.crawler.repository_for_origin(o)?,
+        None => None,
+    };
+    let files: Vec<String> = repo
+        .as_ref()
+        .and_then(|x| serde_json::from_str(&x.files_json).ok())
+        .unwrap_or_default();
+    // Documents the entity points at in its own repository, and the model card.
+    let mut wanted: Vec<String> = entity["metadata"]["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("cairn.dev/"))
+        .filter_map(|(_, v)| v.as_str())
+        .filter(|v| v.starts_with("./"))
+        .map(|v| v.trim_start_matches("./").to_string())
+        .collect();
+    wanted.extend(
+        files
+            .iter()
+            .filter(|f| f.ends_with("MODEL_CARD.md"))
+            .cloned(),
+    );
+    wanted.sort();
+    wanted.dedup();
+    let mut documents = Vec::new();
+    if let Some(row) = &repo {
+        for w in wanted.iter().filter(|w| files.contains(w)) {
+            if let Ok(Some(bytes)) = ctx.crawler.read_file(row, w) {
+                documents.push((w.clone(), bytes));
+            }
+        }
+    }
+    let pushed = ctx.db.pushed_facts_of(r)?;
+    let answers: Vec<Value> = p
+        .questions
+        .iter()
+        .map(|q| {
+            json!({"id": q.id, "text": q.text, "cite": q.cite,
+                            "answer": show(&entity["spec"]["aiAct"]["answers"][q.id.as_str()])})
+        })
+        .map(|mut v| {
+            if v["answer"] == "" {
+                v["answer"] = json!("(not answered)");
+            }
+            v
+        })
+        .collect();
+    let data = json!({
+        "title": entity["metadata"]["title"].as_str().or(entity["metadata"]["name"].as_str()),
+        "entityRef": r,
+        "generatedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "rulePack": assessment["rulePack"],
+        "repository": assessment["repository"],
+        "classification": assessment["classification"],
+        "answers": answers,
+        "sections": annex_iv(&entity, pushed.as_ref(), &files, (history.len(), audit.len()), repo.as_ref().map(|x| x.commit_id.as_str())),
+        "obligations": assessment["obligations"],
+        "historyCount": history.len(),
+        "auditCount": audit.len(),
+        "auditHead": head.last_hash,
+        "documents": documents.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+    });
+    let md = crate::render::report("technical-file.md", &data).map_err(Error::Internal)?;
+    let html = crate::render::report("technical-file.html", &data).map_err(Error::Internal)?;
+    let pretty = |v: &Value| serde_json::to_vec_pretty(v).unwrap_or_default();
+    let mut entries: Vec<(String, Vec<u8>)> = vec![
+        ("technical-file.md".into(), md.into_bytes()),
+        ("technical-file.html".into(), html.into_bytes()),
+        ("entity.json".into(), pretty(&entity)),
+        (
+            "classification.json".into(),
+            pretty(
+                &json!({"answers": entity["spec"]["aiAct"], "classification": assessment["classification"]}),
+            ),
+        ),
+        (
+            "obligations.json".into(),
+            pretty(&assessment["obligations"]),
+        ),
+        (
+            "scorecard-history.json".into(),
+            pretty(&serde_json::to_value(&history).unwrap_or_default()),
+        ),
+        (
+            "audit.json".into(),
+            pretty(&serde_json::to_value(&audit).unwrap_or_default()),
+        ),
+        ("ci-results.json".into(), pretty(&json!(pushed))),
+    ];
+    for (path, bytes) in documents {
+        entries.push((format!("documents/{path}"), bytes));
+    }
+    let manifest: Vec<Value> = entries
+        .iter()
+        .map(|(p, b)| {
+            use sha2::Digest;
+            json!({"path": p, "bytes": b.len(), "sha256": hex::encode(sha2::Sha256::digest(b))})
+        })
+        .collect();
+    entries.push(("manifest.json".into(), pretty(&json!({
+            "entityRef": r, "generatedAt": data["generatedAt"], "rulePack": assessment["rulePack"],
+            "repository": assessment["repository"], "auditChainHead": head.last_hash, "auditChainIntact": head.ok,
+            "files": manifest,
+        }))));
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (path, bytes) in &entries {
+            zip.start_file(path.as_str(), opts)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            std::io::Write::write_all(&mut zip, bytes)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+        }
+        zip.finish().map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    let file_name = format!("technical-file-{}.zip", r.replace([':', '/'], "-"));
+    let zip = buf.into_inner();
+    use sha2::Digest;
+    db.append_audit(&[crate::audit::Entry::new(
+            &crate::audit::actor(),
+            "technical-file.exported",
+            Some(r),
+            json!({"sha256": hex::encode(sha2::Sha256::digest(&zip)), "bytes": zip.len(), "auditChainHead": head.last_hash}),
+        )])?;
+    Ok((zip, file_name))
 }

@@ -6,7 +6,7 @@ mod audit;
 mod auth;
 mod campaigns;
 mod catalog;
-mod compliance;
+pub mod compliance;
 mod dashboard;
 mod errors;
 mod graph;

@@ -699,6 +699,23 @@ impl Db {
         })
     }
 
+    /// The facts pushed for one entity, by name.
+    pub fn pushed_facts_of(
+        &self,
+        entity_ref: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        with_conn!(self, conn => {
+            let rows: Vec<PushedFactRow> = pushed_facts::table
+                .filter(pushed_facts::entity_ref.eq(entity_ref))
+                .select(PushedFactRow::as_select())
+                .load(conn)?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(rows.into_iter().map(|r| (r.name, serde_json::from_str(&r.value_json).unwrap_or(serde_json::Value::Null))).collect()))
+        })
+    }
+
     pub fn load_pushed_facts(&self) -> Result<Vec<PushedFactRow>> {
         with_conn!(self, conn => {
             Ok(pushed_facts::table.select(PushedFactRow::as_select()).load(conn)?)
