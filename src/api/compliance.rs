@@ -625,7 +625,7 @@ pub fn technical_file_zip(
     entity: &Value,
     r: &str,
 ) -> Result<(Vec<u8>, String), Error> {
-    let assessment = assess(ctx, &p, &entity, &r, &attestations(ctx.db)?)?;
+    let assessment = assess(ctx, p, entity, r, &attestations(ctx.db)?)?;
     let db = ctx.db;
     let history = db.history(Some(r), None)?;
     let mut audit = Vec::new();
@@ -696,7 +696,7 @@ pub fn technical_file_zip(
         "repository": assessment["repository"],
         "classification": assessment["classification"],
         "answers": answers,
-        "sections": annex_iv(&entity, pushed.as_ref(), &files, (history.len(), audit.len()), repo.as_ref().map(|x| x.commit_id.as_str())),
+        "sections": annex_iv(entity, pushed.as_ref(), &files, (history.len(), audit.len()), repo.as_ref().map(|x| x.commit_id.as_str())),
         "obligations": assessment["obligations"],
         "historyCount": history.len(),
         "auditCount": audit.len(),
@@ -709,7 +709,7 @@ pub fn technical_file_zip(
     let mut entries: Vec<(String, Vec<u8>)> = vec![
         ("technical-file.md".into(), md.into_bytes()),
         ("technical-file.html".into(), html.into_bytes()),
-        ("entity.json".into(), pretty(&entity)),
+        ("entity.json".into(), pretty(entity)),
         (
             "classification.json".into(),
             pretty(
