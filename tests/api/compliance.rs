@@ -311,6 +311,36 @@ async fn the_technical_file_is_one_zip_with_annex_iv_evidence_and_repository_doc
         .iter()
         .any(|a| a["action"] == "technical-file.exported"));
 
+    // The same from the command line.
+    let out_file = app.dir.path().join("tf.zip");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--config")
+        .arg(app.dir.path().join("app-config.yaml"))
+        .arg("--config")
+        .arg(app.dir.path().join("extra.yaml"))
+        .args([
+            "export",
+            "technical-file",
+            "aiagent:default/credit-scorer",
+            "-o",
+        ])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cli_zip = zip::ZipArchive::new(std::fs::File::open(&out_file).unwrap()).unwrap();
+    let mut card = String::new();
+    cli_zip
+        .by_name("documents/MODEL_CARD.md")
+        .unwrap()
+        .read_to_string(&mut card)
+        .unwrap();
+    assert!(card.starts_with("# Model card"));
+
     let (status, _) = app
         .get_cairn("/compliance/ai-act/entities/group/default/team-a/technical-file")
         .await;
