@@ -291,6 +291,35 @@ impl Application {
                 }
             }
         });
+        // Classification changes of AI systems go to the audit trail (the writer records them).
+        let watch_readmodel = readmodel.clone();
+        let watch_catalog = catalog.clone();
+        let watch_db = db.clone();
+        let pack_source = scaffolder.rule_pack();
+        tokio::spawn(async move {
+            let watch = Arc::new(parking_lot::Mutex::new(
+                crate::compliance::ClassificationWatch::default(),
+            ));
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if !watch_readmodel.is_ready() || !watch_catalog.is_writer() {
+                    continue;
+                }
+                let (rm, db, source, watch) = (
+                    watch_readmodel.clone(),
+                    watch_db.clone(),
+                    pack_source.clone(),
+                    watch.clone(),
+                );
+                let run = tokio::task::spawn_blocking(move || {
+                    watch.lock().run(&db, &rm.snapshot(), &source)
+                })
+                .await;
+                if let Ok(Err(e)) = run {
+                    tracing::error!(error = %e, "recording classification changes failed");
+                }
+            }
+        });
         // Other replicas may write (PostgreSQL): follow the change sequence.
         let poll_readmodel = readmodel.clone();
         tokio::spawn(async move {

@@ -504,6 +504,24 @@ impl Db {
         })
     }
 
+    /// For one action, the details of the latest record per entity.
+    pub fn latest_audit_details(&self, action: &str) -> Result<Vec<(String, String)>> {
+        with_conn!(self, conn => {
+            let rows: Vec<(Option<String>, String)> = audit_log::table
+                .filter(audit_log::action.eq(action))
+                .order(audit_log::id.asc())
+                .select((audit_log::entity_ref, audit_log::details))
+                .load(conn)?;
+            let mut latest: HashMap<String, String> = HashMap::new();
+            for (e, d) in rows {
+                if let Some(e) = e {
+                    latest.insert(e, d);
+                }
+            }
+            Ok(latest.into_iter().collect())
+        })
+    }
+
     /// Audit records after `after_id`, oldest first, optionally for one entity and a time range.
     pub fn audit_records(
         &self,

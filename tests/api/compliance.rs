@@ -164,6 +164,21 @@ async fn classification_obligations_evidence_and_attestations() {
         .iter()
         .any(|a| a["action"] == "obligation.attested"));
 
+    // Classifications are recorded in the audit trail, and so is a change of one.
+    let classified =
+        |tier: &'static str| {
+            let app = &app;
+            async move {
+                let (_, audit) = app
+                    .get_cairn("/audit?entity=aiagent:default/credit-scorer")
+                    .await;
+                audit["items"].as_array().unwrap().iter().any(|a| {
+                    a["action"] == "classification.changed" && a["details"]["tier"] == tier
+                })
+            }
+        };
+    assert!(app.eventually(5, || classified("high-risk")).await);
+
     let (_, half) = app
         .get_cairn("/compliance/ai-act/entities/aiagent/default/half-answered")
         .await;
@@ -212,6 +227,9 @@ async fn classification_obligations_evidence_and_attestations() {
     assert_eq!(status, 400);
     let (_, list) = app.get_cairn("/compliance/ai-act/entities").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    app.write("ai.yaml", AGENT.replace("H3: \"5b\"", "H3: none"));
+    app.refresh_root().await;
+    assert!(app.eventually(5, || classified("limited")).await);
 }
 
 #[tokio::test]
