@@ -16,6 +16,10 @@
 //! entity visible in the API, and a Tech Insights bulk run.
 //! `cargo bench --bench catalog -- scorecards 100000`
 //!
+//! With `compliance N`: N AI agents (minimal, limited and high-risk in turn): every system's
+//! classification and obligations in one request, and one technical file.
+//! `cargo bench --bench catalog -- compliance 10000`
+//!
 //! With `audit N`: appends N audit records (batches of 1,000) to a SQLite database and verifies
 //! the chain. `cargo bench --bench catalog -- audit 1000000`
 
@@ -32,6 +36,10 @@ fn main() {
     if args.first().map(String::as_str) == Some("scorecards") {
         let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
         return scorecard_bench(n);
+    }
+    if args.first().map(String::as_str) == Some("compliance") {
+        let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(10_000);
+        return compliance_bench(n);
     }
     if args.first().map(String::as_str) == Some("audit") {
         let n = args
@@ -638,5 +646,67 @@ fn audit_bench(n: usize) {
         report.records,
         started.elapsed(),
         report.ok
+    );
+}
+
+fn compliance_bench(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = n.div_ceil(1000);
+    let mut targets = Vec::new();
+    for f in 0..files {
+        let mut text = String::new();
+        for i in (f * 1000)..((f + 1) * 1000).min(n) {
+            let (h3, t1) = match i % 3 {
+                0 => ("none", false),
+                1 => ("none", true),
+                _ => ("5b", true),
+            };
+            text.push_str(&format!(
+                "---\napiVersion: cairn.dev/v1alpha1\nkind: AIAgent\nmetadata:\n  name: agent-{i}\n  links: [{{url: 'https://docs.example/{i}/risk', type: risk-management}}, {{url: 'https://docs.example/{i}/ifu', type: instructions-for-use}}]\nspec:\n  type: assistant\n  lifecycle: production\n  owner: group:default/team-{}\n  purpose: Agent {i}\n  humanOversight: {{owner: group:default/team-{}}}\n  aiAct:\n    role: provider\n    answers: {{S1: true, S2: false, S3: true, P1: false, P2: false, P3: false, P4: false, P5: false, P6: false, P7: false, P8: false, P9: false, H1: false, H3: '{h3}', H4: [], H5: false, T1: {t1}, T2: false, T3: false, T4: false, T5: false, G1: false}}\n",
+                i % 50,
+                i % 50
+            ));
+        }
+        let name = format!("agents-{f}.yaml");
+        std::fs::write(dir.path().join(&name), text).unwrap();
+        targets.push(format!("./{name}"));
+    }
+    std::fs::write(
+        dir.path().join("all.yaml"),
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {{name: agents}}\nspec:\n  targets: [{}]\n",
+            targets.join(", ")
+        ),
+    )
+    .unwrap();
+    let catalog = format!(
+        "  rules: [{{allow: [Location, AIAgent]}}]\n  locations: [{{type: file, target: '{}'}}]\n",
+        dir.path().join("all.yaml").display()
+    );
+    let (bench, ingest) = start(dir.path(), &catalog, "");
+    let agents = bench
+        .readmodel
+        .snapshot()
+        .docs
+        .iter()
+        .filter(|d| &*d.kind == "AIAgent")
+        .count();
+    println!("{agents} AI agents ingested in {ingest:.2?}");
+    let (p50, max, size) = timed(bench.port, "/api/cairn/compliance/ai-act/entities", 5);
+    println!("classification and obligations of every system (GET …/compliance/ai-act/entities): p50 {p50:.0} ms, max {max:.0} ms ({} KB)", size / 1024);
+    let (p50, max, size) = timed(
+        bench.port,
+        "/api/cairn/compliance/ai-act/entities/aiagent/default/agent-2",
+        20,
+    );
+    println!("one system's to-do list: p50 {p50:.1} ms, max {max:.1} ms ({size} bytes)");
+    let (p50, max, size) = timed(
+        bench.port,
+        "/api/cairn/compliance/ai-act/entities/aiagent/default/agent-2/technical-file",
+        10,
+    );
+    println!(
+        "technical file of one high-risk system: p50 {p50:.0} ms, max {max:.0} ms ({} KB zip)",
+        size / 1024
     );
 }

@@ -493,6 +493,17 @@ pub struct Evidence<'a> {
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
+/// File patterns compiled once (checked when the pack loads).
+fn compiled(pattern: &str) -> regex::Regex {
+    static CACHE: once_cell::sync::Lazy<parking_lot::Mutex<HashMap<String, regex::Regex>>> =
+        once_cell::sync::Lazy::new(Default::default);
+    CACHE
+        .lock()
+        .entry(pattern.to_string())
+        .or_insert_with(|| regex::Regex::new(pattern).expect("checked at load"))
+        .clone()
+}
+
 fn at_path<'a>(v: &'a Value, dotted: &str) -> &'a Value {
     dotted.split('.').fold(v, |cur, k| &cur[k])
 }
@@ -613,7 +624,7 @@ impl Evidence<'_> {
             return ok;
         }
         if m.contains_key("file") {
-            let re = regex::Regex::new(&text("file")).expect("checked at load");
+            let re = compiled(&text("file"));
             match self.files.iter().find(|f| re.is_match(f)) {
                 Some(f) => {
                     found.push(format!("repository file {f}"));

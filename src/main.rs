@@ -146,6 +146,7 @@ fn export_technical_file(
         db: &db,
         crawler: &crawler,
         snap: snap.clone(),
+        bulk: None,
     };
     let actor = format!(
         "cli:{}",

@@ -19,6 +19,60 @@ pub struct Ctx<'a> {
     pub db: &'a crate::storage::Db,
     pub crawler: &'a crate::ingest::crawler::Crawler,
     pub snap: std::sync::Arc<crate::readmodel::Snapshot>,
+    /// For a request over many systems: repositories and pushed facts read once, mandated
+    /// templates found once per tier.
+    pub bulk: Option<Bulk>,
+}
+
+#[derive(Default)]
+pub struct Bulk {
+    repos: HashMap<String, crate::storage::RepositoryRow>,
+    pushed: HashMap<String, serde_json::Map<String, Value>>,
+    mandated: parking_lot::Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl Ctx<'_> {
+    /// Reads what every system needs at once (for requests over all systems).
+    fn preload(mut self) -> Result<Self, Error> {
+        let mut bulk = Bulk::default();
+        for r in self.db.load_repositories()? {
+            bulk.repos.insert(r.origin.clone(), r);
+        }
+        for f in self.db.load_pushed_facts()? {
+            bulk.pushed.entry(f.entity_ref).or_default().insert(
+                f.name,
+                serde_json::from_str(&f.value_json).unwrap_or(Value::Null),
+            );
+        }
+        self.bulk = Some(bulk);
+        Ok(self)
+    }
+
+    fn repository(&self, origin: &str) -> Result<Option<crate::storage::RepositoryRow>, Error> {
+        match &self.bulk {
+            Some(b) => Ok(b.repos.get(origin).cloned()),
+            None => Ok(self.crawler.repository_for_origin(origin)?),
+        }
+    }
+
+    fn pushed(&self, entity_ref: &str) -> Result<Option<serde_json::Map<String, Value>>, Error> {
+        match &self.bulk {
+            Some(b) => Ok(b.pushed.get(entity_ref).cloned()),
+            None => Ok(self.db.pushed_facts_of(entity_ref)?),
+        }
+    }
+
+    fn mandated(&self, tier: &str) -> Vec<String> {
+        match &self.bulk {
+            Some(b) => b
+                .mandated
+                .lock()
+                .entry(tier.to_string())
+                .or_insert_with(|| crate::scaffolder::mandated_templates(&self.snap, tier))
+                .clone(),
+            None => crate::scaffolder::mandated_templates(&self.snap, tier),
+        }
+    }
 }
 
 impl AppState {
@@ -27,6 +81,7 @@ impl AppState {
             db: self.catalog.db(),
             crawler: &self.crawler,
             snap: self.readmodel.snapshot(),
+            bulk: None,
         }
     }
 }
@@ -136,20 +191,20 @@ fn assess(
     let origin =
         entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"].as_str();
     let repo = match origin {
-        Some(o) => ctx.crawler.repository_for_origin(o)?,
+        Some(o) => ctx.repository(o)?,
         None => None,
     };
     let files: Vec<String> = repo
         .as_ref()
         .and_then(|r| serde_json::from_str(&r.files_json).ok())
         .unwrap_or_default();
-    let pushed = ctx.db.pushed_facts_of(entity_ref)?;
+    let pushed = ctx.pushed(entity_ref)?;
     let none = HashMap::new();
     let attestations = all_attestations.get(entity_ref).unwrap_or(&none);
     let classification = p.classify(entity);
     let mandated = classification["tier"]
         .as_str()
-        .map(|t| crate::scaffolder::mandated_templates(&ctx.snap, t))
+        .map(|t| ctx.mandated(t))
         .unwrap_or_default();
     let evidence = Evidence {
         entity,
@@ -216,12 +271,13 @@ async fn systems(state: web::Data<AppState>) -> Reply {
     let (p, _) = pack(&state)?;
     let state2 = state.clone();
     let items = web::block(move || -> Result<Vec<Value>, Error> {
-        let snap = state2.readmodel.snapshot();
+        let ctx = state2.ctx().preload()?;
+        let snap = ctx.snap.clone();
         let all = attestations(state2.catalog.db())?;
         let mut out = Vec::new();
         for doc in snap.docs.iter().filter(|d| &*d.kind == "AIAgent") {
             let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
-            let a = assess(&state2.ctx(), &p, &entity, &doc.entity_ref, &all)?;
+            let a = assess(&ctx, &p, &entity, &doc.entity_ref, &all)?;
             out.push(json!({
                 "entityRef": doc.entity_ref.to_string(),
                 "owner": entity["spec"]["owner"],
@@ -508,12 +564,13 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let today = chrono::Utc::now().date_naive().to_string();
     let today2 = today.clone();
     let systems = web::block(move || -> Result<Vec<Value>, Error> {
-        let snap = state2.readmodel.snapshot();
+        let ctx = state2.ctx().preload()?;
+        let snap = ctx.snap.clone();
         let all = attestations(state2.catalog.db())?;
         let mut out = Vec::new();
         for doc in snap.docs.iter().filter(|d| &*d.kind == "AIAgent") {
             let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
-            let a = assess(&state2.ctx(), &p, &entity, &doc.entity_ref, &all)?;
+            let a = assess(&ctx, &p, &entity, &doc.entity_ref, &all)?;
             let c = &a["classification"];
             if tier2.as_deref().is_some_and(|t| c["tier"] != t) {
                 continue;
@@ -640,7 +697,7 @@ pub fn technical_file_zip(
     let origin =
         entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"].as_str();
     let repo = match origin {
-        Some(o) => ctx.crawler.repository_for_origin(o)?,
+        Some(o) => ctx.repository(o)?,
         None => None,
     };
     let files: Vec<String> = repo
@@ -673,7 +730,7 @@ pub fn technical_file_zip(
             }
         }
     }
-    let pushed = ctx.db.pushed_facts_of(r)?;
+    let pushed = ctx.pushed(r)?;
     let answers: Vec<Value> = p
         .questions
         .iter()
