@@ -117,7 +117,14 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("invalid config at {e}"))?,
             );
         }
-        let scorecards = Arc::new(crate::scorecard::Engine::new(db.clone(), configured));
+        let rule_pack = Arc::new(crate::compliance::PackSource::new(
+            &config.cairn.compliance.rule_pack,
+        ));
+        let scorecards = Arc::new(crate::scorecard::Engine::new(
+            db.clone(),
+            configured,
+            Some(rule_pack.clone()),
+        ));
         let scaffolder = crate::scaffolder::Scaffolder::new(
             db.clone(),
             crate::scaffolder::Services {
@@ -125,9 +132,7 @@ impl Application {
                 readmodel: readmodel.clone(),
                 crawler: crawler.clone(),
                 publish: config.scaffolder.publish.hosts.clone(),
-                rule_pack: Arc::new(crate::compliance::PackSource::new(
-                    &config.cairn.compliance.rule_pack,
-                )),
+                rule_pack,
             },
             config.scaffolder.concurrent_tasks_limit,
             std::path::Path::new(&config.cairn.data_dir),

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::model::rule::{self, Condition};
 
 /// The pseudo-scorecard under which obligations are attested.
-pub const ATTESTATIONS: &str = "rulepack:default/eu-ai-act";
+pub const ATTESTATIONS: &str = "scorecard:default/eu-ai-act";
 /// How long an attestation of an obligation holds.
 pub const ATTESTATION_DAYS: i64 = 365;
 

@@ -27,6 +27,22 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// The paths of the repository's files, from the crawl.
+    pub fn repository_files(&self) -> Vec<String> {
+        self.repository["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The facts pushed by CI, by name.
+    pub fn pushed_map(&self) -> Option<&Map<String, Value>> {
+        self.pushed.as_object()
+    }
+
     pub fn new(
         entity: Value,
         repo: Option<&RepositoryRow>,

@@ -128,6 +128,52 @@ async fn classification_obligations_evidence_and_attestations() {
     // Transparency applies since 2026-08-02: due now, and not met until attested.
     let interact = obligation(&r, "T-INTERACT");
     assert_eq!(interact["status"], "fail", "{interact}");
+
+    // The pack is also a scorecard of obligations, evaluated like any other.
+    let scorecard_status = |check: &'static str| {
+        let app = &app;
+        async move {
+            let (_, r) = app
+                .get_cairn("/entities/aiagent/default/credit-scorer/scorecards")
+                .await;
+            r["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|i| i["scorecard"] == "scorecard:default/eu-ai-act")
+                .and_then(|i| {
+                    i["checks"]
+                        .as_array()?
+                        .iter()
+                        .find(|c| c["id"] == check)
+                        .map(|c| c["status"].as_str().unwrap_or_default().to_string())
+                })
+        }
+    };
+    assert_eq!(
+        scorecard_status("T-INTERACT").await.as_deref(),
+        Some("fail")
+    );
+    assert_eq!(
+        scorecard_status("HR-RMS").await.as_deref(),
+        Some("inactive")
+    );
+    let (status, card) = app.get_cairn("/scorecards/default/eu-ai-act").await;
+    assert_eq!(status, 200, "{card}");
+    assert!(card["checks"].as_array().unwrap().len() > 20);
+    let (status, body) = app
+        .post_cairn(
+            "/scorecards/default/eu-ai-act/exemptions",
+            json!({"entityRef": "aiagent:default/credit-scorer", "checks": ["ALL-LIT"], "reason": "Course booked for January", "expires": "2999-01-01", "approver": "user:default/dpo"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        app.eventually(5, || async {
+            scorecard_status("ALL-LIT").await.as_deref() == Some("exempt")
+        })
+        .await
+    );
     // Ordered by due date.
     let dates: Vec<&str> = r["obligations"]
         .as_array()
@@ -155,6 +201,12 @@ async fn classification_obligations_evidence_and_attestations() {
         .get_cairn("/compliance/ai-act/entities/aiagent/default/credit-scorer")
         .await;
     assert_eq!(obligation(&r, "T-INTERACT")["status"], "pass");
+    assert!(
+        app.eventually(5, || async {
+            scorecard_status("T-INTERACT").await.as_deref() == Some("pass")
+        })
+        .await
+    );
     let (_, audit) = app
         .get_cairn("/audit?entity=aiagent:default/credit-scorer")
         .await;
