@@ -174,6 +174,10 @@ async fn classification_obligations_evidence_and_attestations() {
         })
         .await
     );
+    let (_, r) = app
+        .get_cairn("/compliance/ai-act/entities/aiagent/default/credit-scorer")
+        .await;
+    assert_eq!(obligation(&r, "ALL-LIT")["status"], "exempt", "{r}");
     // Ordered by due date.
     let dates: Vec<&str> = r["obligations"]
         .as_array()
