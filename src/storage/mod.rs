@@ -240,6 +240,23 @@ macro_rules! append_audit {
     }};
 }
 
+/// Runs `$body` and appends `$audit` (which may read the body's value, `$out`) in one
+/// transaction, holding the chain lock; evaluates to the body's value.
+macro_rules! audited {
+    ($db:expr, $conn:ident, $out:ident => $body:block, $audit:expr) => {{
+        let pg = matches!($db, Db::Postgres(_));
+        let _chain = AUDIT_LOCK.lock();
+        with_conn!($db, $conn => {
+            Ok::<_, StorageError>($conn.transaction::<_, diesel::result::Error, _>(|$conn| {
+                #[allow(clippy::let_unit_value)]
+                let $out = $body;
+                append_audit!($conn, pg, $audit);
+                Ok($out)
+            })?)
+        })
+    }};
+}
+
 /// A scaffolder task.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = scaffolder_tasks)]
@@ -410,10 +427,7 @@ impl Db {
         deletes: &[String],
         seq: i64,
     ) -> Result<usize> {
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        let (written, _) = audited!(self, conn, out => {
                 // Entities are written in chunks (a large first ingest must not be held twice in
                 // memory); each chunk first reads what it replaces, to tell creations from changes.
                 let mut repos: HashMap<String, Option<(String, String)>> = HashMap::new();
@@ -484,24 +498,14 @@ impl Db {
                         .set(deleted_entities::seq.eq(seq))
                         .execute(conn)?;
                 }
-                append_audit!(conn, pg, &audit);
-                Ok(written)
-            })
-            .map_err(StorageError::from)
-        })
+                (written, audit)
+        }, &out.1)?;
+        Ok(written)
     }
 
     /// Appends entries to the audit trail, all or none.
     pub fn append_audit(&self, entries: &[crate::audit::Entry]) -> Result<()> {
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                append_audit!(conn, pg, entries);
-                Ok(())
-            })
-            .map_err(StorageError::from)
-        })
+        audited!(self, conn, _done => {}, entries)
     }
 
     /// For one action, the details of the latest record per entity.
@@ -664,18 +668,11 @@ impl Db {
         if rows.is_empty() {
             return Ok(());
         }
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                for chunk in rows.chunks(500) {
-                    diesel::insert_into(scorecard_history::table).values(chunk).execute(conn)?;
-                }
-                append_audit!(conn, pg, audit);
-                Ok(())
-            })?;
-            Ok(())
-        })
+        audited!(self, conn, _done => {
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(scorecard_history::table).values(chunk).execute(conn)?;
+            }
+        }, audit)
     }
 
     /// History rows, oldest first; optionally for one entity and/or scorecard.
@@ -697,24 +694,18 @@ impl Db {
     }
 
     pub fn push_facts(&self, rows: &[PushedFactRow], audit: &[crate::audit::Entry]) -> Result<()> {
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                for row in rows {
-                    diesel::insert_into(pushed_facts::table)
-                        .values(row)
-                        .on_conflict((pushed_facts::entity_ref, pushed_facts::name))
-                        .do_update()
-                        .set(row)
-                        .execute(conn)?;
-                }
-                append_audit!(conn, pg, audit);
-                Ok(())
-            })?;
-            INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        })
+        audited!(self, conn, _done => {
+            for row in rows {
+                diesel::insert_into(pushed_facts::table)
+                    .values(row)
+                    .on_conflict((pushed_facts::entity_ref, pushed_facts::name))
+                    .do_update()
+                    .set(row)
+                    .execute(conn)?;
+            }
+        }, audit)?;
+        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     /// The facts pushed for one entity, by name.
@@ -745,22 +736,16 @@ impl Db {
         row: &CheckInputRow,
         audit: &[crate::audit::Entry],
     ) -> Result<()> {
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                diesel::insert_into(check_inputs::table)
-                    .values(row)
-                    .on_conflict((check_inputs::scorecard, check_inputs::entity_ref, check_inputs::check_id))
-                    .do_update()
-                    .set(row)
-                    .execute(conn)?;
-                append_audit!(conn, pg, audit);
-                Ok(())
-            })?;
-            INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        })
+        audited!(self, conn, _done => {
+            diesel::insert_into(check_inputs::table)
+                .values(row)
+                .on_conflict((check_inputs::scorecard, check_inputs::entity_ref, check_inputs::check_id))
+                .do_update()
+                .set(row)
+                .execute(conn)?;
+        }, audit)?;
+        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn load_check_inputs(&self) -> Result<Vec<CheckInputRow>> {
@@ -774,17 +759,11 @@ impl Db {
         row: &ExemptionRow,
         audit: &[crate::audit::Entry],
     ) -> Result<()> {
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                diesel::insert_into(exemptions::table).values(row).execute(conn)?;
-                append_audit!(conn, pg, audit);
-                Ok(())
-            })?;
-            INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        })
+        audited!(self, conn, _done => {
+            diesel::insert_into(exemptions::table).values(row).execute(conn)?;
+        }, audit)?;
+        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     /// Removes an API exemption; false if there was none with this id for the scorecard.
@@ -794,19 +773,11 @@ impl Db {
         id: &str,
         audit: &[crate::audit::Entry],
     ) -> Result<bool> {
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            let n = conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                let n = diesel::delete(exemptions::table.filter(exemptions::id.eq(id)).filter(exemptions::scorecard.eq(scorecard))).execute(conn)?;
-                if n > 0 {
-                    append_audit!(conn, pg, audit);
-                }
-                Ok(n)
-            })?;
-            INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(n > 0)
-        })
+        let n = audited!(self, conn, n => {
+            diesel::delete(exemptions::table.filter(exemptions::id.eq(id)).filter(exemptions::scorecard.eq(scorecard))).execute(conn)?
+        }, if n > 0 { audit } else { &[] })?;
+        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(n > 0)
     }
 
     pub fn insert_task(&self, row: &TaskRow) -> Result<()> {
@@ -932,16 +903,9 @@ impl Db {
             None,
             serde_json::json!({"id": row.id, "type": row.loc_type, "target": row.target}),
         )];
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                diesel::insert_into(locations::table).values(row).execute(conn)?;
-                append_audit!(conn, pg, &audit);
-                Ok(())
-            })?;
-            Ok(())
-        })
+        audited!(self, conn, _done => {
+            diesel::insert_into(locations::table).values(row).execute(conn)?;
+        }, &audit)
     }
 
     pub fn update_location(&self, id: &str, loc_type: &str, target: &str) -> Result<()> {
@@ -951,18 +915,11 @@ impl Db {
             None,
             serde_json::json!({"id": id, "type": loc_type, "target": target}),
         )];
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                diesel::update(locations::table.filter(locations::id.eq(id)))
-                    .set((locations::loc_type.eq(loc_type), locations::target.eq(target)))
-                    .execute(conn)?;
-                append_audit!(conn, pg, &audit);
-                Ok(())
-            })?;
-            Ok(())
-        })
+        audited!(self, conn, _done => {
+            diesel::update(locations::table.filter(locations::id.eq(id)))
+                .set((locations::loc_type.eq(loc_type), locations::target.eq(target)))
+                .execute(conn)?;
+        }, &audit)
     }
 
     pub fn delete_location(&self, id: &str) -> Result<bool> {
@@ -972,18 +929,10 @@ impl Db {
             None,
             serde_json::json!({"id": id}),
         )];
-        let pg = matches!(self, Db::Postgres(_));
-        let _chain = AUDIT_LOCK.lock();
-        with_conn!(self, conn => {
-            let n = conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                let n = diesel::delete(locations::table.filter(locations::id.eq(id))).execute(conn)?;
-                if n > 0 {
-                    append_audit!(conn, pg, &audit);
-                }
-                Ok(n)
-            })?;
-            Ok(n > 0)
-        })
+        let n = audited!(self, conn, n => {
+            diesel::delete(locations::table.filter(locations::id.eq(id))).execute(conn)?
+        }, if n > 0 { &audit[..] } else { &[] })?;
+        Ok(n > 0)
     }
 
     pub fn list_locations(&self) -> Result<Vec<LocationRow>> {
