@@ -51,6 +51,15 @@ impl AuthPolicy {
 #[derive(Debug, Clone)]
 pub struct Principal(pub String);
 
+/// Who a request acts for, as attestations and the audit trail record it: the token's subject,
+/// or `anonymous`.
+pub fn caller(req: &actix_web::HttpRequest) -> String {
+    actix_web::HttpMessage::extensions(req)
+        .get::<Principal>()
+        .map(|p| p.0.clone())
+        .unwrap_or_else(|| "anonymous".into())
+}
+
 /// Decides whether a request may proceed; returns the caller when a valid token was given.
 pub fn check(
     policy: &AuthPolicy,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use actix_web::web::Bytes;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
@@ -300,19 +300,30 @@ async fn one(path: web::Path<(String, String, String)>, state: web::Data<AppStat
 }
 
 /// Every AI system with its tier and obligation counts.
+/// Every AI system with its assessment; what all of them need is read once.
+fn assess_all(state: &AppState, p: &RulePack) -> Result<Vec<(String, Value, Value)>, Error> {
+    let ctx = state.ctx().preload()?;
+    let all = attestations(state.catalog.db())?;
+    let snap = ctx.snap.clone();
+    snap.docs
+        .iter()
+        .filter(|d| &*d.kind == "AIAgent")
+        .map(|doc| {
+            let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
+            let a = assess(&ctx, p, &entity, &doc.entity_ref, &all)?;
+            Ok((doc.entity_ref.to_string(), entity, a))
+        })
+        .collect()
+}
+
 async fn systems(state: web::Data<AppState>) -> Reply {
     let (p, _) = pack(&state)?;
     let state2 = state.clone();
     let items = web::block(move || -> Result<Vec<Value>, Error> {
-        let ctx = state2.ctx().preload()?;
-        let snap = ctx.snap.clone();
-        let all = attestations(state2.catalog.db())?;
         let mut out = Vec::new();
-        for doc in snap.docs.iter().filter(|d| &*d.kind == "AIAgent") {
-            let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
-            let a = assess(&ctx, &p, &entity, &doc.entity_ref, &all)?;
+        for (entity_ref, entity, a) in assess_all(&state2, &p)? {
             out.push(json!({
-                "entityRef": doc.entity_ref.to_string(),
+                "entityRef": entity_ref,
                 "owner": entity["spec"]["owner"],
                 "tier": a["classification"]["tier"],
                 "basis": a["classification"]["basis"],
@@ -358,11 +369,7 @@ async fn attest(
         .filter(|j| !j.is_empty())
         .ok_or_else(|| Error::Input("justification is required for an attestation".into()))?
         .to_string();
-    let author = req
-        .extensions()
-        .get::<super::Principal>()
-        .map(|p| p.0.clone())
-        .unwrap_or_else(|| "anonymous".into());
+    let author = super::caller(&req);
     let row = crate::storage::CheckInputRow {
         scorecard: ATTESTATIONS.into(),
         entity_ref: r.clone(),
@@ -540,11 +547,7 @@ async fn technical_file(
     path: web::Path<(String, String, String)>,
     state: web::Data<AppState>,
 ) -> Reply {
-    let who = req
-        .extensions()
-        .get::<super::Principal>()
-        .map(|p| p.0.clone())
-        .unwrap_or_else(|| "anonymous".into());
+    let who = super::caller(&req);
     let (kind, namespace, name) = path.into_inner();
     let (p, _) = pack(&state)?;
     let (r, entity) = entity_of(&state, &kind, &namespace, &name)?;
@@ -597,13 +600,8 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let today = chrono::Utc::now().date_naive().to_string();
     let today2 = today.clone();
     let systems = web::block(move || -> Result<Vec<Value>, Error> {
-        let ctx = state2.ctx().preload()?;
-        let snap = ctx.snap.clone();
-        let all = attestations(state2.catalog.db())?;
         let mut out = Vec::new();
-        for doc in snap.docs.iter().filter(|d| &*d.kind == "AIAgent") {
-            let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
-            let a = assess(&ctx, &p, &entity, &doc.entity_ref, &all)?;
+        for (entity_ref, entity, a) in assess_all(&state2, &p)? {
             let c = &a["classification"];
             if tier2.as_deref().is_some_and(|t| c["tier"] != t) {
                 continue;
@@ -643,8 +641,8 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Reply {
             }
             let count = |f: &dyn Fn(&Value) -> bool| obligations.iter().filter(|o| f(o)).count();
             out.push(json!({
-                "entityRef": doc.entity_ref.to_string(),
-                "path": path_of(&doc.entity_ref),
+                "path": path_of(&entity_ref),
+                "entityRef": entity_ref,
                 "tier": c["tier"], "basis": c["basis"], "flags": c["flags"], "role": c["role"],
                 "owner": entity["spec"]["owner"],
                 "met": count(&|o| o["met"] == true || o["status"] == "exempt"),

@@ -51,18 +51,10 @@ async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     Ok(HttpResponse::Ok().json(blocking(move || catalog.location(&id)).await?))
 }
 
-/// Who a request acts for, as the audit trail records it.
-fn actor(req: &HttpRequest) -> String {
-    actix_web::HttpMessage::extensions(req)
-        .get::<super::Principal>()
-        .map(|p| p.0.clone())
-        .unwrap_or_else(|| "anonymous".into())
-}
-
 async fn delete(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     let id = path.into_inner();
     let catalog = state.catalog.clone();
-    let who = actor(&req);
+    let who = super::caller(&req);
     blocking(move || crate::audit::with_actor(&who, || catalog.delete_location(&id))).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -90,7 +82,7 @@ async fn update(
     let (loc_type, target) = (get("type")?, get("target")?);
     check_target(&loc_type, &target)?;
     let catalog = state.catalog.clone();
-    let who = actor(&req);
+    let who = super::caller(&req);
     let location = blocking(move || {
         crate::audit::with_actor(&who, || catalog.update_location(&id, &loc_type, &target))
     })
@@ -298,7 +290,7 @@ async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Re
             "entities": entities,
         })));
     }
-    let who = actor(&req);
+    let who = super::caller(&req);
     let location = blocking(move || {
         crate::audit::with_actor(&who, || catalog.add_location(&loc_type, &target, refresh))
     })

@@ -89,6 +89,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(|| async { HttpResponse::NotFound().finish() }));
 }
 
-pub use auth::{check as check_auth, Principal};
+pub use auth::{caller, check as check_auth, Principal};
 pub use errors::fill_request as fill_error_request;
 pub use params::{cors, json_body};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::web::Bytes;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::params::Params;
@@ -139,20 +139,7 @@ async fn entities(
     let (namespace, name) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
     let snap = state.readmodel.snapshot();
-    let owner_of = |r: &str| -> Vec<String> {
-        snap.get_by_ref(r)
-            .and_then(|d| serde_json::from_str::<Value>(&d.json).ok())
-            .map(|e| {
-                e["relations"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|x| x["type"] == "ownedBy")
-                    .filter_map(|x| x["targetRef"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let owner_of = |r: &str| owners_of(&snap, r);
     let level = params.one("level");
     let owner = params.one("owner").map(|o| o.to_lowercase());
     let items: Vec<Value> = state
@@ -173,6 +160,20 @@ async fn entities(
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// An entity's owners (its `ownedBy` targets), from the read model's parsed relations.
+fn owners_of(snap: &crate::readmodel::Snapshot, entity_ref: &str) -> Vec<String> {
+    let owned_by = crate::readmodel::graph::type_id("ownedBy");
+    snap.get_by_ref(entity_ref)
+        .map(|d| {
+            d.relations
+                .iter()
+                .filter(|(t, _)| *t == owned_by)
+                .map(|(_, target)| target.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn history(
@@ -264,14 +265,9 @@ async fn trend(
     let owner = params.one("owner").map(|o| o.to_lowercase());
     let snap = state.readmodel.snapshot();
     let keep = |entity_ref: &str| -> bool {
-        let Some(owner) = &owner else { return true };
-        snap.get_by_ref(entity_ref)
-            .and_then(|d| serde_json::from_str::<Value>(&d.json).ok())
-            .is_some_and(|e| {
-                e["relations"].as_array().into_iter().flatten().any(|x| {
-                    x["type"] == "ownedBy" && x["targetRef"].as_str() == Some(owner.as_str())
-                })
-            })
+        owner
+            .as_ref()
+            .is_none_or(|o| owners_of(&snap, entity_ref).contains(o))
     };
     let points = trend::series(&rows, &card.levels, &ends, &keep);
     Ok(HttpResponse::Ok().json(json!({
@@ -297,13 +293,6 @@ async fn of_entity(path: web::Path<(String, String, String)>, state: web::Data<A
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(Error::from)?;
     Ok(HttpResponse::Ok().json(json!({ "entityRef": r, "items": items })))
-}
-
-fn author(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<super::Principal>()
-        .map(|p| p.0.clone())
-        .unwrap_or_else(|| "anonymous".into())
 }
 
 fn entity_of(state: &AppState, body: &serde_json::Map<String, Value>) -> Result<String, Error> {
@@ -372,7 +361,7 @@ async fn push_facts(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
     let engine = state.scorecards.clone();
     let n = rows.len();
     let audit = [crate::audit::Entry::new(
-        &author(&req),
+        &super::caller(&req),
         "fact.pushed",
         Some(&entity_ref),
         json!({"facts": rows.iter().map(|r| (r.name.clone(), serde_json::from_str::<Value>(&r.value_json).unwrap_or_default())).collect::<serde_json::Map<_, _>>()}),
@@ -441,7 +430,7 @@ async fn record(
         check_id,
         result,
         justification,
-        author: author(&req),
+        author: super::caller(&req),
         at: chrono::Utc::now().timestamp(),
     };
     let engine = state.scorecards.clone();
@@ -704,7 +693,7 @@ async fn grant_exemption(
     if date < chrono::Utc::now().date_naive() {
         return Err(Error::Input(format!("expires: {expires} is in the past")).into());
     }
-    let caller = author(&req);
+    let caller = super::caller(&req);
     let row = crate::storage::ExemptionRow {
         id: uuid::Uuid::new_v4().to_string(),
         scorecard: card.entity_ref.clone(),
@@ -744,7 +733,7 @@ async fn expire_exemption(
     let engine = state.scorecards.clone();
     let scorecard = card.entity_ref.clone();
     let audit = [crate::audit::Entry::new(
-        &author(&req),
+        &super::caller(&req),
         "exemption.ended",
         None,
         json!({"scorecard": scorecard, "id": id}),
