@@ -269,7 +269,7 @@ fn target_path(ctx: &ActionContext<'_>, key: &str) -> Result<PathBuf, String> {
 
 /// Files (not directories) under `dir`, by relative path with `/`, symbolic links included
 /// (they are copied as links' targets are never followed).
-fn walk(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+pub fn walk(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

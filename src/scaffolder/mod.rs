@@ -700,7 +700,7 @@ impl Scaffolder {
             }
         };
         let mut contents = Vec::new();
-        for (rel, path) in walk_files(workspace.path()) {
+        for (rel, path) in actions::walk(workspace.path()).map_err(Error::Internal)? {
             let bytes = std::fs::read(&path).unwrap_or_default();
             let executable = {
                 #[cfg(unix)]
@@ -721,23 +721,6 @@ impl Scaffolder {
             json!({"log": log, "directoryContents": contents, "output": output, "steps": spec["steps"]}),
         )
     }
-}
-
-fn walk_files(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(p);
-            } else if let Ok(rel) = p.strip_prefix(dir) {
-                out.push((rel.to_string_lossy().replace('\\', "/"), p.clone()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// An event as the API serves it.
