@@ -53,6 +53,19 @@ async fn scaffolder_get(app: &TestApp, path: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Creates a task once its template has been ingested (the catalog may lag the file write);
+/// returns the task id.
+async fn create_when_ingested(app: &TestApp, body: Value) -> String {
+    for _ in 0..50 {
+        let (status, created) = scaffolder_post(app, "/tasks", body.clone()).await;
+        if status == 201 {
+            return created["id"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the template was not ingested: {body}");
+}
+
 /// Reads the SSE stream to its end; the server closes it after the completion.
 async fn stream(app: &TestApp, id: &str, after: Option<i64>) -> Vec<(String, Value)> {
     let q = after.map(|a| format!("?after={a}")).unwrap_or_default();
@@ -417,24 +430,11 @@ async fn cancelling_a_running_task_stops_it_and_secrets_are_masked_and_cleared()
     )
     .await;
     assert_eq!(status, 400, "the secrets schema is checked: {body}");
-    let mut created = Value::Null;
-    for _ in 0..50 {
-        let (status, body) = scaffolder_post(
-            &app,
-            "/tasks",
-            json!({"templateRef": "template:default/waiting", "values": {}, "secrets": {"TOKEN": "s3cr3t-value"}}),
-        )
-        .await;
-        if status == 201 {
-            created = body;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let id = created["id"]
-        .as_str()
-        .expect("the template was ingested")
-        .to_string();
+    let id = create_when_ingested(
+        &app,
+        json!({"templateRef": "template:default/waiting", "values": {}, "secrets": {"TOKEN": "s3cr3t-value"}}),
+    )
+    .await;
     assert!(
         app.eventually(10, || async {
             scaffolder_get(&app, &format!("/tasks/{id}")).await.1["status"] == "processing"
@@ -499,24 +499,11 @@ spec:
         repo.url()
     ))
     .await;
-    let mut created = Value::Null;
-    for _ in 0..50 {
-        let (status, body) = scaffolder_post(
-            &app,
-            "/tasks",
-            json!({"templateRef": "template:default/from-git", "values": {"name": "gitsvc"}}),
-        )
-        .await;
-        if status == 201 {
-            created = body;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let id = created["id"]
-        .as_str()
-        .expect("the template was crawled")
-        .to_string();
+    let id = create_when_ingested(
+        &app,
+        json!({"templateRef": "template:default/from-git", "values": {"name": "gitsvc"}}),
+    )
+    .await;
     let events = stream(&app, &id, None).await;
     let completion = &events.last().unwrap().1;
     assert_eq!(
@@ -725,21 +712,12 @@ async fn bad_steps_fail_their_task_with_a_clear_message_and_write_nothing_outsid
         ("climbing-owner", "owner \"..\" must be a plain name"),
         ("escaping-skeleton", "outside its parent"),
     ] {
-        let mut id = None;
-        for _ in 0..50 {
-            let (status, body) = scaffolder_post(
-                &app,
-                "/tasks",
-                json!({"templateRef": format!("template:default/{template}"), "values": {}}),
-            )
-            .await;
-            if status == 201 {
-                id = body["id"].as_str().map(str::to_owned);
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        let events = stream(&app, &id.expect("template ingested"), None).await;
+        let id = create_when_ingested(
+            &app,
+            json!({"templateRef": format!("template:default/{template}"), "values": {}}),
+        )
+        .await;
+        let events = stream(&app, &id, None).await;
         let error = events.last().unwrap().1["body"]["error"]["message"]
             .as_str()
             .unwrap()
