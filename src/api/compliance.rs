@@ -299,30 +299,32 @@ async fn one(path: web::Path<(String, String, String)>, state: web::Data<AppStat
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// Every AI system with its tier and obligation counts.
-/// Every AI system with its assessment; what all of them need is read once.
-fn assess_all(state: &AppState, p: &RulePack) -> Result<Vec<(String, Value, Value)>, Error> {
+/// Assesses every AI system and keeps what `f` makes of each (`None` leaves it out); what all
+/// of them need is read once, and no assessment outlives its system.
+fn map_systems(
+    state: &AppState,
+    p: &RulePack,
+    mut f: impl FnMut(String, Value, Value) -> Option<Value>,
+) -> Result<Vec<Value>, Error> {
     let ctx = state.ctx().preload()?;
     let all = attestations(state.catalog.db())?;
     let snap = ctx.snap.clone();
-    snap.docs
-        .iter()
-        .filter(|d| &*d.kind == "AIAgent")
-        .map(|doc| {
-            let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
-            let a = assess(&ctx, p, &entity, &doc.entity_ref, &all)?;
-            Ok((doc.entity_ref.to_string(), entity, a))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for doc in snap.docs.iter().filter(|d| &*d.kind == "AIAgent") {
+        let entity: Value = serde_json::from_str(&doc.json).unwrap_or_default();
+        let a = assess(&ctx, p, &entity, &doc.entity_ref, &all)?;
+        out.extend(f(doc.entity_ref.to_string(), entity, a));
+    }
+    Ok(out)
 }
 
+/// Every AI system with its tier and obligation counts.
 async fn systems(state: web::Data<AppState>) -> Reply {
     let (p, _) = pack(&state)?;
     let state2 = state.clone();
-    let items = web::block(move || -> Result<Vec<Value>, Error> {
-        let mut out = Vec::new();
-        for (entity_ref, entity, a) in assess_all(&state2, &p)? {
-            out.push(json!({
+    let items = web::block(move || {
+        map_systems(&state2, &p, |entity_ref, entity, a| {
+            Some(json!({
                 "entityRef": entity_ref,
                 "owner": entity["spec"]["owner"],
                 "tier": a["classification"]["tier"],
@@ -330,9 +332,8 @@ async fn systems(state: web::Data<AppState>) -> Reply {
                 "flags": a["classification"]["flags"],
                 "summary": a["summary"],
                 "nextDue": a["obligations"].as_array().and_then(|o| o.iter().find(|x| x["status"] != "pass")).map(|x| json!({"id": x["id"], "appliesFrom": x["appliesFrom"]})),
-            }));
-        }
-        Ok(out)
+            }))
+        })
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
@@ -599,12 +600,11 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let (tier2, owner2, due2) = (tier.clone(), owner.clone(), due_before.clone());
     let today = chrono::Utc::now().date_naive().to_string();
     let today2 = today.clone();
-    let systems = web::block(move || -> Result<Vec<Value>, Error> {
-        let mut out = Vec::new();
-        for (entity_ref, entity, a) in assess_all(&state2, &p)? {
+    let systems = web::block(move || {
+        map_systems(&state2, &p, |entity_ref, entity, a| {
             let c = &a["classification"];
             if tier2.as_deref().is_some_and(|t| c["tier"] != t) {
-                continue;
+                return None;
             }
             if owner2.as_deref().is_some_and(|o| {
                 entity["spec"]["owner"]
@@ -613,7 +613,7 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Reply {
                     .as_deref()
                     != Some(o)
             }) {
-                continue;
+                return None;
             }
             let obligations = a["obligations"].as_array().cloned().unwrap_or_default();
             let open: Vec<&Value> = obligations
@@ -636,11 +636,11 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Reply {
                         .is_none_or(|d| d <= before.as_str())
                 });
                 if !due_soon {
-                    continue;
+                    return None;
                 }
             }
             let count = |f: &dyn Fn(&Value) -> bool| obligations.iter().filter(|o| f(o)).count();
-            out.push(json!({
+            Some(json!({
                 "path": path_of(&entity_ref),
                 "entityRef": entity_ref,
                 "tier": c["tier"], "basis": c["basis"], "flags": c["flags"], "role": c["role"],
@@ -649,9 +649,8 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Reply {
                 "due": count(&|o| o["status"] == "not-yet-due" && o["met"] != true),
                 "overdue": count(&|o| o["status"] == "fail"),
                 "nearest": nearest,
-            }));
-        }
-        Ok(out)
+            }))
+        })
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
