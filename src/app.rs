@@ -4,14 +4,12 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::BoxBody;
-use actix_web::dev::{Server, Service, ServiceResponse};
-use actix_web::{web, App, HttpServer, ResponseError};
+use actix_web::dev::{Server, Service};
+use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use futures_util::future::{FutureExt, LocalBoxFuture};
 use tracing::Instrument;
 
-use crate::api::{self, ApiError, AppState};
+use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::crawler::Crawler;
 use crate::ingest::schedule::{self, Scheduler};
@@ -152,23 +150,11 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
-                .wrap_fn(|req, srv| -> LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>> {
-                    let span = tracing::info_span!("request", method = %req.method(), path = %req.path());
-                    let state = req.app_data::<web::Data<AppState>>().cloned().expect("state");
-                    let authorization = req.headers().get("authorization").and_then(|h| h.to_str().ok()).map(str::to_owned);
-                    match api::check_auth(&state.auth, req.method(), req.path(), authorization.as_deref()) {
-                        Err(e) => {
-                            let res = req.into_response(ApiError(e).error_response());
-                            async move { Ok(api::fill_error_request(res)) }.boxed_local()
-                        }
-                        Ok(principal) => {
-                            if let Some(p) = principal {
-                                actix_web::HttpMessage::extensions_mut(&req).insert(p);
-                            }
-                            let fut = srv.call(req);
-                            async move { Ok(api::fill_error_request(fut.await?)) }.instrument(span).boxed_local()
-                        }
-                    }
+                .wrap_fn(|req, srv| {
+                    let span =
+                        tracing::info_span!("request", method = %req.method(), path = %req.path());
+                    let fut = srv.call(req);
+                    async move { Ok(api::fill_error_request(fut.await?)) }.instrument(span)
                 })
                 .wrap(api::cors(&cors_config))
                 .configure(api::configure)

@@ -1,5 +1,6 @@
 //! The audit trail over HTTP: pages of records and a verification of the whole chain.
 
+use super::routes::Routes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -7,9 +8,8 @@ use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit", web::get().to(list))
-        .route("/audit/verify", web::get().to(verify));
+pub fn routes(r: &mut Routes) {
+    r.get("/audit", list).get("/audit/verify", verify);
 }
 
 /// A date (`2026-11-25`, the whole day) or an RFC 3339 time, in milliseconds.

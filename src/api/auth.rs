@@ -2,9 +2,9 @@
 //! accepted as bearer tokens (compared in constant time, never logged). Writes need one unless
 //! `dangerouslyDisableDefaultAuthPolicy`; reads only with `cairn.auth.protectReads`.
 
-use actix_web::http::Method;
 use subtle::ConstantTimeEq;
 
+use super::routes::Access;
 use crate::config::Config;
 use crate::error::Error;
 
@@ -60,27 +60,19 @@ pub fn caller(req: &actix_web::HttpRequest) -> String {
         .unwrap_or_else(|| "anonymous".into())
 }
 
-/// Decides whether a request may proceed; returns the caller when a valid token was given.
+/// Decides whether a request to a route with `access` may proceed; returns the caller when a
+/// valid token was given. `plugin` is the route's Backstage plugin, for tokens limited to some.
 pub fn check(
     policy: &AuthPolicy,
-    method: &Method,
-    path: &str,
+    access: Access,
+    plugin: Option<&str>,
     authorization: Option<&str>,
 ) -> Result<Option<Principal>, Error> {
-    if method == Method::OPTIONS || !path.starts_with("/api/") {
-        return Ok(None);
-    }
-    let write = !matches!(*method, Method::GET | Method::HEAD);
-    let required = if write {
-        !policy.open_writes
-    } else {
-        policy.protect_reads && !policy.open_writes
+    let required = match access {
+        Access::Open => return Ok(None),
+        Access::Write => !policy.open_writes,
+        Access::Read => policy.protect_reads && !policy.open_writes,
     };
-    let plugin = path
-        .trim_start_matches("/api/")
-        .split('/')
-        .next()
-        .unwrap_or_default();
     let token = authorization.and_then(|h| {
         h.strip_prefix("Bearer ")
             .or_else(|| h.strip_prefix("bearer "))
@@ -91,7 +83,8 @@ pub fn check(
         Some(t) => {
             let valid = policy.tokens.iter().find(|s| {
                 bool::from(s.token.as_slice().ct_eq(t.trim().as_bytes()))
-                    && (s.plugins.is_empty() || s.plugins.iter().any(|p| p == plugin))
+                    && (s.plugins.is_empty()
+                        || plugin.is_some_and(|plugin| s.plugins.iter().any(|p| p == plugin)))
             });
             match valid {
                 Some(s) => Ok(Some(Principal(s.subject.clone()))),

@@ -2,6 +2,7 @@
 //! A `Campaign` entity names the scorecard, the target level, the deadline and optionally a
 //! filter narrowing the scorecard's entities.
 
+use super::routes::Routes;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
@@ -10,9 +11,9 @@ use crate::error::Error;
 
 type Reply = Result<HttpResponse, ApiError>;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/campaigns", web::get().to(list))
-        .route("/campaigns/{namespace}/{name}", web::get().to(one));
+pub fn routes(r: &mut Routes) {
+    r.get("/campaigns", list)
+        .get("/campaigns/{namespace}/{name}", one);
 }
 
 /// How far one campaign is; errors (an unknown scorecard or level) are reported in the item.

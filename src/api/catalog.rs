@@ -1,6 +1,7 @@
 //! Entity endpoints: list, query with cursors, by-refs, by-uid, by-name, ancestry, facets,
 //! refresh and validate-entity.
 
+use super::routes::Routes;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
@@ -16,25 +17,22 @@ use crate::readmodel::Snapshot;
 
 type Reply = Result<HttpResponse, ApiError>;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/entities", web::get().to(list_entities))
-        .route("/entities/by-query", web::get().to(query_get))
-        .route("/entities/by-query", web::post().to(query_post))
-        .route("/entities/by-refs", web::post().to(by_refs))
-        .route("/entities/by-uid/{uid}", web::get().to(by_uid))
-        .route("/entities/by-uid/{uid}", web::delete().to(delete_by_uid))
-        .route(
-            "/entities/by-name/{kind}/{namespace}/{name}",
-            web::get().to(by_name),
-        )
-        .route(
+pub fn routes(r: &mut Routes) {
+    r.get("/entities", list_entities)
+        .get("/entities/by-query", query_get)
+        .post("/entities/by-query", query_post)
+        .post("/entities/by-refs", by_refs)
+        .get("/entities/by-uid/{uid}", by_uid)
+        .delete("/entities/by-uid/{uid}", delete_by_uid)
+        .get("/entities/by-name/{kind}/{namespace}/{name}", by_name)
+        .get(
             "/entities/by-name/{kind}/{namespace}/{name}/ancestry",
-            web::get().to(ancestry),
+            ancestry,
         )
-        .route("/entity-facets", web::get().to(facets_get))
-        .route("/entity-facets", web::post().to(facets_post))
-        .route("/refresh", web::post().to(refresh))
-        .route("/validate-entity", web::post().to(validate_entity));
+        .get("/entity-facets", facets_get)
+        .post("/entity-facets", facets_post)
+        .post("/refresh", refresh)
+        .post("/validate-entity", validate_entity);
 }
 
 fn json_response(body: String) -> HttpResponse {

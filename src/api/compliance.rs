@@ -1,6 +1,7 @@
 //! EU AI Act compliance: the questionnaire, a what-if classification, and each AI system's
 //! classification and obligations with evidence.
 
+use super::routes::Routes;
 use std::collections::HashMap;
 
 use actix_web::web::Bytes;
@@ -104,25 +105,19 @@ impl AppState {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/compliance/ai-act/rule-pack", web::get().to(rule_pack))
-        .route(
-            "/compliance/ai-act/questionnaire",
-            web::get().to(questionnaire),
-        )
-        .route("/compliance/ai-act/classify", web::post().to(classify))
-        .route("/compliance/ai-act/entities", web::get().to(systems))
-        .route(
-            "/compliance/ai-act/entities/{kind}/{namespace}/{name}",
-            web::get().to(one),
-        )
-        .route(
+pub fn routes(r: &mut Routes) {
+    r.get("/compliance/ai-act/rule-pack", rule_pack)
+        .get("/compliance/ai-act/questionnaire", questionnaire)
+        .post("/compliance/ai-act/classify", classify)
+        .get("/compliance/ai-act/entities", systems)
+        .get("/compliance/ai-act/entities/{kind}/{namespace}/{name}", one)
+        .post(
             "/compliance/ai-act/entities/{kind}/{namespace}/{name}/attestations",
-            web::post().to(attest),
+            attest,
         )
-        .route(
+        .get(
             "/compliance/ai-act/entities/{kind}/{namespace}/{name}/technical-file",
-            web::get().to(technical_file),
+            technical_file,
         );
 }
 
@@ -568,10 +563,10 @@ async fn technical_file(
 }
 
 /// The compliance dashboard's pages (server-rendered HTML).
-pub fn pages(cfg: &mut web::ServiceConfig) {
-    cfg.route("/compliance", web::get().to(dashboard)).route(
+pub fn pages(r: &mut Routes) {
+    r.open("/compliance", dashboard).open(
         "/compliance/entities/{kind}/{namespace}/{name}",
-        web::get().to(dashboard_entity),
+        dashboard_entity,
     );
 }
 

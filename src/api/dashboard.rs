@@ -2,6 +2,7 @@
 //! shows every scorecard's level distribution, the checks that fail most, a table per team and
 //! the entities; `/scorecards/entities/:kind/:ns/:name` each check's evidence and fix.
 
+use super::routes::Routes;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
@@ -13,11 +14,9 @@ type Reply = Result<HttpResponse, ApiError>;
 
 const ROWS: usize = 200;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/scorecards", web::get().to(index)).route(
-        "/scorecards/entities/{kind}/{namespace}/{name}",
-        web::get().to(entity),
-    );
+pub fn routes(r: &mut Routes) {
+    r.open("/scorecards", index)
+        .open("/scorecards/entities/{kind}/{namespace}/{name}", entity);
 }
 
 fn html(body: String) -> HttpResponse {

@@ -1,6 +1,7 @@
 //! `/api/cairn/graph`: neighbourhood, impact, lineage, path and dangling references, for
 //! platform and governance teams (the Backstage frontend walks `by-refs` instead).
 
+use super::routes::Routes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -12,12 +13,12 @@ use crate::readmodel::Snapshot;
 
 type Reply = Result<HttpResponse, ApiError>;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/graph/neighbourhood", web::get().to(neighbourhood))
-        .route("/graph/impact", web::get().to(impact))
-        .route("/graph/lineage", web::get().to(lineage))
-        .route("/graph/path", web::get().to(path))
-        .route("/graph/dangling", web::get().to(dangling));
+pub fn routes(r: &mut Routes) {
+    r.get("/graph/neighbourhood", neighbourhood)
+        .get("/graph/impact", impact)
+        .get("/graph/lineage", lineage)
+        .get("/graph/path", path)
+        .get("/graph/dangling", dangling);
 }
 
 fn resolve(snap: &Snapshot, r: &str) -> Result<u32, Error> {

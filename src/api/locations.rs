@@ -1,6 +1,7 @@
 //! Location endpoints: list, register (with `dryRun` and `onConflict`), get, delete, by-entity,
 //! and `analyze-location`.
 
+use super::routes::Routes;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -13,18 +14,15 @@ use crate::processing::RootLocation;
 
 type Reply = Result<HttpResponse, ApiError>;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/locations", web::get().to(list))
-        .route("/locations", web::post().to(create))
-        .route(
-            "/locations/by-entity/{kind}/{namespace}/{name}",
-            web::get().to(by_entity),
-        )
-        .route("/locations/{id}", web::get().to(get))
-        .route("/locations/{id}", web::delete().to(delete))
-        .route("/locations/{id}", web::put().to(update))
-        .route("/locations/by-query", web::post().to(by_query))
-        .route("/analyze-location", web::post().to(analyze));
+pub fn routes(r: &mut Routes) {
+    r.get("/locations", list)
+        .post("/locations", create)
+        .get("/locations/by-entity/{kind}/{namespace}/{name}", by_entity)
+        .get("/locations/{id}", get)
+        .delete("/locations/{id}", delete)
+        .put("/locations/{id}", update)
+        .post("/locations/by-query", by_query)
+        .post("/analyze-location", analyze);
 }
 
 async fn blocking<T: Send + 'static>(

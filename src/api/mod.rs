@@ -13,6 +13,7 @@ mod graph;
 mod health;
 mod locations;
 mod params;
+mod routes;
 mod scaffolder;
 mod scorecards;
 mod sources;
@@ -63,32 +64,52 @@ impl AppState {
     }
 }
 
-/// Registers every route; used by the server and by tests.
+/// Registers every route; used by the server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(sources::metrics))
-        .service(
-            web::scope("/api/cairn")
-                .configure(sources::routes)
-                .configure(graph::routes)
-                .configure(scorecards::routes)
-                .configure(campaigns::routes)
-                .configure(audit::routes)
-                .configure(compliance::routes),
-        )
-        .service(
-            web::scope("/api/catalog")
-                .configure(catalog::routes)
-                .configure(locations::routes),
-        )
-        .service(web::scope("/api/tech-insights").configure(tech_insights::routes))
-        .service(web::scope("/api/scaffolder").configure(scaffolder::routes))
-        .configure(dashboard::routes)
-        .configure(compliance::pages)
-        .default_service(web::to(|| async { HttpResponse::NotFound().finish() }));
+    register(cfg, &mut Vec::new());
 }
 
-pub use auth::{caller, check as check_auth, Principal};
+/// Every registered route with its access, as the server registers them.
+pub fn routes() -> Vec<RouteInfo> {
+    let mut table = Vec::new();
+    let _ = actix_web::App::new().configure(|cfg| register(cfg, &mut table));
+    table
+}
+
+/// What a path that matches no route gets: an empty 404, as Backstage's `notFound` middleware
+/// answers, after the request body is read (left unread, the connection lingers a second).
+async fn not_found(_body: web::Bytes) -> HttpResponse {
+    HttpResponse::NotFound().finish()
+}
+
+fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
+    routes::mount(cfg, table, "", |r| {
+        r.open("/healthz", health::healthz)
+            .open("/readyz", health::readyz)
+            .open("/metrics", sources::metrics);
+    });
+    routes::mount(cfg, table, "/api/cairn", |r| {
+        sources::routes(r);
+        graph::routes(r);
+        scorecards::routes(r);
+        campaigns::routes(r);
+        audit::routes(r);
+        compliance::routes(r);
+    });
+    routes::mount(cfg, table, "/api/catalog", |r| {
+        catalog::routes(r);
+        locations::routes(r);
+    });
+    routes::mount(cfg, table, "/api/tech-insights", tech_insights::routes);
+    routes::mount(cfg, table, "/api/scaffolder", scaffolder::routes);
+    routes::mount(cfg, table, "", |r| {
+        dashboard::routes(r);
+        compliance::pages(r);
+    });
+    cfg.default_service(web::to(not_found));
+}
+
+pub use auth::{caller, Principal};
 pub use errors::fill_request as fill_error_request;
 pub use params::{cors, json_body};
+pub use routes::{Access, RouteInfo};

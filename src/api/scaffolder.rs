@@ -1,6 +1,7 @@
 //! Backstage's scaffolder API (`/api/scaffolder/v2/…`), as `@backstage/plugin-scaffolder-common`'s
 //! client calls it.
 
+use super::routes::Routes;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,32 +19,22 @@ type Reply = Result<HttpResponse, ApiError>;
 /// Dry-run bodies carry a template's files; Backstage accepts 10 MB.
 const DRY_RUN_LIMIT: usize = 10 << 20;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
+pub fn routes(r: &mut Routes) {
+    r.get(
         "/v2/templates/{namespace}/{kind}/{name}/parameter-schema",
-        web::get().to(parameter_schema),
+        parameter_schema,
     )
-    .route("/v2/actions", web::get().to(list_actions))
-    .route("/v2/tasks", web::post().to(create_task))
-    .route("/v2/tasks", web::get().to(list_tasks))
-    .route("/v2/tasks/{id}", web::get().to(get_task))
-    .route("/v2/tasks/{id}/eventstream", web::get().to(event_stream))
-    .route("/v2/tasks/{id}/events", web::get().to(events))
-    .route("/v2/tasks/{id}/cancel", web::post().to(cancel))
-    .route("/v2/tasks/{id}/retry", web::post().to(retry))
-    .service(
-        web::resource("/v2/dry-run")
-            .app_data(web::PayloadConfig::new(DRY_RUN_LIMIT))
-            .route(web::post().to(dry_run)),
-    )
-    .route(
-        "/v2/autocomplete/{provider}/{resource}",
-        web::post().to(autocomplete),
-    )
-    .route(
-        "/v2/templating-extensions",
-        web::get().to(templating_extensions),
-    );
+    .get("/v2/actions", list_actions)
+    .post("/v2/tasks", create_task)
+    .get("/v2/tasks", list_tasks)
+    .get("/v2/tasks/{id}", get_task)
+    .get("/v2/tasks/{id}/eventstream", event_stream)
+    .get("/v2/tasks/{id}/events", events)
+    .post("/v2/tasks/{id}/cancel", cancel)
+    .post("/v2/tasks/{id}/retry", retry)
+    .post_with_limit("/v2/dry-run", DRY_RUN_LIMIT, dry_run)
+    .post("/v2/autocomplete/{provider}/{resource}", autocomplete)
+    .get("/v2/templating-extensions", templating_extensions);
 }
 
 fn scaffolder(state: &AppState) -> Arc<Scaffolder> {

@@ -2,6 +2,7 @@
 //! the entities they apply to (by level and owner), results with evidence per entity, and the
 //! history of changes.
 
+use super::routes::Routes;
 use std::collections::BTreeMap;
 
 use actix_web::web::Bytes;
@@ -16,52 +17,34 @@ use crate::storage::{CheckInputRow, PushedFactRow};
 
 type Reply = Result<HttpResponse, ApiError>;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/scorecards", web::get().to(list))
-        .route("/scorecards/{namespace}/{name}", web::get().to(one))
-        .route(
-            "/scorecards/{namespace}/{name}/entities",
-            web::get().to(entities),
-        )
-        .route(
-            "/scorecards/{namespace}/{name}/history",
-            web::get().to(history),
-        )
-        .route(
-            "/entities/{kind}/{namespace}/{name}/scorecards",
-            web::get().to(of_entity),
-        )
-        .route(
+pub fn routes(r: &mut Routes) {
+    r.get("/scorecards", list)
+        .get("/scorecards/{namespace}/{name}", one)
+        .get("/scorecards/{namespace}/{name}/entities", entities)
+        .get("/scorecards/{namespace}/{name}/history", history)
+        .get("/entities/{kind}/{namespace}/{name}/scorecards", of_entity)
+        .post(
             "/scorecards/{namespace}/{name}/checks/{check}/attestations",
-            web::post().to(attest),
+            attest,
         )
-        .route(
+        .post(
             "/scorecards/{namespace}/{name}/checks/{check}/results",
-            web::post().to(push_result),
+            push_result,
         )
-        .route(
-            "/scorecards/{namespace}/{name}/rollup",
-            web::get().to(rollup),
-        )
-        .route(
+        .get("/scorecards/{namespace}/{name}/rollup", rollup)
+        .get(
             "/scorecards/{namespace}/{name}/badge/{kind}/{entity_namespace}/{entity_name}",
-            web::get().to(badge),
+            badge,
         )
-        .route(
-            "/scorecards/{namespace}/{name}/exemptions",
-            web::get().to(list_exemptions),
-        )
-        .route(
-            "/scorecards/{namespace}/{name}/exemptions",
-            web::post().to(grant_exemption),
-        )
-        .route(
+        .get("/scorecards/{namespace}/{name}/exemptions", list_exemptions)
+        .post("/scorecards/{namespace}/{name}/exemptions", grant_exemption)
+        .delete(
             "/scorecards/{namespace}/{name}/exemptions/{id}",
-            web::delete().to(expire_exemption),
+            expire_exemption,
         )
-        .route("/scorecards/{namespace}/{name}/trend", web::get().to(trend))
-        .route("/facts", web::post().to(push_facts))
-        .route("/facts", web::get().to(get_facts));
+        .get("/scorecards/{namespace}/{name}/trend", trend)
+        .post("/facts", push_facts)
+        .get("/facts", get_facts);
 }
 
 fn summary(card: &Scorecard, results: &[std::sync::Arc<Summary>]) -> Value {

@@ -1,6 +1,7 @@
 //! Cairn's own endpoints for sources: crawl status, crawl now, repository facts per entity, and
 //! Prometheus metrics.
 
+use super::routes::Routes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -11,13 +12,10 @@ use crate::model::annotations;
 
 type Reply = Result<HttpResponse, ApiError>;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sources", web::get().to(list))
-        .route("/sources/{id}/crawl", web::post().to(crawl))
-        .route(
-            "/entities/{kind}/{namespace}/{name}/repository",
-            web::get().to(repository),
-        );
+pub fn routes(r: &mut Routes) {
+    r.get("/sources", list)
+        .post("/sources/{id}/crawl", crawl)
+        .get("/entities/{kind}/{namespace}/{name}/repository", repository);
 }
 
 async fn list(state: web::Data<AppState>) -> Reply {

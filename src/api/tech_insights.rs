@@ -3,6 +3,7 @@
 //! `metadata.rank` its level's position, so the Tech Insights frontend and its maturity view show
 //! Cairn's scorecards unchanged. Checks from `techInsights.factChecker.checks` keep their ids.
 
+use super::routes::Routes;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -17,16 +18,13 @@ use crate::scorecard::{annotate, Check, Facts, Scorecard};
 
 type Reply = Result<HttpResponse, ApiError>;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/checks", web::get().to(checks))
-        .route("/checks/run", web::post().to(run_bulk))
-        .route(
-            "/checks/run/{namespace}/{kind}/{name}",
-            web::post().to(run_one),
-        )
-        .route("/fact-schemas", web::get().to(fact_schemas))
-        .route("/facts/latest", web::get().to(facts_latest))
-        .route("/facts/range", web::get().to(facts_range));
+pub fn routes(r: &mut Routes) {
+    r.get("/checks", checks)
+        .post("/checks/run", run_bulk)
+        .post("/checks/run/{namespace}/{kind}/{name}", run_one)
+        .get("/fact-schemas", fact_schemas)
+        .get("/facts/latest", facts_latest)
+        .get("/facts/range", facts_range);
 }
 
 fn facts_of_rule(rule: &Value, out: &mut Vec<String>) {

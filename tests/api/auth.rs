@@ -101,3 +101,125 @@ async fn oversized_request_bodies_are_refused() {
         .unwrap();
     assert_eq!(r.status(), 413);
 }
+
+/// Sends one raw HTTP/1.1 request, so the path reaches the server exactly as written (an HTTP
+/// client would normalise `/./` away), and returns the status.
+async fn raw_status(base: &str, method: &str, path: &str, token: Option<&str>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = "{}";
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let head = String::from_utf8_lossy(&response);
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The same route spelt the ways a client or proxy might: the first letter percent-encoded, a
+/// doubled slash, a dot segment, upper case, a trailing slash.
+fn spellings(path: &str) -> Vec<String> {
+    let rest = &path[1..];
+    let first = rest.as_bytes()[0];
+    let (segment, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let tail = if tail.is_empty() {
+        String::new()
+    } else {
+        format!("/{tail}")
+    };
+    vec![
+        path.to_string(),
+        format!("/%{:02X}{}", first, &rest[1..]),
+        format!("/%{:02x}{}", first, &rest[1..]),
+        format!("/{path}"),
+        format!("/{segment}/.{tail}"),
+        format!("/{segment}/x/..{tail}"),
+        format!("/{}{tail}", segment.to_uppercase()),
+        format!("{path}/"),
+    ]
+}
+
+#[tokio::test]
+async fn every_route_refuses_a_missing_or_wrong_token_however_its_path_is_spelt() {
+    let routes = cairn::api::routes();
+    assert!(routes.len() > 60, "the table lists the registered routes");
+    for protect_reads in [false, true] {
+        let extra = format!("{LOCKED}cairn:\n  auth:\n    protectReads: {protect_reads}\n");
+        let app = spawn_with(
+            &[
+                ("all.yaml", &root_location(&["basic.yaml"])),
+                ("basic.yaml", crate::support::BASIC_CATALOG),
+            ],
+            Options {
+                extra_config: extra,
+                ..Default::default()
+            },
+        )
+        .await;
+        let entities_before = entity_count(&app).await;
+        let mut failures = Vec::new();
+        for route in &routes {
+            let protected = match route.access {
+                cairn::api::Access::Open => false,
+                cairn::api::Access::Read => protect_reads,
+                cairn::api::Access::Write => true,
+            };
+            if !protected {
+                continue;
+            }
+            let path = route.example_path();
+            let method = route.method.as_str();
+            for spelt in spellings(&path) {
+                for token in [None, Some("wrong-token")] {
+                    let status = raw_status(&app.url, method, &spelt, token).await;
+                    // The canonical spelling and the percent-encoded one reach the route and must be
+                    // refused; the others may also not route at all (404), but never get further.
+                    let allowed: &[u16] = if spelt == path || spelt.contains('%') {
+                        &[401]
+                    } else {
+                        &[401, 404]
+                    };
+                    if !allowed.contains(&status) {
+                        failures.push(format!("{method} {spelt} token={token:?} -> {status}"));
+                    }
+                }
+            }
+            let status = raw_status(&app.url, method, &path, Some("s3cr3t-token-value")).await;
+            if status == 401 {
+                failures.push(format!("{method} {path} with the right token -> 401"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "protectReads={protect_reads}:\n{}",
+            failures.join("\n")
+        );
+        let entities_after = entity_count(&app).await;
+        assert_eq!(entities_before, entities_after, "nothing was deleted");
+    }
+}
+
+async fn entity_count(app: &crate::support::TestApp) -> usize {
+    app.client
+        .get(format!("{}/api/catalog/entities", app.url))
+        .bearer_auth("s3cr3t-token-value")
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}

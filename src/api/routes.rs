@@ -1,0 +1,195 @@
+//! The route table. Every route is registered here with the access it needs, and that access is
+//! enforced by a middleware on the route itself: the check runs on what the router matched (after
+//! it decoded and matched the path), never on a spelling of the raw path. A path that matches no
+//! route reaches no handler (404). The same registration lists the table for tests and docs.
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, Handler, HttpMessage, Responder, ResponseError};
+
+use super::auth;
+use super::{ApiError, AppState};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Probes: never need a token.
+    Open,
+    /// Needs a token when `cairn.auth.protectReads` is on.
+    Read,
+    /// Needs a token unless `dangerouslyDisableDefaultAuthPolicy`.
+    Write,
+}
+
+/// One registered route: its method, full path pattern and access.
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    pub method: Method,
+    pub path: String,
+    pub access: Access,
+}
+
+impl RouteInfo {
+    /// The path with every `{param}` filled with `x`: a request that reaches this route.
+    pub fn example_path(&self) -> String {
+        let mut out = String::new();
+        let mut rest = self.path.as_str();
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            out.push('x');
+            rest = rest[open..].split_once('}').map_or("", |(_, r)| r);
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// Registers routes under one mount path (`/api/catalog`, or `""` for top-level pages).
+pub struct Routes<'a> {
+    cfg: &'a mut web::ServiceConfig,
+    mount: &'static str,
+    table: &'a mut Vec<RouteInfo>,
+}
+
+impl<'a> Routes<'a> {
+    /// Registers a GET that needs no token.
+    pub fn open<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, path, Access::Open, web::get().to(handler))
+    }
+
+    pub fn get<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, path, Access::Read, web::get().to(handler))
+    }
+
+    pub fn post<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::POST, path, Access::Write, web::post().to(handler))
+    }
+
+    pub fn put<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::PUT, path, Access::Write, web::put().to(handler))
+    }
+
+    pub fn delete<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(
+            Method::DELETE,
+            path,
+            Access::Write,
+            web::delete().to(handler),
+        )
+    }
+
+    /// A POST whose body may be larger than the server-wide limit.
+    pub fn post_with_limit<F, Args>(&mut self, path: &str, limit: usize, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.table.push(RouteInfo {
+            method: Method::POST,
+            path: format!("{}{path}", self.mount),
+            access: Access::Write,
+        });
+        let route = guarded(web::post().to(handler), Access::Write, self.mount);
+        self.cfg.service(
+            web::resource(path)
+                .app_data(web::PayloadConfig::new(limit))
+                .route(route),
+        );
+        self
+    }
+
+    fn add(
+        &mut self,
+        method: Method,
+        path: &str,
+        access: Access,
+        route: actix_web::Route,
+    ) -> &mut Self {
+        self.table.push(RouteInfo {
+            method,
+            path: format!("{}{path}", self.mount),
+            access,
+        });
+        self.cfg.route(path, guarded(route, access, self.mount));
+        self
+    }
+}
+
+/// The Backstage plugin a mount belongs to (`/api/catalog` → `catalog`), for tokens limited to
+/// some plugins.
+fn plugin_of(mount: &'static str) -> Option<&'static str> {
+    mount.strip_prefix("/api/")
+}
+
+fn guarded(route: actix_web::Route, access: Access, mount: &'static str) -> actix_web::Route {
+    let plugin = plugin_of(mount);
+    route.wrap(from_fn(move |req, next| enforce(access, plugin, req, next)))
+}
+
+/// The access check of one route, run after the router chose it.
+async fn enforce(
+    access: Access,
+    plugin: Option<&'static str>,
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .expect("state");
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok());
+    match auth::check(&state.auth, access, plugin, authorization) {
+        Err(e) => Ok(req.into_response(ApiError(e).error_response())),
+        Ok(principal) => {
+            if let Some(p) = principal {
+                req.extensions_mut().insert(p);
+            }
+            next.call(req).await
+        }
+    }
+}
+
+/// Registers routes under `mount`, recording each in `table`.
+pub fn mount(
+    cfg: &mut web::ServiceConfig,
+    table: &mut Vec<RouteInfo>,
+    mount: &'static str,
+    register: impl FnOnce(&mut Routes),
+) {
+    if mount.is_empty() {
+        register(&mut Routes { cfg, mount, table });
+    } else {
+        cfg.service(web::scope(mount).configure(|cfg| register(&mut Routes { cfg, mount, table })));
+    }
+}
