@@ -626,7 +626,7 @@ fn audit_bench(n: usize) {
     let started = Instant::now();
     let mut batch = Vec::with_capacity(1000);
     for i in 0..n {
-        batch.push(cairn::audit::Entry::new(
+        batch.push(cairn::model::audit::Entry::new(
             "ci-bot",
             "entity.changed",
             Some(&format!("component:default/svc-{}", i % 10_000)),
@@ -640,7 +640,7 @@ fn audit_bench(n: usize) {
     db.append_audit(&batch).unwrap();
     println!("appended {n} audit records in {:.2?}", started.elapsed());
     let started = Instant::now();
-    let report = cairn::audit::verify(&db).unwrap();
+    let report = db.verify_audit().unwrap();
     println!(
         "audit verify over {} records: {:.2?} (ok: {})",
         report.records,

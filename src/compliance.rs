@@ -832,7 +832,7 @@ impl ClassificationWatch {
                 .and_then(|p| serde_json::from_str(&p).ok())
                 .unwrap_or(Value::Null);
             details["rulePack"] = json!(format!("{} {}", pack.name, pack.version));
-            entries.push(crate::audit::Entry::new(
+            entries.push(crate::model::audit::Entry::new(
                 "cairn",
                 "classification.changed",
                 Some(&r),

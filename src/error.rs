@@ -46,11 +46,4 @@ impl Error {
     }
 }
 
-impl From<crate::storage::StorageError> for Error {
-    fn from(e: crate::storage::StorageError) -> Self {
-        tracing::error!(error = %e, "storage failure");
-        Error::Internal(e.to_string())
-    }
-}
-
 pub type Result<T> = std::result::Result<T, Error>;

@@ -3,7 +3,6 @@
 
 pub mod api;
 pub mod app;
-pub mod audit;
 pub mod compliance;
 pub mod config;
 pub mod descriptor;

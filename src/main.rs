@@ -152,7 +152,7 @@ fn export_technical_file(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     );
-    let (zip, name) = cairn::audit::with_actor(&actor, || {
+    let (zip, name) = cairn::model::audit::with_actor(&actor, || {
         cairn::api::compliance::technical_file_zip(&ctx, &pack, &entity, &r)
     })?;
     let out = out.unwrap_or_else(|| PathBuf::from(name));
@@ -164,7 +164,7 @@ fn export_technical_file(
 fn audit_verify(config: Config) -> anyhow::Result<bool> {
     let db = cairn::app::open_database(&config)?;
     let started = std::time::Instant::now();
-    let report = cairn::audit::verify(&db)?;
+    let report = db.verify_audit()?;
     match &report.first_broken {
         None => println!(
             "audit chain intact: {} records, last hash {} ({:.2?})",

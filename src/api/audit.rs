@@ -83,7 +83,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
 
 async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let db = state.catalog.db().clone();
-    let report = web::block(move || crate::audit::verify(&db))
+    let report = web::block(move || db.verify_audit())
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(Error::from)?;

@@ -375,7 +375,7 @@ async fn attest(
         author: author.clone(),
         at: chrono::Utc::now().timestamp(),
     };
-    let audit = [crate::audit::Entry::new(
+    let audit = [crate::model::audit::Entry::new(
         &author,
         "obligation.attested",
         Some(&r),
@@ -549,7 +549,7 @@ async fn technical_file(
     let (r, entity) = entity_of(&state, &kind, &namespace, &name)?;
     let state2 = state.clone();
     let (zip, file_name) = web::block(move || {
-        crate::audit::with_actor(&who, || technical_file_zip(&state2.ctx(), &p, &entity, &r))
+        crate::model::audit::with_actor(&who, || technical_file_zip(&state2.ctx(), &p, &entity, &r))
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
@@ -718,7 +718,7 @@ pub fn technical_file_zip(
         after = last.id;
         audit.extend(page);
     }
-    let head = crate::audit::verify(db)?;
+    let head = db.verify_audit()?;
     let origin =
         entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"].as_str();
     let repo = match origin {
@@ -843,8 +843,8 @@ pub fn technical_file_zip(
     let file_name = format!("technical-file-{}.zip", r.replace([':', '/'], "-"));
     let zip = buf.into_inner();
     use sha2::Digest;
-    db.append_audit(&[crate::audit::Entry::new(
-            &crate::audit::actor(),
+    db.append_audit(&[crate::model::audit::Entry::new(
+            &crate::model::audit::actor(),
             "technical-file.exported",
             Some(r),
             json!({"sha256": hex::encode(sha2::Sha256::digest(&zip)), "bytes": zip.len(), "auditChainHead": head.last_hash}),

@@ -53,7 +53,8 @@ async fn delete(req: HttpRequest, path: web::Path<String>, state: web::Data<AppS
     let id = path.into_inner();
     let catalog = state.catalog.clone();
     let who = super::caller(&req);
-    blocking(move || crate::audit::with_actor(&who, || catalog.delete_location(&id))).await?;
+    blocking(move || crate::model::audit::with_actor(&who, || catalog.delete_location(&id)))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -82,7 +83,7 @@ async fn update(
     let catalog = state.catalog.clone();
     let who = super::caller(&req);
     let location = blocking(move || {
-        crate::audit::with_actor(&who, || catalog.update_location(&id, &loc_type, &target))
+        crate::model::audit::with_actor(&who, || catalog.update_location(&id, &loc_type, &target))
     })
     .await?;
     Ok(HttpResponse::Ok().json(location))
@@ -290,7 +291,7 @@ async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Re
     }
     let who = super::caller(&req);
     let location = blocking(move || {
-        crate::audit::with_actor(&who, || catalog.add_location(&loc_type, &target, refresh))
+        crate::model::audit::with_actor(&who, || catalog.add_location(&loc_type, &target, refresh))
     })
     .await?;
     Ok(HttpResponse::Created().json(json!({ "location": location, "entities": [] })))

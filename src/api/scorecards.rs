@@ -343,7 +343,7 @@ async fn push_facts(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
     }
     let engine = state.scorecards.clone();
     let n = rows.len();
-    let audit = [crate::audit::Entry::new(
+    let audit = [crate::model::audit::Entry::new(
         &super::caller(&req),
         "fact.pushed",
         Some(&entity_ref),
@@ -418,7 +418,7 @@ async fn record(
     };
     let engine = state.scorecards.clone();
     let saved = row.clone();
-    let audit = [crate::audit::Entry::new(
+    let audit = [crate::model::audit::Entry::new(
         &row.author,
         if attested {
             "check.attested"
@@ -690,7 +690,7 @@ async fn grant_exemption(
     };
     let engine = state.scorecards.clone();
     let saved = row.clone();
-    let audit = [crate::audit::Entry::new(
+    let audit = [crate::model::audit::Entry::new(
         &row.created_by,
         "exemption.granted",
         Some(&row.entity_ref),
@@ -715,7 +715,7 @@ async fn expire_exemption(
     let card = find(&state, &namespace, &name)?;
     let engine = state.scorecards.clone();
     let scorecard = card.entity_ref.clone();
-    let audit = [crate::audit::Entry::new(
+    let audit = [crate::model::audit::Entry::new(
         &super::caller(&req),
         "exemption.ended",
         None,

@@ -1,6 +1,7 @@
 //! Pure types of the catalog: entity refs, kinds and their spec rules, validation, and the
 //! relations an entity's spec yields. Nothing here does I/O.
 
+pub mod audit;
 pub mod entity_ref;
 pub mod governance;
 pub mod kinds;

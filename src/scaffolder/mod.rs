@@ -389,7 +389,7 @@ impl Scaffolder {
             created_by: Some(created_by.to_string()),
             secrets_json: Some(secrets_v.to_string()),
         })?;
-        self.db.append_audit(&[crate::audit::Entry::new(
+        self.db.append_audit(&[crate::model::audit::Entry::new(
             created_by,
             "task.created",
             Some(&r.canonical()),
@@ -414,7 +414,7 @@ impl Scaffolder {
                     .and_then(|t| t.created_by)
                     .unwrap_or_else(|| "cairn".into());
                 // What the task registers is recorded as done by whoever created it.
-                if let Err(e) = crate::audit::with_actor(&creator, || me2.run(&id)) {
+                if let Err(e) = crate::model::audit::with_actor(&creator, || me2.run(&id)) {
                     tracing::error!(task = %id, "scaffolder task failed to run: {e}");
                 }
             })
@@ -510,8 +510,8 @@ impl Scaffolder {
         self.db.set_task_secrets(id, None)?;
         self.db.set_task_status(id, status, Some(now_ms()))?;
         self.emit(id, "completion", &body)?;
-        self.db.append_audit(&[crate::audit::Entry::new(
-            &crate::audit::actor(),
+        self.db.append_audit(&[crate::model::audit::Entry::new(
+            &crate::model::audit::actor(),
             &format!("task.{status}"),
             spec["templateInfo"]["entityRef"].as_str(),
             json!({"taskId": id, "output": body.get("output"), "error": body.get("error")}),

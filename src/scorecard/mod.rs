@@ -1411,10 +1411,10 @@ impl Engine {
         results.retain(|k, _| scorecards.iter().any(|s| &s.entity_ref == k));
         // History is written before the new results are visible, so a reader never sees a
         // result whose change is not recorded yet.
-        let audit: Vec<crate::audit::Entry> = history
+        let audit: Vec<crate::model::audit::Entry> = history
             .iter()
             .map(|h| {
-                crate::audit::Entry::new(
+                crate::model::audit::Entry::new(
                     "cairn",
                     "scorecard.result-changed",
                     Some(&h.entity_ref),

@@ -183,38 +183,6 @@ pub struct Report {
     pub first_broken: Option<Broken>,
 }
 
-/// Recomputes the chain from the first record, in pages.
-pub fn verify(db: &crate::storage::Db) -> crate::storage::Result<Report> {
-    let mut last = (0i64, GENESIS.to_string());
-    let mut count = 0i64;
-    loop {
-        let page = db.audit_records(last.0, 20_000, None, None, None)?;
-        if page.is_empty() {
-            return Ok(Report {
-                ok: true,
-                records: count,
-                last_hash: last.1,
-                first_broken: None,
-            });
-        }
-        match verify_page(last.clone(), &page) {
-            Ok(tail) => {
-                count += page.len() as i64;
-                last = tail;
-            }
-            Err(b) => {
-                let checked = page.iter().take_while(|r| r.id < b.id).count() as i64;
-                return Ok(Report {
-                    ok: false,
-                    records: count + checked,
-                    last_hash: last.1,
-                    first_broken: Some(b),
-                });
-            }
-        }
-    }
-}
-
 thread_local! {
     static ACTOR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }

@@ -1,0 +1,125 @@
+//! The audit trail as stored: appending inside a write's transaction (see `audited!`), reading,
+//! and verifying the hash chain.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::schema::audit_log;
+use super::{Db, Result};
+use crate::model::audit::{verify_page, Report, GENESIS};
+
+/// One audit record as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub(super) struct AuditRow {
+    pub(super) id: i64,
+    pub(super) at: i64,
+    pub(super) actor: String,
+    pub(super) action: String,
+    pub(super) entity_ref: Option<String>,
+    pub(super) details: String,
+    pub(super) prev_hash: String,
+    pub(super) hash: String,
+}
+
+impl From<AuditRow> for crate::model::audit::Record {
+    fn from(r: AuditRow) -> Self {
+        crate::model::audit::Record {
+            id: r.id,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            entity_ref: r.entity_ref,
+            details: r.details,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+impl Db {
+    /// Appends entries to the audit trail, all or none.
+    pub fn append_audit(&self, entries: &[crate::model::audit::Entry]) -> Result<()> {
+        audited!(self, conn, _done => {}, entries)
+    }
+
+    /// For one action, the details of the latest record per entity.
+    pub fn latest_audit_details(&self, action: &str) -> Result<Vec<(String, String)>> {
+        with_conn!(self, conn => {
+            let rows: Vec<(Option<String>, String)> = audit_log::table
+                .filter(audit_log::action.eq(action))
+                .order(audit_log::id.asc())
+                .select((audit_log::entity_ref, audit_log::details))
+                .load(conn)?;
+            let mut latest: HashMap<String, String> = HashMap::new();
+            for (e, d) in rows {
+                if let Some(e) = e {
+                    latest.insert(e, d);
+                }
+            }
+            Ok(latest.into_iter().collect())
+        })
+    }
+
+    /// Audit records after `after_id`, oldest first, optionally for one entity and a time range.
+    pub fn audit_records(
+        &self,
+        after_id: i64,
+        limit: i64,
+        entity_ref: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<crate::model::audit::Record>> {
+        with_conn!(self, conn => {
+            let mut q = audit_log::table
+                .select(AuditRow::as_select())
+                .filter(audit_log::id.gt(after_id))
+                .order(audit_log::id.asc())
+                .limit(limit)
+                .into_boxed();
+            if let Some(e) = entity_ref {
+                q = q.filter(audit_log::entity_ref.eq(e.to_string()));
+            }
+            if let Some(f) = from {
+                q = q.filter(audit_log::at.ge(f));
+            }
+            if let Some(t) = to {
+                q = q.filter(audit_log::at.le(t));
+            }
+            Ok(q.load(conn)?.into_iter().map(Into::into).collect())
+        })
+    }
+
+    /// Recomputes the chain from the first record, in pages.
+    pub fn verify_audit(&self) -> Result<Report> {
+        let mut last = (0i64, GENESIS.to_string());
+        let mut count = 0i64;
+        loop {
+            let page = self.audit_records(last.0, 20_000, None, None, None)?;
+            if page.is_empty() {
+                return Ok(Report {
+                    ok: true,
+                    records: count,
+                    last_hash: last.1,
+                    first_broken: None,
+                });
+            }
+            match verify_page(last.clone(), &page) {
+                Ok(tail) => {
+                    count += page.len() as i64;
+                    last = tail;
+                }
+                Err(b) => {
+                    let checked = page.iter().take_while(|r| r.id < b.id).count() as i64;
+                    return Ok(Report {
+                        ok: false,
+                        records: count + checked,
+                        last_hash: last.1,
+                        first_broken: Some(b),
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Scorecard inputs and history: pushed facts, attestations and pushed results, exemptions, and
+//! each change of a check's result.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::schema::{check_inputs, exemptions, pushed_facts, scorecard_history};
+use super::{Db, Result};
+
+/// One change of a scorecard check's result.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = scorecard_history)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRow {
+    #[serde(skip)]
+    pub id: i64,
+    pub scorecard: String,
+    pub entity_ref: String,
+    pub level: Option<String>,
+    /// The checks whose status changed, `id=status;…`.
+    pub checks: String,
+    pub at: i64,
+}
+
+impl HistoryRow {
+    /// The statuses recorded in this row, by check id.
+    pub fn statuses(&self) -> HashMap<String, String> {
+        self.checks
+            .split(';')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = scorecard_history)]
+pub struct NewHistoryRow {
+    pub scorecard: String,
+    pub entity_ref: String,
+    pub level: Option<String>,
+    pub checks: String,
+    pub at: i64,
+}
+
+/// A fact pushed for an entity.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = pushed_facts)]
+pub struct PushedFactRow {
+    pub entity_ref: String,
+    pub name: String,
+    pub value_json: String,
+    pub at: i64,
+}
+
+/// An attestation or a pushed result for one check of one entity.
+#[derive(
+    Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, serde::Serialize,
+)]
+#[diesel(table_name = check_inputs)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckInputRow {
+    pub scorecard: String,
+    pub entity_ref: String,
+    pub check_id: String,
+    pub result: String,
+    pub justification: String,
+    pub author: String,
+    pub at: i64,
+}
+
+/// An exemption granted through the API.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = exemptions)]
+#[serde(rename_all = "camelCase")]
+pub struct ExemptionRow {
+    pub id: String,
+    pub scorecard: String,
+    pub entity_ref: String,
+    #[serde(skip)]
+    pub checks_json: String,
+    pub reason: String,
+    pub approver: String,
+    pub expires: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl ExemptionRow {
+    pub fn checks(&self) -> Vec<String> {
+        serde_json::from_str(&self.checks_json).unwrap_or_default()
+    }
+}
+
+static INPUT_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Db {
+    /// Appends history rows and, in the same transaction, their audit records.
+    pub fn append_history(
+        &self,
+        rows: &[NewHistoryRow],
+        audit: &[crate::model::audit::Entry],
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        audited!(self, conn, _done => {
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(scorecard_history::table).values(chunk).execute(conn)?;
+            }
+        }, audit)
+    }
+
+    /// History rows, oldest first; optionally for one entity and/or scorecard.
+    pub fn history(
+        &self,
+        entity_ref: Option<&str>,
+        scorecard: Option<&str>,
+    ) -> Result<Vec<HistoryRow>> {
+        with_conn!(self, conn => {
+            let mut q = scorecard_history::table.select(HistoryRow::as_select()).order(scorecard_history::id.asc()).into_boxed();
+            if let Some(e) = entity_ref {
+                q = q.filter(scorecard_history::entity_ref.eq(e.to_string()));
+            }
+            if let Some(s) = scorecard {
+                q = q.filter(scorecard_history::scorecard.eq(s.to_string()));
+            }
+            Ok(q.load(conn)?)
+        })
+    }
+
+    pub fn push_facts(
+        &self,
+        rows: &[PushedFactRow],
+        audit: &[crate::model::audit::Entry],
+    ) -> Result<()> {
+        audited!(self, conn, _done => {
+            for row in rows {
+                diesel::insert_into(pushed_facts::table)
+                    .values(row)
+                    .on_conflict((pushed_facts::entity_ref, pushed_facts::name))
+                    .do_update()
+                    .set(row)
+                    .execute(conn)?;
+            }
+        }, audit)?;
+        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The facts pushed for one entity, by name.
+    pub fn pushed_facts_of(
+        &self,
+        entity_ref: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        with_conn!(self, conn => {
+            let rows: Vec<PushedFactRow> = pushed_facts::table
+                .filter(pushed_facts::entity_ref.eq(entity_ref))
+                .select(PushedFactRow::as_select())
+                .load(conn)?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(rows.into_iter().map(|r| (r.name, serde_json::from_str(&r.value_json).unwrap_or(serde_json::Value::Null))).collect()))
+        })
+    }
+
+    pub fn load_pushed_facts(&self) -> Result<Vec<PushedFactRow>> {
+        with_conn!(self, conn => {
+            Ok(pushed_facts::table.select(PushedFactRow::as_select()).load(conn)?)
+        })
+    }
+
+    pub fn save_check_input(
+        &self,
+        row: &CheckInputRow,
+        audit: &[crate::model::audit::Entry],
+    ) -> Result<()> {
+        audited!(self, conn, _done => {
+            diesel::insert_into(check_inputs::table)
+                .values(row)
+                .on_conflict((check_inputs::scorecard, check_inputs::entity_ref, check_inputs::check_id))
+                .do_update()
+                .set(row)
+                .execute(conn)?;
+        }, audit)?;
+        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    pub fn load_check_inputs(&self) -> Result<Vec<CheckInputRow>> {
+        with_conn!(self, conn => {
+            Ok(check_inputs::table.select(CheckInputRow::as_select()).load(conn)?)
+        })
+    }
+
+    pub fn insert_exemption(
+        &self,
+        row: &ExemptionRow,
+        audit: &[crate::model::audit::Entry],
+    ) -> Result<()> {
+        audited!(self, conn, _done => {
+            diesel::insert_into(exemptions::table).values(row).execute(conn)?;
+        }, audit)?;
+        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Removes an API exemption; false if there was none with this id for the scorecard.
+    pub fn delete_exemption(
+        &self,
+        scorecard: &str,
+        id: &str,
+        audit: &[crate::model::audit::Entry],
+    ) -> Result<bool> {
+        let n = audited!(self, conn, n => {
+            diesel::delete(exemptions::table.filter(exemptions::id.eq(id)).filter(exemptions::scorecard.eq(scorecard))).execute(conn)?
+        }, if n > 0 { audit } else { &[] })?;
+        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(n > 0)
+    }
+
+    pub fn load_exemptions(&self) -> Result<Vec<ExemptionRow>> {
+        with_conn!(self, conn => {
+            Ok(exemptions::table.select(ExemptionRow::as_select()).order(exemptions::created_at.asc()).load(conn)?)
+        })
+    }
+
+    /// Bumped by every pushed fact, attestation or pushed result written in this process.
+    pub fn input_writes(&self) -> u64 {
+        INPUT_WRITES.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
