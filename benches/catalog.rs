@@ -627,7 +627,7 @@ fn audit_bench(n: usize) {
     let mut batch = Vec::with_capacity(1000);
     for i in 0..n {
         batch.push(cairn::model::audit::Entry::new(
-            "ci-bot",
+            &cairn::model::audit::Actor::new("ci-bot"),
             "entity.changed",
             Some(&format!("component:default/svc-{}", i % 10_000)),
             serde_json::json!({"origin": "url:https://git.example/o/r/blob/main/catalog-info.yaml", "etag": format!("{i:040x}"), "commit": format!("{:040x}", i / 7)}),

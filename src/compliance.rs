@@ -833,7 +833,7 @@ impl ClassificationWatch {
                 .unwrap_or(Value::Null);
             details["rulePack"] = json!(format!("{} {}", pack.name, pack.version));
             entries.push(crate::model::audit::Entry::new(
-                "cairn",
+                &crate::model::audit::Actor::cairn(),
                 "classification.changed",
                 Some(&r),
                 details,

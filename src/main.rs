@@ -148,13 +148,11 @@ fn export_technical_file(
         snap: snap.clone(),
         bulk: None,
     };
-    let actor = format!(
+    let actor = cairn::model::audit::Actor::new(format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
-    let (zip, name) = cairn::model::audit::with_actor(&actor, || {
-        cairn::api::compliance::technical_file_zip(&ctx, &pack, &entity, &r)
-    })?;
+    ));
+    let (zip, name) = cairn::api::compliance::technical_file_zip(&ctx, &pack, &entity, &r, &actor)?;
     let out = out.unwrap_or_else(|| PathBuf::from(name));
     std::fs::write(&out, &zip).with_context(|| format!("cannot write {}", out.display()))?;
     println!("{} ({} bytes)", out.display(), zip.len());

@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 use super::routes::Access;
 use crate::config::Config;
 use crate::error::Error;
+use crate::model::audit::Actor;
 
 struct StaticToken {
     token: Vec<u8>,
@@ -53,11 +54,12 @@ pub struct Principal(pub String);
 
 /// Who a request acts for, as attestations and the audit trail record it: the token's subject,
 /// or `anonymous`.
-pub fn caller(req: &actix_web::HttpRequest) -> String {
-    actix_web::HttpMessage::extensions(req)
-        .get::<Principal>()
-        .map(|p| p.0.clone())
-        .unwrap_or_else(|| "anonymous".into())
+pub fn caller(req: &actix_web::HttpRequest) -> Actor {
+    Actor::new(
+        actix_web::HttpMessage::extensions(req)
+            .get::<Principal>()
+            .map_or("anonymous", |p| p.0.as_str()),
+    )
 }
 
 /// Decides whether a request to a route with `access` may proceed; returns the caller when a

@@ -372,7 +372,7 @@ async fn attest(
         check_id: obligation.clone(),
         result: result.clone(),
         justification: justification.clone(),
-        author: author.clone(),
+        author: author.as_str().to_string(),
         at: chrono::Utc::now().timestamp(),
     };
     let audit = [crate::model::audit::Entry::new(
@@ -548,11 +548,10 @@ async fn technical_file(
     let (p, _) = pack(&state)?;
     let (r, entity) = entity_of(&state, &kind, &namespace, &name)?;
     let state2 = state.clone();
-    let (zip, file_name) = web::block(move || {
-        crate::model::audit::with_actor(&who, || technical_file_zip(&state2.ctx(), &p, &entity, &r))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))??;
+    let (zip, file_name) =
+        web::block(move || technical_file_zip(&state2.ctx(), &p, &entity, &r, &who))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
     Ok(HttpResponse::Ok()
         .content_type("application/zip")
         .insert_header((
@@ -706,6 +705,7 @@ pub fn technical_file_zip(
     p: &RulePack,
     entity: &Value,
     r: &str,
+    actor: &crate::model::audit::Actor,
 ) -> Result<(Vec<u8>, String), Error> {
     let assessment = assess(ctx, p, entity, r, &attestations(ctx.db)?)?;
     let db = ctx.db;
@@ -844,7 +844,7 @@ pub fn technical_file_zip(
     let zip = buf.into_inner();
     use sha2::Digest;
     db.append_audit(&[crate::model::audit::Entry::new(
-            &crate::model::audit::actor(),
+            actor,
             "technical-file.exported",
             Some(r),
             json!({"sha256": hex::encode(sha2::Sha256::digest(&zip)), "bytes": zip.len(), "auditChainHead": head.last_hash}),

@@ -53,8 +53,7 @@ async fn delete(req: HttpRequest, path: web::Path<String>, state: web::Data<AppS
     let id = path.into_inner();
     let catalog = state.catalog.clone();
     let who = super::caller(&req);
-    blocking(move || crate::model::audit::with_actor(&who, || catalog.delete_location(&id)))
-        .await?;
+    blocking(move || catalog.delete_location(&id, &who)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -82,10 +81,7 @@ async fn update(
     check_target(&loc_type, &target)?;
     let catalog = state.catalog.clone();
     let who = super::caller(&req);
-    let location = blocking(move || {
-        crate::model::audit::with_actor(&who, || catalog.update_location(&id, &loc_type, &target))
-    })
-    .await?;
+    let location = blocking(move || catalog.update_location(&id, &loc_type, &target, &who)).await?;
     Ok(HttpResponse::Ok().json(location))
 }
 
@@ -290,10 +286,8 @@ async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Re
         })));
     }
     let who = super::caller(&req);
-    let location = blocking(move || {
-        crate::model::audit::with_actor(&who, || catalog.add_location(&loc_type, &target, refresh))
-    })
-    .await?;
+    let location =
+        blocking(move || catalog.add_location(&loc_type, &target, refresh, &who)).await?;
     Ok(HttpResponse::Created().json(json!({ "location": location, "entities": [] })))
 }
 

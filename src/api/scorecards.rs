@@ -407,19 +407,20 @@ async fn record(
         )
         .into());
     }
+    let actor = super::caller(&req);
     let row = CheckInputRow {
         scorecard: card.entity_ref.clone(),
         entity_ref,
         check_id,
         result,
         justification,
-        author: super::caller(&req),
+        author: actor.as_str().to_string(),
         at: chrono::Utc::now().timestamp(),
     };
     let engine = state.scorecards.clone();
     let saved = row.clone();
     let audit = [crate::model::audit::Entry::new(
-        &row.author,
+        &actor,
         if attested {
             "check.attested"
         } else {
@@ -683,15 +684,15 @@ async fn grant_exemption(
         entity_ref,
         checks_json: json!(checks).to_string(),
         reason,
-        approver: text("approver").unwrap_or_else(|| caller.clone()),
+        approver: text("approver").unwrap_or_else(|| caller.as_str().to_string()),
         expires,
-        created_by: caller,
+        created_by: caller.as_str().to_string(),
         created_at: chrono::Utc::now().timestamp(),
     };
     let engine = state.scorecards.clone();
     let saved = row.clone();
     let audit = [crate::model::audit::Entry::new(
-        &row.created_by,
+        &caller,
         "exemption.granted",
         Some(&row.entity_ref),
         json!({"scorecard": row.scorecard, "id": row.id, "checks": checks, "reason": row.reason, "approver": row.approver, "expires": row.expires}),

@@ -10,6 +10,7 @@ pub mod schedule;
 pub mod urls;
 pub mod watch;
 
+use crate::model::audit::Actor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -190,7 +191,7 @@ impl Catalog {
     /// Applies several processed roots as one batch (one transaction, one read-model refresh).
     pub fn apply_results(&self, results: Vec<RootResult>) -> Result<usize> {
         let strategy = self.strategy;
-        self.write(|state, seq| {
+        self.write(&Actor::cairn(), |state, seq| {
             let mut all: Option<ChangeSet> = None;
             for r in results {
                 let c = state.apply(r, strategy, seq);
@@ -221,7 +222,11 @@ impl Catalog {
         Ok(roots)
     }
 
-    fn write(&self, build: impl FnOnce(&mut CatalogState, i64) -> ChangeSet) -> Result<usize> {
+    fn write(
+        &self,
+        actor: &Actor,
+        build: impl FnOnce(&mut CatalogState, i64) -> ChangeSet,
+    ) -> Result<usize> {
         let mut w = self.writer.lock();
         let seq = w.seq + 1;
         let mut changes = build(&mut w.state, seq);
@@ -231,7 +236,7 @@ impl Catalog {
         }
         let written = {
             let mut rows = w.state.stitched_rows(&changes);
-            self.db.write_batch(&mut rows, &changes.deletes, seq)
+            self.db.write_batch(&mut rows, &changes.deletes, seq, actor)
         };
         let written = match written {
             Ok(n) => n,
@@ -254,15 +259,26 @@ impl Catalog {
         Ok(written)
     }
 
-    /// Processes and stores one root location; returns how many rows changed.
+    /// Processes and stores one root location as the catalog's own work; returns how many rows
+    /// changed.
     pub fn ingest_root(&self, root: &RootLocation, rules: &CatalogRules) -> Result<usize> {
+        self.ingest_root_by(root, rules, &Actor::cairn())
+    }
+
+    /// Processes and stores one root location, recording the changes as `actor`'s.
+    fn ingest_root_by(
+        &self,
+        root: &RootLocation,
+        rules: &CatalogRules,
+        actor: &Actor,
+    ) -> Result<usize> {
         let started = Instant::now();
         let result = self.process(root, rules);
         let processed_ms = started.elapsed().as_millis() as u64;
         let problems = result.reports().count();
         let emitted = result.emitted.len();
         let strategy = self.strategy;
-        let changed = self.write(|state, seq| state.apply(result, strategy, seq))?;
+        let changed = self.write(actor, |state, seq| state.apply(result, strategy, seq))?;
         tracing::info!(
             location = %root.key(),
             entities = emitted,
@@ -324,6 +340,7 @@ impl Catalog {
         loc_type: &str,
         target: &str,
         refresh_on_conflict: bool,
+        actor: &Actor,
     ) -> Result<Location> {
         if let Some(existing) = self
             .list_locations()?
@@ -331,7 +348,11 @@ impl Catalog {
             .find(|l| l.loc_type == loc_type && l.target == target)
         {
             if refresh_on_conflict {
-                self.ingest_root(&RootLocation::new(loc_type, target), &self.registered_rules)?;
+                self.ingest_root_by(
+                    &RootLocation::new(loc_type, target),
+                    &self.registered_rules,
+                    actor,
+                )?;
                 return Ok(existing);
             }
             return Err(Error::Conflict(format!(
@@ -344,17 +365,24 @@ impl Catalog {
             target: target.to_string(),
             created_at: chrono::Utc::now().timestamp_millis(),
         };
-        self.db.insert_location(&row)?;
+        self.db.insert_location(&row, actor)?;
         let root = RootLocation::new(loc_type, target);
-        self.ingest_root(&root, &self.registered_rules)?;
+        self.ingest_root_by(&root, &self.registered_rules, actor)?;
         Ok(row.into())
     }
 
     /// `PUT /locations/:id`: points a registered location elsewhere and re-processes it.
-    pub fn update_location(&self, id: &str, loc_type: &str, target: &str) -> Result<Location> {
+    pub fn update_location(
+        &self,
+        id: &str,
+        loc_type: &str,
+        target: &str,
+        actor: &Actor,
+    ) -> Result<Location> {
         let old = self.location(id)?;
+        let root = RootLocation::new(loc_type, target);
         if (old.loc_type.as_str(), old.target.as_str()) == (loc_type, target) {
-            self.ingest_root(&RootLocation::new(loc_type, target), &self.registered_rules)?;
+            self.ingest_root_by(&root, &self.registered_rules, actor)?;
             return Ok(old);
         }
         if self
@@ -366,10 +394,10 @@ impl Catalog {
                 "Location {loc_type}:{target} already exists"
             )));
         }
-        self.db.update_location(id, loc_type, target)?;
+        self.db.update_location(id, loc_type, target, actor)?;
         let old_origin = RootLocation::new(&old.loc_type, &old.target).key();
-        self.write(|state, seq| state.remove_origin(&old_origin, seq))?;
-        self.ingest_root(&RootLocation::new(loc_type, target), &self.registered_rules)?;
+        self.write(actor, |state, seq| state.remove_origin(&old_origin, seq))?;
+        self.ingest_root_by(&root, &self.registered_rules, actor)?;
         self.location(id)
     }
 
@@ -385,11 +413,11 @@ impl Catalog {
     }
 
     /// `DELETE /locations/:id`: the location and everything it emitted go at once.
-    pub fn delete_location(&self, id: &str) -> Result<()> {
+    pub fn delete_location(&self, id: &str, actor: &Actor) -> Result<()> {
         let loc = self.location(id)?;
-        self.db.delete_location(id)?;
+        self.db.delete_location(id, actor)?;
         let origin = RootLocation::new(&loc.loc_type, &loc.target).key();
-        self.write(|state, seq| state.remove_origin(&origin, seq))?;
+        self.write(actor, |state, seq| state.remove_origin(&origin, seq))?;
         Ok(())
     }
 
@@ -397,7 +425,9 @@ impl Catalog {
     pub fn delete_entity(&self, uid: &str) -> Result<()> {
         let found = self.writer.lock().state.ref_of_uid(uid);
         if let Some(r) = found {
-            self.write(|state, seq| state.remove_refs(vec![r], seq))?;
+            self.write(&Actor::cairn(), |state, seq| {
+                state.remove_refs(vec![r], seq)
+            })?;
         }
         Ok(())
     }

@@ -22,10 +22,10 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(actor: &str, action: &str, entity_ref: Option<&str>, details: Value) -> Entry {
+    pub fn new(actor: &Actor, action: &str, entity_ref: Option<&str>, details: Value) -> Entry {
         Entry {
             at: chrono::Utc::now().timestamp_millis(),
-            actor: actor.to_string(),
+            actor: actor.0.clone(),
             action: action.to_string(),
             entity_ref: entity_ref.map(str::to_owned),
             details,
@@ -183,22 +183,22 @@ pub struct Report {
     pub first_broken: Option<Broken>,
 }
 
-thread_local! {
-    static ACTOR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
+/// Who a write is by, as the audit trail records it: a token's subject, `cli:<user>`, or `cairn`
+/// for the catalog's own processing. Passed explicitly to every write that audits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
 
-/// Runs `f` with `actor` as the author of the audit records it writes on this thread (an API
-/// caller's token subject), instead of `cairn`.
-pub fn with_actor<T>(actor: &str, f: impl FnOnce() -> T) -> T {
-    let previous = ACTOR.with(|a| a.replace(Some(actor.to_string())));
-    let out = f();
-    ACTOR.with(|a| *a.borrow_mut() = previous);
-    out
-}
+impl Actor {
+    pub fn new(who: impl Into<String>) -> Actor {
+        Actor(who.into())
+    }
 
-/// Who the records written on this thread are by.
-pub fn actor() -> String {
-    ACTOR
-        .with(|a| a.borrow().clone())
-        .unwrap_or_else(|| "cairn".into())
+    /// The catalog's own processing: crawls, schedules, file watches.
+    pub fn cairn() -> Actor {
+        Actor("cairn".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }

@@ -32,6 +32,7 @@ pub struct ActionContext<'a> {
     pub dry_run: bool,
     pub cancelled: &'a AtomicBool,
     pub services: &'a Services,
+    pub actor: &'a crate::model::audit::Actor,
     pub log: &'a mut dyn FnMut(String),
     pub output: &'a mut Map<String, Value>,
 }
@@ -611,7 +612,7 @@ fn catalog_register(ctx: &mut ActionContext<'_>) -> Result<(), String> {
     (ctx.log)(format!("Registering {url} in the catalog"));
     let catalog = &ctx.services.catalog;
     let result = catalog
-        .add_location("url", &url, true)
+        .add_location("url", &url, true, ctx.actor)
         .map_err(|e| e.to_string());
     match result {
         Ok(_) => {

@@ -390,7 +390,7 @@ impl Scaffolder {
             secrets_json: Some(secrets_v.to_string()),
         })?;
         self.db.append_audit(&[crate::model::audit::Entry::new(
-            created_by,
+            &crate::model::audit::Actor::new(created_by),
             "task.created",
             Some(&r.canonical()),
             json!({"taskId": id}),
@@ -406,15 +406,7 @@ impl Scaffolder {
             let me2 = me.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                let creator = me2
-                    .db
-                    .task(&id)
-                    .ok()
-                    .flatten()
-                    .and_then(|t| t.created_by)
-                    .unwrap_or_else(|| "cairn".into());
-                // What the task registers is recorded as done by whoever created it.
-                if let Err(e) = crate::model::audit::with_actor(&creator, || me2.run(&id)) {
+                if let Err(e) = me2.run(&id) {
                     tracing::error!(task = %id, "scaffolder task failed to run: {e}");
                 }
             })
@@ -444,6 +436,11 @@ impl Scaffolder {
             return Ok(());
         }
         let spec: Value = serde_json::from_str(&row.spec_json)?;
+        // What the task writes is recorded as done by whoever created it.
+        let actor = row.created_by.as_deref().map_or_else(
+            crate::model::audit::Actor::cairn,
+            crate::model::audit::Actor::new,
+        );
         let secrets: Map<String, Value> = row
             .secrets_json
             .as_deref()
@@ -481,6 +478,7 @@ impl Scaffolder {
                     dry_run: false,
                     cancelled: &cancel,
                     services: &self.services,
+                    actor: &actor,
                 },
                 &mut emit,
             ),
@@ -511,7 +509,7 @@ impl Scaffolder {
         self.db.set_task_status(id, status, Some(now_ms()))?;
         self.emit(id, "completion", &body)?;
         self.db.append_audit(&[crate::model::audit::Entry::new(
-            &crate::model::audit::actor(),
+            &actor,
             &format!("task.{status}"),
             spec["templateInfo"]["entityRef"].as_str(),
             json!({"taskId": id, "output": body.get("output"), "error": body.get("error")}),
@@ -687,6 +685,7 @@ impl Scaffolder {
                 dry_run: true,
                 cancelled: &cancel,
                 services: &self.services,
+                actor: &crate::model::audit::Actor::new(user_ref),
             },
             &mut |_, body| log.push(json!({"body": body})),
         );

@@ -18,6 +18,8 @@ pub struct Run<'a> {
     pub dry_run: bool,
     pub cancelled: &'a AtomicBool,
     pub services: &'a Services,
+    /// Who the task's writes (a registered location) are by: whoever created it.
+    pub actor: &'a crate::model::audit::Actor,
 }
 
 /// Replaces secret values in a log line.
@@ -260,6 +262,7 @@ fn run_step(
                 dry_run: run.dry_run,
                 cancelled: run.cancelled,
                 services: run.services,
+                actor: run.actor,
                 log: &mut log,
                 output: &mut step_output,
             };

@@ -1415,7 +1415,7 @@ impl Engine {
             .iter()
             .map(|h| {
                 crate::model::audit::Entry::new(
-                    "cairn",
+                    &crate::model::audit::Actor::cairn(),
                     "scorecard.result-changed",
                     Some(&h.entity_ref),
                     serde_json::json!({"scorecard": h.scorecard, "level": h.level, "checks": h.checks}),

@@ -61,6 +61,7 @@ impl Db {
         upserts: &mut dyn Iterator<Item = EntityRow>,
         deletes: &[String],
         seq: i64,
+        actor: &crate::model::audit::Actor,
     ) -> Result<usize> {
         let (written, _) = audited!(self, conn, out => {
                 // Entities are written in chunks (a large first ingest must not be held twice in
@@ -77,15 +78,15 @@ impl Db {
                         repos.insert(origin.to_string(), found);
                     }
                     let mut details = serde_json::json!({"origin": origin, "etag": etag});
-                    let actor = match &repos[origin] {
+                    let by = match &repos[origin] {
                         Some((commit, author)) => {
                             details["commit"] = serde_json::json!(commit);
                             details["author"] = serde_json::json!(author);
-                            author.clone()
+                            crate::model::audit::Actor::new(author.clone())
                         }
-                        None => crate::model::audit::actor(),
+                        None => actor.clone(),
                     };
-                    audit.push(crate::model::audit::Entry::new(&actor, action, Some(r), details));
+                    audit.push(crate::model::audit::Entry::new(&by, action, Some(r), details));
                     Ok(())
                 };
                 let mut written = deletes.len();

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::locations;
 use super::{Db, Result};
+use crate::model::audit::Actor;
 
 /// A location registered through the API.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -17,9 +18,9 @@ pub struct LocationRow {
 
 impl Db {
     /// Location writes, with their audit record in the same transaction.
-    pub fn insert_location(&self, row: &LocationRow) -> Result<()> {
+    pub fn insert_location(&self, row: &LocationRow, actor: &Actor) -> Result<()> {
         let audit = [crate::model::audit::Entry::new(
-            &crate::model::audit::actor(),
+            actor,
             "location.registered",
             None,
             serde_json::json!({"id": row.id, "type": row.loc_type, "target": row.target}),
@@ -29,9 +30,15 @@ impl Db {
         }, &audit)
     }
 
-    pub fn update_location(&self, id: &str, loc_type: &str, target: &str) -> Result<()> {
+    pub fn update_location(
+        &self,
+        id: &str,
+        loc_type: &str,
+        target: &str,
+        actor: &Actor,
+    ) -> Result<()> {
         let audit = [crate::model::audit::Entry::new(
-            &crate::model::audit::actor(),
+            actor,
             "location.updated",
             None,
             serde_json::json!({"id": id, "type": loc_type, "target": target}),
@@ -43,9 +50,9 @@ impl Db {
         }, &audit)
     }
 
-    pub fn delete_location(&self, id: &str) -> Result<bool> {
+    pub fn delete_location(&self, id: &str, actor: &Actor) -> Result<bool> {
         let audit = [crate::model::audit::Entry::new(
-            &crate::model::audit::actor(),
+            actor,
             "location.removed",
             None,
             serde_json::json!({"id": id}),
