@@ -9,9 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use crate::processing::rules::AllowRule;
-use crate::processing::state::OrphanStrategy;
-use crate::processing::CatalogRules;
+use crate::model::catalog_rules::{AllowRule, CatalogRules, OrphanStrategy};
 
 /// The repository's own `app-config.yaml`, used when no `--config` is given.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../app-config.yaml");
@@ -301,6 +299,23 @@ pub enum AllowEntry {
     },
 }
 
+/// Where `publish:git` may push, from `scaffolder.publish.hosts`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishHost {
+    /// The host part of `repoUrl` (`local?owner=o&repo=r`).
+    pub host: String,
+    /// A directory holding bare repositories `<owner>/<repo>.git`, created when missing.
+    #[serde(default)]
+    pub root: Option<String>,
+    /// Or a remote: `https://git.example.com/{owner}/{repo}.git` (the repository must exist).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The environment variable holding the token for `url`.
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
 /// `scaffolder:`: how templates run and where they may publish.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -322,7 +337,7 @@ impl Default for Scaffolder {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Publish {
-    pub hosts: Vec<crate::scaffolder::actions::PublishHost>,
+    pub hosts: Vec<PublishHost>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

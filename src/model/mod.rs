@@ -2,6 +2,7 @@
 //! relations an entity's spec yields. Nothing here does I/O.
 
 pub mod audit;
+pub mod catalog_rules;
 pub mod entity_ref;
 pub mod governance;
 pub mod kinds;

@@ -4,11 +4,10 @@
 //! (with cycle detection) and derives relations. Pure: the result is applied by [`state`].
 
 mod cache;
-pub mod rules;
 pub mod state;
 
+pub use crate::model::catalog_rules::CatalogRules;
 pub use cache::PrepareCache;
-pub use rules::CatalogRules;
 
 use std::collections::{HashSet, VecDeque};
 

@@ -13,11 +13,7 @@ use super::{Emitted, ProcessingError, Report, RootResult};
 use crate::model::{annotations, Relation};
 use crate::storage::EntityRow;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrphanStrategy {
-    Keep,
-    Delete,
-}
+pub use crate::model::catalog_rules::OrphanStrategy;
 
 #[derive(Debug, Clone)]
 struct Row {

@@ -741,23 +741,6 @@ fn fs_readdir(ctx: &mut ActionContext<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Where `publish:git` may push, from `scaffolder.publish.hosts`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublishHost {
-    /// The host part of `repoUrl` (`local?owner=o&repo=r`).
-    pub host: String,
-    /// A directory holding bare repositories `<owner>/<repo>.git`, created when missing.
-    #[serde(default)]
-    pub root: Option<String>,
-    /// Or a remote: `https://git.example.com/{owner}/{repo}.git` (the repository must exist).
-    #[serde(default)]
-    pub url: Option<String>,
-    /// The environment variable holding the token for `url`.
-    #[serde(default)]
-    pub token_env: Option<String>,
-}
-
 fn safe_segment(s: &str, what: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s != "."

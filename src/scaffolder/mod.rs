@@ -20,7 +20,7 @@ use crate::ingest::Catalog;
 use crate::readmodel::ReadModel;
 use crate::storage::{Db, TaskEventRow, TaskRow};
 
-pub use actions::PublishHost;
+pub use crate::config::PublishHost;
 
 pub const TEMPLATE_API_VERSION: &str = "scaffolder.backstage.io/v1beta3";
 

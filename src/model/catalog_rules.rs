@@ -1,6 +1,13 @@
-//! `catalog.rules`: which kinds (optionally of which `spec.type`) a location may emit.
+//! `catalog.rules`: which kinds (optionally of which `spec.type`) a location may emit, and
+//! `catalog.orphanStrategy`: what happens to an entity its location no longer emits.
 
 use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrphanStrategy {
+    Keep,
+    Delete,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowRule {
