@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use cairn::app::commands;
 use cairn::config::Config;
-use cairn::processing::{CatalogRules, RootLocation};
 
 #[derive(Parser)]
 #[command(
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
 
 fn load(paths: &[PathBuf]) -> anyhow::Result<Config> {
     let config = Config::load(paths).context("cannot load configuration")?;
-    cairn::telemetry::init(config.cairn.json_logs);
+    commands::init_logging(&config);
     Ok(config)
 }
 
@@ -113,10 +113,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 fn ingest(config: Config) -> anyhow::Result<()> {
-    let db = cairn::app::open_database(&config)?;
-    let catalog = cairn::app::build_catalog(&config, db, Box::new(|| {}))?;
-    catalog.ingest_all()?;
-    println!("{} entities stored", catalog.entity_count());
+    let count = commands::ingest(&config)?;
+    println!("{count} entities stored");
     Ok(())
 }
 
@@ -125,34 +123,11 @@ fn export_technical_file(
     entity_ref: &str,
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let db = cairn::app::open_database(&config)?;
-    let readmodel = cairn::readmodel::ReadModel::new();
-    readmodel.refresh(&db).context("cannot load the catalog")?;
-    let catalog = cairn::app::build_catalog(&config, db.clone(), Box::new(|| {}))?;
-    let crawler = cairn::ingest::crawler::Crawler::new(catalog, db.clone(), &config)?;
-    let pack =
-        cairn::compliance::RulePack::load(std::path::Path::new(&config.cairn.compliance.rule_pack))
-            .map_err(|e| anyhow::anyhow!("the rule pack does not load: {e}"))?;
-    let r = cairn::model::EntityRef::parse(entity_ref, None, "default")?.canonical();
-    let snap = readmodel.snapshot();
-    let doc = snap
-        .get_by_ref(&r)
-        .ok_or_else(|| anyhow::anyhow!("no entity {r} in the catalog"))?;
-    let entity: serde_json::Value = serde_json::from_str(&doc.json)?;
-    if entity["kind"] != "AIAgent" {
-        anyhow::bail!("{r} is not an AI system (the rule pack applies to AIAgent entities)");
-    }
-    let ctx = cairn::api::compliance::Ctx {
-        db: &db,
-        crawler: &crawler,
-        snap: snap.clone(),
-        bulk: None,
-    };
-    let actor = cairn::model::audit::Actor::new(format!(
+    let actor = format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    ));
-    let (zip, name) = cairn::api::compliance::technical_file_zip(&ctx, &pack, &entity, &r, &actor)?;
+    );
+    let (zip, name) = commands::export_technical_file(&config, entity_ref, &actor)?;
     let out = out.unwrap_or_else(|| PathBuf::from(name));
     std::fs::write(&out, &zip).with_context(|| format!("cannot write {}", out.display()))?;
     println!("{} ({} bytes)", out.display(), zip.len());
@@ -160,9 +135,8 @@ fn export_technical_file(
 }
 
 fn audit_verify(config: Config) -> anyhow::Result<bool> {
-    let db = cairn::app::open_database(&config)?;
     let started = std::time::Instant::now();
-    let report = db.verify_audit()?;
+    let report = commands::verify_audit(&config)?;
     match &report.first_broken {
         None => println!(
             "audit chain intact: {} records, last hash {} ({:.2?})",
@@ -180,28 +154,15 @@ fn audit_verify(config: Config) -> anyhow::Result<bool> {
 
 /// Prints one `file:line: ref: field: message` line per problem; exits 1 if there are any.
 fn validate(paths: &[PathBuf]) -> ExitCode {
-    let mut problems = 0;
-    let mut entities = 0;
-    for p in paths {
-        let abs = cairn::ingest::absolute_target("file", &p.to_string_lossy());
-        if !std::path::Path::new(&abs).exists() {
-            println!("{}:1: -: -: file does not exist", p.display());
-            problems += 1;
-            continue;
-        }
-        let result =
-            cairn::ingest::process(&RootLocation::new("file", &abs), &CatalogRules::allow_all());
-        entities += result.emitted.len() - 1;
-        for r in result.reports() {
-            println!("{r}");
-            problems += 1;
-        }
+    let found = commands::validate(paths);
+    for p in &found.problems {
+        println!("{p}");
     }
-    if problems > 0 {
-        eprintln!("{problems} problem(s) found");
-        ExitCode::FAILURE
-    } else {
-        eprintln!("{entities} entities valid");
+    if found.problems.is_empty() {
+        eprintln!("{} entities valid", found.entities);
         ExitCode::SUCCESS
+    } else {
+        eprintln!("{} problem(s) found", found.problems.len());
+        ExitCode::FAILURE
     }
 }

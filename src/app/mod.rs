@@ -1,5 +1,7 @@
 //! Wiring: storage, the read model, ingestion, background tasks and the HTTP server.
 
+pub mod commands;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
