@@ -87,9 +87,11 @@ impl Ctx<'_> {
                 .mandated
                 .lock()
                 .entry(tier.to_string())
-                .or_insert_with(|| crate::scaffolder::mandated_templates(&self.snap, tier))
+                .or_insert_with(|| {
+                    crate::compliance::mandates::mandated_templates(&self.snap, tier)
+                })
                 .clone(),
-            None => crate::scaffolder::mandated_templates(&self.snap, tier),
+            None => crate::compliance::mandates::mandated_templates(&self.snap, tier),
         }
     }
 }

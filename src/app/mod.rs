@@ -123,7 +123,9 @@ impl Application {
         let scorecards = Arc::new(crate::scorecard::Engine::new(
             db.clone(),
             configured,
-            Some(rule_pack.clone()),
+            Some(Arc::new(crate::compliance::ObligationsSource::new(
+                rule_pack.clone(),
+            ))),
         ));
         let scaffolder = crate::scaffolder::Scaffolder::new(
             db.clone(),

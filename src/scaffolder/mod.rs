@@ -34,38 +34,6 @@ pub struct Services {
     pub rule_pack: Arc<crate::compliance::PackSource>,
 }
 
-/// Templates' governance annotations: comma-separated tiers.
-pub const MANDATORY_FOR_TIERS: &str = "cairn.dev/mandatory-for-tiers";
-pub const FORBIDDEN_FOR_TIERS: &str = "cairn.dev/forbidden-for-tiers";
-
-fn tiers_in(template: &Value, key: &str) -> Vec<String> {
-    template["metadata"]["annotations"][key]
-        .as_str()
-        .unwrap_or_default()
-        .split(',')
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .collect()
-}
-
-/// The templates mandated for a tier, by ref.
-pub fn mandated_templates(snap: &crate::readmodel::Snapshot, tier: &str) -> Vec<String> {
-    let mut out: Vec<String> = snap
-        .docs
-        .iter()
-        .filter(|d| &*d.kind == "Template")
-        .filter_map(|d| {
-            serde_json::from_str::<Value>(&d.json)
-                .ok()
-                .map(|t| (d.entity_ref.to_string(), t))
-        })
-        .filter(|(_, t)| tiers_in(t, MANDATORY_FOR_TIERS).iter().any(|x| x == tier))
-        .map(|(r, _)| r)
-        .collect();
-    out.sort();
-    out
-}
-
 /// Why a task could not be created.
 pub enum CreateError {
     Api(Error),
@@ -304,12 +272,20 @@ impl Scaffolder {
         let Some(tier) = self.requested_tier(values) else {
             return Ok(());
         };
-        if tiers_in(template, FORBIDDEN_FOR_TIERS).contains(&tier) {
+        if crate::compliance::mandates::tiers_in(
+            template,
+            crate::compliance::mandates::FORBIDDEN_FOR_TIERS,
+        )
+        .contains(&tier)
+        {
             return Err(Error::NotAllowed(format!(
                 "{template_ref} may not be used for AI systems of tier {tier}"
             )));
         }
-        let mandated = mandated_templates(&self.services.readmodel.snapshot(), &tier);
+        let mandated = crate::compliance::mandates::mandated_templates(
+            &self.services.readmodel.snapshot(),
+            &tier,
+        );
         if !mandated.is_empty() && !mandated.iter().any(|m| m == template_ref) {
             return Err(Error::NotAllowed(format!(
                 "AI systems of tier {tier} must be created with {}; {template_ref} is not allowed for them",

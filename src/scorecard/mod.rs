@@ -18,14 +18,32 @@ use crate::readmodel::filter::Predicate;
 use crate::readmodel::Snapshot;
 use crate::storage::{CheckInputRow, Db, NewHistoryRow};
 
-pub use eval::{annotate, holds, matches_filter, Facts};
+pub use eval::{annotate, etag_of, holds, matches_filter, Facts};
 
 /// The pseudo-scorecard holding `techInsights.factChecker.checks` from the app-config.
 pub const TECH_INSIGHTS_SCORECARD: &str = "scorecard:default/tech-insights";
 const TECH_INSIGHTS_LEVEL: &str = "checks";
 
-/// Tier → the templates mandated for it.
-pub type MandatedTemplates = HashMap<String, Vec<String>>;
+/// Checks whose statuses a layer above the engine decides (the EU AI Act obligations, from
+/// compliance): for one entity, each applicable check's status and why. A check left out does
+/// not apply.
+pub trait ProvidedChecks: Send + Sync + std::fmt::Debug {
+    fn statuses(
+        &self,
+        facts: &Facts,
+        input: &dyn Fn(&str) -> Option<CheckInputRow>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> HashMap<String, (Status, String)>;
+}
+
+/// A scorecard compiled from policy outside the catalog (the rule pack), compiled again whenever
+/// its signature changes.
+pub trait ScorecardSource: Send + Sync {
+    /// What the scorecard depends on in this snapshot; `None` when there is no scorecard (the
+    /// policy does not load).
+    fn signature(&self, snap: &Snapshot) -> Option<String>;
+    fn compile(&self, snap: &Snapshot) -> Option<Scorecard>;
+}
 
 /// A parsed scorecard.
 #[derive(Debug, Clone)]
@@ -40,9 +58,8 @@ pub struct Scorecard {
     pub schedule: Option<cron::Schedule>,
     /// Problems found across scorecards (cycles of `atLeastLevel` rules), by field.
     pub problems: Vec<(String, String)>,
-    /// For the scorecard compiled from the EU AI Act rule pack: the pack, and the templates
-    /// mandated per tier.
-    pub pack: Option<(Arc<crate::compliance::RulePack>, MandatedTemplates)>,
+    /// For a scorecard compiled by a [`ScorecardSource`]: what decides its checks' statuses.
+    pub provided: Option<Arc<dyn ProvidedChecks>>,
 }
 
 #[derive(Debug, Clone)]
@@ -315,7 +332,7 @@ impl Scorecard {
                 .as_str()
                 .and_then(|c| std::str::FromStr::from_str(c).ok()),
             problems: vec![],
-            pack: None,
+            provided: None,
         })
     }
 
@@ -387,7 +404,7 @@ impl Scorecard {
             exemptions: vec![],
             schedule: None,
             problems: vec![],
-            pack: None,
+            provided: None,
         })
     }
 
@@ -516,125 +533,35 @@ impl Scorecard {
         (level, score)
     }
 
-    /// The scorecard whose checks are the rule pack's obligations: each applies to an AI system
-    /// by its tier, flags and role; before its date it is shown but does not count.
-    pub fn from_rule_pack(
-        pack: Arc<crate::compliance::RulePack>,
-        mandated: HashMap<String, Vec<String>>,
-    ) -> Scorecard {
-        let checks = pack
-            .obligations
-            .iter()
-            .map(|o| Check {
-                id: o.id.clone(),
-                name: o.title.clone(),
-                description: Some(o.cite.clone()),
-                level: "compliant".into(),
-                weight: 1.0,
-                solution: None,
-                rule: Condition::All(vec![]),
-                rule_json: Value::Null,
-                links: vec![],
-                filter: None,
-                metadata: serde_json::Map::new(),
-                success_metadata: None,
-                failure_metadata: None,
-                kind: CheckKind::Automatic,
-                active_from: None,
-                cycle: None,
-            })
-            .collect();
-        Scorecard {
-            entity_ref: crate::compliance::ATTESTATIONS.into(),
-            title: format!("EU AI Act obligations ({} {})", pack.name, pack.version),
-            levels: vec!["compliant".into()],
-            checks,
-            filter: Some(Predicate::In("kind".into(), vec!["aiagent".into()])),
-            exemptions: vec![],
-            // Obligations fall due with the date: look again every day.
-            schedule: std::str::FromStr::from_str("0 0 0 * * *").ok(),
-            problems: vec![],
-            pack: Some((pack, mandated)),
-        }
-    }
-
-    /// The obligations' statuses for one system, by obligation id (absent: not applicable).
-    fn obligation_statuses(
+    /// The statuses of a provided scorecard's checks for one entity (absent: not applicable);
+    /// a failing one may still be exempted through the exemptions API.
+    fn provided_statuses(
         &self,
         entity_ref: &str,
         facts: &Facts,
         input: &dyn Fn(&str) -> Option<CheckInputRow>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<HashMap<String, (Status, Option<String>)>> {
-        let (pack, mandated) = self.pack.as_ref()?;
-        let entity = facts.entity();
-        let classification = pack.classify(entity);
-        let files = facts.repository_files();
-        let attestations: HashMap<String, (String, String, String, i64)> = self
-            .checks
-            .iter()
-            .filter_map(|c| {
-                input(&c.id).map(|r| (c.id.clone(), (r.result, r.author, r.justification, r.at)))
-            })
-            .collect();
-        let none = Vec::new();
-        let evidence = crate::compliance::Evidence {
-            entity,
-            files: &files,
-            pushed: facts.pushed_map(),
-            attestations: &attestations,
-            mandated: classification["tier"]
-                .as_str()
-                .and_then(|t| mandated.get(t))
-                .unwrap_or(&none),
-            now,
-        };
+        let provided = self.provided.as_ref()?;
+        let statuses = provided.statuses(facts, input, now);
         Some(
-            evidence
-                .assess(pack, &classification)
+            statuses
                 .into_iter()
-                .map(|o| {
-                    let list = |k: &str| {
-                        o[k].as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(Value::as_str)
-                                    .collect::<Vec<_>>()
-                                    .join("; ")
-                            })
-                            .unwrap_or_default()
-                    };
-                    let (status, reason) = match o["status"].as_str() {
-                        Some("pass") => (Status::Pass, list("evidence")),
-                        Some("exempt") => (Status::Exempt, list("evidence")),
-                        Some("not-yet-due") => (
-                            Status::Inactive,
+                .map(|(id, (status, reason))| {
+                    let exemption = (status == Status::Fail)
+                        .then(|| self.exemption(entity_ref, facts.entity(), &id, now.date_naive()))
+                        .flatten();
+                    let (status, reason) = match exemption {
+                        Some(x) => (
+                            Status::Exempt,
                             format!(
-                                "counts from {}",
-                                o["appliesFrom"].as_str().unwrap_or_default()
+                                "exempt until {}: {} (approved by {})",
+                                x.expires, x.reason, x.approver
                             ),
                         ),
-                        _ => match self.exemption(
-                            entity_ref,
-                            entity,
-                            o["id"].as_str().unwrap_or_default(),
-                            now.date_naive(),
-                        ) {
-                            // Granted through the scorecard exemptions API.
-                            Some(x) => (
-                                Status::Exempt,
-                                format!(
-                                    "exempt until {}: {} (approved by {})",
-                                    x.expires, x.reason, x.approver
-                                ),
-                            ),
-                            None => (Status::Fail, list("missing")),
-                        },
+                        None => (status, reason),
                     };
-                    (
-                        o["id"].as_str().unwrap_or_default().to_string(),
-                        (status, Some(reason).filter(|r| !r.is_empty())),
-                    )
+                    (id, (status, Some(reason).filter(|r| !r.is_empty())))
                 })
                 .collect(),
         )
@@ -648,7 +575,7 @@ impl Scorecard {
         input: &dyn Fn(&str) -> Option<CheckInputRow>,
     ) -> Summary {
         let now = chrono::Utc::now();
-        let obligations = self.obligation_statuses(entity_ref, facts, input, now);
+        let obligations = self.provided_statuses(entity_ref, facts, input, now);
         let statuses: Vec<Status> = self
             .checks
             .iter()
@@ -689,7 +616,7 @@ impl Scorecard {
         let now = chrono::Utc::now();
         let mut statuses = Vec::new();
         let mut checks = Vec::new();
-        let obligations = self.obligation_statuses(entity_ref, facts, input, now);
+        let obligations = self.provided_statuses(entity_ref, facts, input, now);
         for c in &self.checks {
             if let Some(o) = &obligations {
                 let Some((status, reason)) = o.get(&c.id).cloned() else {
@@ -863,8 +790,8 @@ pub struct Engine {
     db: Db,
     /// Scorecards from configuration rather than the catalog.
     configured: Vec<Arc<Scorecard>>,
-    /// The EU AI Act rule pack, compiled into a scorecard of obligations.
-    rule_pack: Option<Arc<crate::compliance::PackSource>>,
+    /// Scorecards compiled from policy outside the catalog (the EU AI Act obligations).
+    source: Option<Arc<dyn ScorecardSource>>,
     scorecards: RwLock<Vec<Arc<Scorecard>>>,
     /// scorecard ref → entity ref → result.
     results: RwLock<HashMap<String, HashMap<String, Arc<Summary>>>>,
@@ -875,12 +802,12 @@ impl Engine {
     pub fn new(
         db: Db,
         configured: Vec<Scorecard>,
-        rule_pack: Option<Arc<crate::compliance::PackSource>>,
+        source: Option<Arc<dyn ScorecardSource>>,
     ) -> Engine {
         let configured: Vec<Arc<Scorecard>> = configured.into_iter().map(Arc::new).collect();
         Engine {
             db,
-            rule_pack,
+            source,
             scorecards: RwLock::new(configured.clone()),
             state: Mutex::new(Evaluated {
                 base: configured.clone(),
@@ -1106,22 +1033,15 @@ impl Engine {
             .iter()
             .filter(|d| &*d.kind == "Scorecard")
             .collect();
-        // The rule pack and the templates (which tiers they are mandated for) count too.
-        let pack = self
-            .rule_pack
+        // A provided scorecard (the rule pack's) counts with what it depends on.
+        let provided = self
+            .source
             .as_ref()
-            .and_then(|p| p.get().ok())
-            .map(|(p, _)| p);
-        let templates: Vec<&Arc<crate::readmodel::Doc>> = snap
-            .docs
-            .iter()
-            .filter(|d| pack.is_some() && &*d.kind == "Template")
-            .collect();
+            .and_then(|s| Some((s, s.signature(snap)?)));
         let signature: String = cards
             .iter()
-            .chain(templates.iter())
             .map(|d| format!("{}:{};", d.entity_ref, eval::etag_of(&d.json)))
-            .chain(pack.as_ref().map(|p| format!("pack:{:p}", Arc::as_ptr(p))))
+            .chain(provided.as_ref().map(|(_, sig)| sig.clone()))
             .collect();
         if state.scorecards != signature {
             let mut parsed: Vec<Scorecard> = cards
@@ -1130,25 +1050,7 @@ impl Engine {
                 .filter_map(|v| Scorecard::from_entity(&v))
                 .collect();
             mark_level_cycles(&mut parsed);
-            if let Some(pack) = pack {
-                let tiers = [
-                    "prohibited",
-                    "high-risk",
-                    "annex-iii-exempted",
-                    "limited",
-                    "minimal",
-                ];
-                let mandated = tiers
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.to_string(),
-                            crate::scaffolder::mandated_templates(snap, t),
-                        )
-                    })
-                    .collect();
-                parsed.push(Scorecard::from_rule_pack(pack, mandated));
-            }
+            parsed.extend(provided.and_then(|(source, _)| source.compile(snap)));
             let mut parsed: Vec<Arc<Scorecard>> = parsed.into_iter().map(Arc::new).collect();
             parsed.extend(self.configured.iter().cloned());
             state.base = parsed;

@@ -1,0 +1,193 @@
+//! Classification: an AI system's tier, basis and flags from its answers, and the obligations
+//! that follow from them with their due dates.
+
+use chrono::NaiveDate;
+use serde_json::{json, Value};
+
+use crate::model::rule::Condition;
+
+use super::pack::{strings, Decision, Obligation, RulePack};
+
+impl RulePack {
+    /// Classifies an entity (its `spec.aiAct`), or answers given directly.
+    pub fn classify(&self, entity: &Value) -> Value {
+        let facts = crate::scorecard::Facts::new(entity.clone(), None, None);
+        let answers = &entity["spec"]["aiAct"]["answers"];
+        let role = entity["spec"]["aiAct"]["role"].as_str();
+        let holds = |c: &Condition| crate::scorecard::holds(c, &facts, None).unwrap_or(false);
+        let fired = |d: &Decision| json!({"decision": d.id, "cite": d.cite, "tier": d.tier, "basis": d.basis, "flag": d.flag, "appliesFrom": d.applies_from.map(|x| x.to_string())});
+        // Out of scope needs only the scope questions.
+        if let Some(d) = self.decisions.iter().find(|d| d.stop && holds(&d.when)) {
+            return json!({"tier": d.tier, "flags": [], "role": role, "reasons": [fired(d)], "unanswered": []});
+        }
+        let unanswered: Vec<Value> = self
+            .questions
+            .iter()
+            .filter(|q| !q.optional && answers.get(&q.id).is_none_or(Value::is_null))
+            .filter(|q| q.ask_if.as_ref().is_none_or(holds))
+            .map(|q| json!({"id": q.id, "text": q.text, "cite": q.cite}))
+            .collect();
+        let mut missing = unanswered.clone();
+        if role.is_none() {
+            missing.insert(
+                0,
+                json!({"id": "role", "text": "Our role for this system", "cite": "Art. 3(3)-(7)"}),
+            );
+        }
+        if !missing.is_empty() {
+            return json!({"tier": "unclassified", "flags": [], "role": role, "reasons": [], "unanswered": missing});
+        }
+        let rank = |t: &str| match t {
+            "prohibited" => 4,
+            "high-risk" => 3,
+            "annex-iii-exempted" => 2,
+            "limited" => 1,
+            _ => 0,
+        };
+        let (mut tier, mut basis) = ("minimal".to_string(), None::<String>);
+        let mut flags: Vec<String> = Vec::new();
+        let mut reasons = Vec::new();
+        for d in &self.decisions {
+            if d.stop || !holds(&d.when) {
+                continue;
+            }
+            reasons.push(fired(d));
+            if let Some(t) = &d.tier {
+                if rank(t) > rank(&tier) {
+                    tier = t.clone();
+                    basis = d.basis.clone();
+                }
+            }
+            if let Some(f) = &d.flag {
+                flags.push(f.clone());
+            }
+        }
+        if tier == "minimal" && flags.iter().any(|f| f.starts_with("transparency")) {
+            tier = "limited".into();
+        }
+        if reasons.is_empty() {
+            reasons.push(json!({"decision": "minimal", "cite": "Art. 95 (voluntary codes of conduct)", "tier": "minimal"}));
+        }
+        json!({"tier": tier, "basis": basis, "flags": flags, "role": role, "reasons": reasons, "unanswered": []})
+    }
+
+    /// The obligations a classification brings, by due date.
+    pub fn obligations_for(&self, classification: &Value) -> Vec<(&Obligation, Option<NaiveDate>)> {
+        let tier = classification["tier"].as_str().unwrap_or_default();
+        let basis = classification["basis"].as_str();
+        let role = classification["role"].as_str().unwrap_or_default();
+        let flags = strings(&classification["flags"]);
+        let mut out: Vec<(&Obligation, Option<NaiveDate>)> = self
+            .obligations
+            .iter()
+            .filter(|o| {
+                let by_tier = o.tiers.iter().any(|t| t == tier);
+                let by_flag = o.flags.iter().any(|f| flags.contains(f));
+                (by_tier || by_flag) && (o.roles.is_empty() || o.roles.iter().any(|r| r == role))
+            })
+            .map(|o| {
+                let due = basis
+                    .and_then(|b| o.applies_from.get(b))
+                    .or(o.applies_from.get("default"))
+                    .or(o.applies_from.values().min())
+                    .copied();
+                (o, due)
+            })
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack() -> RulePack {
+        RulePack::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scorecards/eu-ai-act/rule-pack.yaml"),
+        )
+        .unwrap()
+    }
+
+    fn agent(role: &str, answers: Value) -> Value {
+        json!({"spec": {"aiAct": {"role": role, "answers": answers}}})
+    }
+
+    fn all_no() -> Value {
+        let mut a =
+            json!({"S1": true, "S2": false, "S3": true, "H1": false, "H3": "none", "G1": false});
+        for p in [
+            "P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "T1", "T2", "T3", "T4", "T5",
+        ] {
+            a[p] = json!(false);
+        }
+        a
+    }
+
+    #[test]
+    fn the_shipped_pack_loads() {
+        let p = pack();
+        assert!(p.questions.len() >= 29 && p.decisions.len() >= 10 && p.obligations.len() >= 25);
+    }
+
+    #[test]
+    fn tiers_from_answers() {
+        let p = pack();
+        assert_eq!(p.classify(&agent("provider", all_no()))["tier"], "minimal");
+        let mut a = all_no();
+        a["T1"] = json!(true);
+        let c = p.classify(&agent("provider", a.clone()));
+        assert_eq!(c["tier"], "limited");
+        assert_eq!(c["flags"], json!(["transparency:50(1)"]));
+        a["H3"] = json!("5b");
+        a["H5"] = json!(false);
+        let c = p.classify(&agent("provider", a.clone()));
+        assert_eq!(
+            c["tier"], "unclassified",
+            "H4 must be answered once H3 is set: {c}"
+        );
+        assert_eq!(c["unanswered"][0]["id"], "H4");
+        a["H4"] = json!([]);
+        let c = p.classify(&agent("provider", a.clone()));
+        assert_eq!(
+            (c["tier"].as_str(), c["basis"].as_str()),
+            (Some("high-risk"), Some("annex-iii"))
+        );
+        a["P6"] = json!(true);
+        let c = p.classify(&agent("provider", a.clone()));
+        assert_eq!(c["tier"], "prohibited");
+        let reasons: Vec<&str> = c["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["decision"].as_str())
+            .collect();
+        assert!(
+            reasons.contains(&"prohibited") && reasons.contains(&"high-risk-annex-iii"),
+            "both reasons show: {reasons:?}"
+        );
+        let out = p.classify(&agent("provider", json!({"S1": false})));
+        assert_eq!(out["tier"], "out-of-scope");
+        let none = p.classify(&agent("provider", json!({})));
+        assert_eq!(none["tier"], "unclassified");
+    }
+
+    #[test]
+    fn a_decision_reading_an_unknown_question_is_refused() {
+        let v = json!({"kind": "RulePack", "spec": {"questions": [{"id": "S1", "cite": "x", "text": "y"}],
+            "decisions": [{"id": "d", "cite": "c", "result": {"tier": "minimal"}, "when": {"all": [{"fact": "answers", "path": "$.Q9", "operator": "equal", "value": true}]}}],
+            "obligations": []}});
+        let err = RulePack::parse(&v).unwrap_err();
+        assert!(
+            err.starts_with("spec.decisions.0.when: reads question Q9"),
+            "{err}"
+        );
+        let v = json!({"kind": "RulePack", "spec": {"questions": [], "decisions": [],
+            "obligations": [{"id": "o", "cite": "c", "title": "t", "appliesFrom": "2027-13-01", "evidence": {"link": "x"}}]}});
+        assert!(RulePack::parse(&v)
+            .unwrap_err()
+            .starts_with("spec.obligations.0.appliesFrom: must be a date"));
+    }
+}

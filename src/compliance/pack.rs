@@ -1,0 +1,386 @@
+//! The rule pack: questions, decisions, obligations and their evidence, parsed and checked once
+//! (errors name the field), and the file it comes from, re-read when it changes.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde_json::{json, Map, Value};
+
+use crate::model::rule::{self, Condition};
+
+#[derive(Debug, Clone)]
+pub struct Question {
+    pub id: String,
+    pub cite: String,
+    pub kind: String,
+    pub text: String,
+    pub help: Option<String>,
+    pub optional: bool,
+    pub ask_if: Option<Condition>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub id: String,
+    pub tier: Option<String>,
+    pub basis: Option<String>,
+    pub flag: Option<String>,
+    pub stop: bool,
+    pub cite: String,
+    pub applies_from: Option<NaiveDate>,
+    pub when: Condition,
+}
+
+#[derive(Debug, Clone)]
+pub struct Obligation {
+    pub id: String,
+    pub cite: String,
+    pub title: String,
+    pub tiers: Vec<String>,
+    pub flags: Vec<String>,
+    pub roles: Vec<String>,
+    /// basis (or `default`) → date.
+    pub applies_from: BTreeMap<String, NaiveDate>,
+    pub evidence: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct RulePack {
+    pub name: String,
+    pub version: String,
+    pub legal_text: String,
+    pub legal_basis: String,
+    pub roles: Vec<String>,
+    pub questions: Vec<Question>,
+    pub decisions: Vec<Decision>,
+    pub obligations: Vec<Obligation>,
+}
+
+/// `fact: answers, path: $.X` in the pack reads `spec.aiAct.answers.X` of the entity.
+fn answers_to_entity(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, child) in m {
+                out.insert(k.clone(), answers_to_entity(child));
+            }
+            if out.get("fact").and_then(Value::as_str) == Some("answers") {
+                out.insert("fact".into(), json!("entity"));
+                let path = out
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .unwrap_or("$")
+                    .trim_start_matches('$')
+                    .to_string();
+                out.insert("path".into(), json!(format!("$.spec.aiAct.answers{path}")));
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(answers_to_entity).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The question ids a rule reads.
+fn questions_read(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if m.get("fact").and_then(Value::as_str) == Some("answers") {
+                if let Some(p) = m.get("path").and_then(Value::as_str) {
+                    out.push(
+                        p.trim_start_matches("$.")
+                            .split(['.', '['])
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
+                    );
+                }
+            }
+            m.values().for_each(|c| questions_read(c, out));
+        }
+        Value::Array(a) => a.iter().for_each(|c| questions_read(c, out)),
+        _ => {}
+    }
+}
+
+fn date(v: &Value, field: &str) -> Result<NaiveDate, String> {
+    v.as_str()
+        .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .ok_or_else(|| format!("{field}: must be a date (YYYY-MM-DD), got {v}"))
+}
+
+pub(super) fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+const EVIDENCE_KINDS: &[&str] = &[
+    "link",
+    "annotation",
+    "field",
+    "file",
+    "fact",
+    "relation",
+    "attestation",
+    "mandatedTemplate",
+    "any",
+    "all",
+];
+
+fn check_evidence(v: &Value, field: &str) -> Result<(), String> {
+    let m = v
+        .as_object()
+        .ok_or_else(|| format!("{field}: must be an object"))?;
+    let kind = EVIDENCE_KINDS
+        .iter()
+        .find(|k| m.contains_key(**k))
+        .ok_or_else(|| format!("{field}: needs one of {}", EVIDENCE_KINDS.join(", ")))?;
+    match *kind {
+        "any" | "all" => {
+            let items = m[*kind]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| format!("{field}.{kind}: must be a non-empty list"))?;
+            for (i, item) in items.iter().enumerate() {
+                check_evidence(item, &format!("{field}.{kind}.{i}"))?;
+            }
+        }
+        "file" => {
+            regex::Regex::new(m["file"].as_str().unwrap_or_default())
+                .map_err(|e| format!("{field}.file: invalid pattern: {e}"))?;
+        }
+        "attestation" | "mandatedTemplate" => {}
+        k => {
+            if !m[k].is_string() {
+                return Err(format!("{field}.{k}: must be a string"));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl RulePack {
+    /// Parses and checks a pack; errors name the field.
+    pub fn parse(v: &Value) -> Result<RulePack, String> {
+        if v["kind"] != "RulePack" {
+            return Err(format!("kind: must be RulePack, got {}", v["kind"]));
+        }
+        let spec = &v["spec"];
+        let mut questions = Vec::new();
+        for (i, q) in spec["questions"]
+            .as_array()
+            .ok_or("spec.questions: must be a list")?
+            .iter()
+            .enumerate()
+        {
+            let field = format!("spec.questions.{i}");
+            let id = q["id"]
+                .as_str()
+                .ok_or_else(|| format!("{field}.id: is required"))?
+                .to_string();
+            let ask_if = match q.get("askIf") {
+                None => None,
+                Some(c) => Some(
+                    rule::parse(&answers_to_entity(c))
+                        .map_err(|(at, m)| format!("{field}.askIf.{at}: {m}"))?,
+                ),
+            };
+            questions.push(Question {
+                id,
+                cite: q["cite"]
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.cite: is required"))?
+                    .to_string(),
+                kind: q["type"].as_str().unwrap_or("boolean").to_string(),
+                text: q["text"]
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.text: is required"))?
+                    .to_string(),
+                help: q["help"].as_str().map(str::to_owned),
+                optional: q["optional"].as_bool().unwrap_or(false),
+                ask_if,
+            });
+        }
+        let known: Vec<&str> = questions.iter().map(|q| q.id.as_str()).collect();
+        let mut decisions = Vec::new();
+        for (i, d) in spec["decisions"]
+            .as_array()
+            .ok_or("spec.decisions: must be a list")?
+            .iter()
+            .enumerate()
+        {
+            let field = format!("spec.decisions.{i}");
+            let mut read = Vec::new();
+            questions_read(&d["when"], &mut read);
+            if let Some(missing) = read.iter().find(|q| !known.contains(&q.as_str())) {
+                return Err(format!(
+                    "{field}.when: reads question {missing}, which the pack does not define"
+                ));
+            }
+            let result = &d["result"];
+            decisions.push(Decision {
+                id: d["id"]
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.id: is required"))?
+                    .to_string(),
+                tier: result["tier"].as_str().map(str::to_owned),
+                basis: result["basis"].as_str().map(str::to_owned),
+                flag: result["flag"].as_str().map(str::to_owned),
+                stop: d["stop"].as_bool().unwrap_or(false),
+                cite: d["cite"]
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.cite: is required"))?
+                    .to_string(),
+                applies_from: d
+                    .get("appliesFrom")
+                    .map(|a| date(a, &format!("{field}.appliesFrom")))
+                    .transpose()?,
+                when: rule::parse(&answers_to_entity(&d["when"]))
+                    .map_err(|(at, m)| format!("{field}.when.{at}: {m}"))?,
+            });
+        }
+        let mut obligations = Vec::new();
+        for (i, o) in spec["obligations"]
+            .as_array()
+            .ok_or("spec.obligations: must be a list")?
+            .iter()
+            .enumerate()
+        {
+            let field = format!("spec.obligations.{i}");
+            let mut applies_from = BTreeMap::new();
+            match o.get("appliesFrom") {
+                None => {}
+                Some(Value::Object(m)) => {
+                    for (basis, d) in m {
+                        applies_from.insert(
+                            basis.clone(),
+                            date(d, &format!("{field}.appliesFrom.{basis}"))?,
+                        );
+                    }
+                }
+                Some(d) => {
+                    applies_from
+                        .insert("default".into(), date(d, &format!("{field}.appliesFrom"))?);
+                }
+            }
+            check_evidence(&o["evidence"], &format!("{field}.evidence"))?;
+            obligations.push(Obligation {
+                id: o["id"]
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.id: is required"))?
+                    .to_string(),
+                cite: o["cite"]
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.cite: is required"))?
+                    .to_string(),
+                title: o["title"]
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.title: is required"))?
+                    .to_string(),
+                tiers: strings(&o["when"]["tiers"]),
+                flags: strings(&o["when"]["flags"]),
+                roles: strings(&o["when"]["roles"]),
+                applies_from,
+                evidence: o["evidence"].clone(),
+            });
+        }
+        Ok(RulePack {
+            name: v["metadata"]["name"]
+                .as_str()
+                .unwrap_or("rule-pack")
+                .to_string(),
+            version: spec["version"].as_str().unwrap_or_default().to_string(),
+            legal_text: spec["legalText"].as_str().unwrap_or_default().to_string(),
+            legal_basis: v["metadata"]["annotations"]["cairn.dev/legal-basis"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            roles: strings(&spec["role"]["values"]),
+            questions,
+            decisions,
+            obligations,
+        })
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<RulePack, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let v: Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        RulePack::parse(&v).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The questionnaire as a JSON Schema a form can render.
+    pub fn questionnaire(&self) -> Value {
+        let mut props = Map::new();
+        for q in &self.questions {
+            let mut p = match q.kind.as_str() {
+                "annex-iii" => json!({"type": "string", "pattern": "^(none|[1-8][a-h]?)$"}),
+                "letters" => {
+                    json!({"type": "array", "items": {"type": "string", "enum": ["a", "b", "c", "d"]}, "uniqueItems": true})
+                }
+                _ => json!({"type": "boolean"}),
+            };
+            p["title"] = json!(format!("{} ({})", q.text, q.cite));
+            if let Some(h) = &q.help {
+                p["description"] = json!(h);
+            }
+            p["x-cite"] = json!(q.cite);
+            props.insert(q.id.clone(), p);
+        }
+        json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "title": format!("{} questionnaire", self.name),
+            "description": format!("Rule pack {} {}: {}", self.name, self.version, self.legal_text),
+            "type": "object",
+            "required": ["role", "answers"],
+            "properties": {
+                "role": {"type": "string", "enum": self.roles, "title": "Our role for this system"},
+                "answers": {"type": "object", "properties": props, "additionalProperties": false},
+            },
+        })
+    }
+}
+
+/// The rule pack file, re-read when it changes; a broken pack is an error naming the field,
+/// and the last good pack keeps serving.
+pub struct PackSource {
+    path: std::path::PathBuf,
+    cache: parking_lot::Mutex<Option<(std::time::SystemTime, std::sync::Arc<RulePack>)>>,
+}
+
+impl PackSource {
+    pub fn new(path: &str) -> PackSource {
+        PackSource {
+            path: std::path::PathBuf::from(path),
+            cache: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// The pack, and the error of a newer version that does not load, if any.
+    pub fn get(&self) -> Result<(std::sync::Arc<RulePack>, Option<String>), String> {
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .map_err(|e| format!("{}: {e}", self.path.display()));
+        let mut cache = self.cache.lock();
+        if let (Ok(m), Some((at, pack))) = (&modified, cache.as_ref()) {
+            if m == at {
+                return Ok((pack.clone(), None));
+            }
+        }
+        match (RulePack::load(&self.path), cache.as_ref()) {
+            (Ok(pack), _) => {
+                let pack = std::sync::Arc::new(pack);
+                if let Ok(m) = modified {
+                    *cache = Some((m, pack.clone()));
+                }
+                Ok((pack, None))
+            }
+            (Err(e), Some((_, last))) => Ok((last.clone(), Some(e))),
+            (Err(e), None) => Err(e),
+        }
+    }
+}
