@@ -6,7 +6,7 @@ mod audit;
 mod auth;
 mod campaigns;
 mod catalog;
-pub mod compliance;
+mod compliance;
 mod dashboard;
 mod errors;
 mod graph;

@@ -79,13 +79,8 @@ pub fn export_technical_file(
     if entity["kind"] != "AIAgent" {
         anyhow::bail!("{r} is not an AI system (the rule pack applies to AIAgent entities)");
     }
-    let ctx = crate::api::compliance::Ctx {
-        db: &db,
-        crawler: &crawler,
-        snap: snap.clone(),
-        bulk: None,
-    };
-    Ok(crate::api::compliance::technical_file_zip(
-        &ctx, &pack, &entity, &r, actor,
+    let inputs = crate::compliance::Inputs::new(&db, &*crawler, snap.clone());
+    Ok(crate::compliance::technical_file_zip(
+        &inputs, &pack, &entity, &r, actor,
     )?)
 }

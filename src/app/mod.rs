@@ -33,6 +33,17 @@ pub struct Application {
     _scheduler: Scheduler,
 }
 
+/// The technical file reads documents from the Git mirrors the crawler keeps.
+impl crate::compliance::RepositoryFiles for Crawler {
+    fn read_file(
+        &self,
+        repo: &crate::storage::RepositoryRow,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, crate::error::Error> {
+        Crawler::read_file(self, repo, path)
+    }
+}
+
 /// Opens the database and applies migrations.
 pub fn open_database(config: &Config) -> anyhow::Result<Db> {
     let url = config.database_url()?;

@@ -99,6 +99,39 @@ impl RulePack {
     }
 }
 
+/// What a system with these answers would be, stored nowhere: the classification and the
+/// obligations that would apply. Answers failing the questionnaire are an input error naming the
+/// field.
+pub fn what_if(p: &RulePack, role: Value, answers: Value) -> Result<Value, crate::error::Error> {
+    use crate::error::Error;
+    if !answers.is_object() {
+        return Err(Error::Input(
+            "answers must be an object (question id → answer)".into(),
+        ));
+    }
+    let errors = crate::model::schema::schema_errors(
+        &p.questionnaire(),
+        &json!({"role": role, "answers": answers}),
+        "request",
+    );
+    if let Some(e) = errors.first() {
+        return Err(Error::Input(format!(
+            "{}: {}",
+            e["property"].as_str().unwrap_or_default(),
+            e["message"].as_str().unwrap_or_default()
+        )));
+    }
+    let entity = json!({"spec": {"aiAct": {"role": role, "answers": answers}}});
+    let mut c = p.classify(&entity);
+    let obligations: Vec<Value> = p
+        .obligations_for(&c)
+        .into_iter()
+        .map(|(o, due)| json!({"id": o.id, "title": o.title, "cite": o.cite, "appliesFrom": due.map(|d| d.to_string())}))
+        .collect();
+    c["obligations"] = json!(obligations);
+    Ok(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,16 +5,23 @@
 //! scorecard the engine evaluates ([`obligations`]), the templates mandated per tier
 //! ([`mandates`]) and the audit of classification changes ([`watch`]).
 
+mod assess;
 mod classify;
+mod dashboard;
 mod evidence;
 pub mod mandates;
 mod obligations;
 mod pack;
+mod technical_file;
 mod watch;
 
+pub use assess::{assess_one, attest, is_ai_system, system, Inputs, RepositoryFiles};
+pub use classify::what_if;
+pub use dashboard::{dashboard, path_of, systems, Filters};
 pub use evidence::Evidence;
 pub use obligations::ObligationsSource;
 pub use pack::{Decision, Obligation, PackSource, Question, RulePack};
+pub use technical_file::technical_file_zip;
 pub use watch::ClassificationWatch;
 
 /// The pseudo-scorecard under which obligations are attested.

@@ -8,6 +8,7 @@ pub mod governance;
 pub mod kinds;
 pub mod relations;
 pub mod rule;
+pub mod schema;
 pub mod validation;
 
 pub use entity_ref::{EntityRef, RefError};

@@ -78,55 +78,6 @@ fn recoverable(spec: &Value) -> bool {
     spec["EXPERIMENTAL_recovery"]["EXPERIMENTAL_strategy"] == "startOver"
 }
 
-/// Validates a value against a JSON Schema; errors in the shape of Backstage's `jsonschema`.
-pub fn schema_errors(schema: &Value, instance: &Value, root: &str) -> Vec<Value> {
-    let validator = match jsonschema::validator_for(schema) {
-        Ok(v) => v,
-        Err(e) => {
-            return vec![
-                json!({"path": [], "property": root, "message": format!("the schema is invalid: {e}"),
-                               "name": "schema", "stack": format!("{root} schema is invalid: {e}")}),
-            ]
-        }
-    };
-    validator
-        .iter_errors(instance)
-        .map(|e| {
-            let pointer = e.instance_path.as_str().to_string();
-            let path: Vec<Value> = pointer
-                .split('/')
-                .skip(1)
-                .map(|p| match p.parse::<u64>() {
-                    Ok(i) => json!(i),
-                    Err(_) => json!(p.replace("~1", "/").replace("~0", "~")),
-                })
-                .collect();
-            let property = path.iter().fold(root.to_string(), |acc, p| match p {
-                Value::Number(n) => format!("{acc}[{n}]"),
-                other => format!("{acc}.{}", other.as_str().unwrap_or_default()),
-            });
-            let keyword = e
-                .schema_path
-                .as_str()
-                .rsplit('/')
-                .find(|s| !s.chars().all(|c| c.is_ascii_digit()))
-                .unwrap_or_default()
-                .to_string();
-            let message = e.to_string();
-            json!({
-                "path": path,
-                "property": property,
-                "message": message,
-                "schema": e.schema_path.as_str(),
-                "instance": e.instance.as_ref(),
-                "name": keyword,
-                "argument": Value::Null,
-                "stack": format!("{property} {message}"),
-            })
-        })
-        .collect()
-}
-
 /// The parameter pages of a template: `spec.parameters` as a list.
 pub fn parameter_pages(template: &Value) -> Vec<Value> {
     match &template["spec"]["parameters"] {
@@ -159,10 +110,14 @@ pub fn validate_values(
 ) -> Result<(), CreateError> {
     let mut errors = Vec::new();
     for page in parameter_pages(template) {
-        errors.extend(schema_errors(&page, values, "instance"));
+        errors.extend(crate::model::schema::schema_errors(
+            &page, values, "instance",
+        ));
     }
     if let Some(schema) = template["spec"]["secrets"].get("schema") {
-        errors.extend(schema_errors(schema, secrets, "secrets"));
+        errors.extend(crate::model::schema::schema_errors(
+            schema, secrets, "secrets",
+        ));
     }
     if errors.is_empty() {
         Ok(())

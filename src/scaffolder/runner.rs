@@ -219,7 +219,7 @@ fn run_step(
         let input =
             render::render_value(env, step.get("input").unwrap_or(&json!({})), &input_context)?
                 .unwrap_or(json!({}));
-        let errors = super::schema_errors(&action.input, &input, "instance");
+        let errors = crate::model::schema::schema_errors(&action.input, &input, "instance");
         if !errors.is_empty() {
             let detail: Vec<String> = errors
                 .iter()
