@@ -56,17 +56,18 @@ async fn index(state: web::Data<AppState>) -> Reply {
             .collect();
         failing.sort_by_key(|v| std::cmp::Reverse(v["failing"].as_u64()));
         failing.truncate(5);
-        let teams: Vec<Value> = super::scorecards::rollup_groups(&snap, &card, &results, "owner")?
-            .into_iter()
-            .map(|mut g| {
-                let levels: Vec<String> = g["distribution"]
-                    .as_object()
-                    .map(|d| d.iter().map(|(l, c)| format!("{l}: {c}")).collect())
-                    .unwrap_or_default();
-                g["levels"] = json!(levels.join(", "));
-                g
-            })
-            .collect();
+        let teams: Vec<Value> =
+            crate::scorecard::rollup::rollup_groups(&snap, &card, &results, "owner")?
+                .into_iter()
+                .map(|mut g| {
+                    let levels: Vec<String> = g["distribution"]
+                        .as_object()
+                        .map(|d| d.iter().map(|(l, c)| format!("{l}: {c}")).collect())
+                        .unwrap_or_default();
+                    g["levels"] = json!(levels.join(", "));
+                    g
+                })
+                .collect();
         let mut sorted = results.clone();
         sorted.sort_by(|a, b| {
             a.score

@@ -188,47 +188,26 @@ async fn list_tasks(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     if orders.is_empty() {
         orders.push((true, "created_at".into()));
     }
-    let created_by = params.all("createdBy");
-    let statuses = params.all("status");
+    let query = scaffolder::TaskQuery {
+        created_by: params.all("createdBy"),
+        statuses: params.all("status"),
+        order: orders,
+        limit,
+        offset,
+    };
     let sc = scaffolder(&state);
-    let mut rows = blocking(move || Ok(sc.db().tasks(&created_by, &statuses)?)).await?;
-    rows.sort_by(|a, b| {
-        for (desc, field) in &orders {
-            let ord = match field.as_str() {
-                "status" => a.status.cmp(&b.status),
-                "created_by" => a.created_by.cmp(&b.created_by),
-                _ => a.created_at.cmp(&b.created_at),
-            };
-            let ord = if *desc { ord.reverse() } else { ord };
-            if ord != std::cmp::Ordering::Equal {
-                return ord;
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
-    let total = rows.len();
-    let tasks: Vec<Value> = rows
-        .iter()
-        .skip(offset)
-        .take(limit.unwrap_or(usize::MAX))
-        .map(scaffolder::task_json)
-        .collect();
+    let (tasks, total) = blocking(move || sc.list_tasks(&query)).await?;
     Ok(HttpResponse::Ok().json(json!({"tasks": tasks, "totalTasks": total})))
 }
 
-async fn load_task(state: &AppState, id: String) -> Result<crate::storage::TaskRow, ApiError> {
+async fn load_task(state: &AppState, id: String) -> Result<scaffolder::TaskView, ApiError> {
     let sc = scaffolder(state);
-    blocking(move || {
-        sc.db()
-            .task(&id)?
-            .ok_or_else(|| Error::NotFound(format!("No task with id '{id}' found")))
-    })
-    .await
+    blocking(move || sc.task(&id)).await
 }
 
 async fn get_task(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     let task = load_task(&state, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(scaffolder::task_json(&task)))
+    Ok(HttpResponse::Ok().json(task.json))
 }
 
 fn after_of(req: &HttpRequest) -> Result<Option<i64>, Error> {
@@ -241,21 +220,15 @@ fn after_of(req: &HttpRequest) -> Result<Option<i64>, Error> {
         .transpose()
 }
 
-/// Events after `after` (plus completions); without it, those since the last recovery.
 async fn events_since(
     state: &AppState,
     id: &str,
     after: Option<i64>,
-) -> Result<Vec<crate::storage::TaskEventRow>, ApiError> {
+    recoverable: bool,
+) -> Result<Vec<scaffolder::TaskEvent>, ApiError> {
     let sc = scaffolder(state);
     let id = id.to_string();
-    let mut rows = blocking(move || Ok(sc.db().task_events(&id, after)?)).await?;
-    if after.is_none() {
-        if let Some(i) = rows.iter().rposition(|e| e.event_type == "recovered") {
-            rows.drain(..i);
-        }
-    }
-    Ok(rows)
+    blocking(move || sc.events_since(&id, after, recoverable)).await
 }
 
 async fn event_stream(
@@ -265,8 +238,7 @@ async fn event_stream(
 ) -> Reply {
     let id = path.into_inner();
     let after = after_of(&req)?;
-    let task = load_task(&state, id.clone()).await?;
-    let recoverable = scaffolder::is_recoverable(&task);
+    let recoverable = load_task(&state, id.clone()).await?.recoverable;
     let wake = state.scaffolder.subscribe();
     let state = state.clone();
     struct Cursor {
@@ -286,7 +258,7 @@ async fn event_stream(
                 return None;
             }
             loop {
-                let rows = match events_since(&state, &id, cur.after).await {
+                let rows = match events_since(&state, &id, cur.after, recoverable).await {
                     Ok(r) => r,
                     Err(_) => return None,
                 };
@@ -302,11 +274,7 @@ async fn event_stream(
                 if !fresh.is_empty() {
                     let mut chunk = String::new();
                     for e in &fresh {
-                        chunk.push_str(&format!(
-                            "event: {}\ndata: {}\n\n",
-                            e.event_type,
-                            scaffolder::event_json(e, recoverable)
-                        ));
+                        chunk.push_str(&format!("event: {}\ndata: {}\n\n", e.event_type, e.json));
                         if e.event_type == "completion" {
                             cur.sent_completion.insert(e.id);
                             if !recoverable {
@@ -336,17 +304,13 @@ async fn event_stream(
 async fn events(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     let id = path.into_inner();
     let after = after_of(&req)?;
-    let task = load_task(&state, id.clone()).await?;
-    let recoverable = scaffolder::is_recoverable(&task);
+    let recoverable = load_task(&state, id.clone()).await?.recoverable;
     let mut wake = state.scaffolder.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let rows = events_since(&state, &id, after).await?;
+        let rows = events_since(&state, &id, after, recoverable).await?;
         if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
-            let items: Vec<Value> = rows
-                .iter()
-                .map(|e| scaffolder::event_json(e, recoverable))
-                .collect();
+            let items: Vec<Value> = rows.into_iter().map(|e| e.json).collect();
             return Ok(HttpResponse::Ok().json(items));
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), wake.changed()).await;

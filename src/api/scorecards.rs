@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
-use crate::scorecard::{CheckKind, ExemptEntities, Scorecard, Status, Summary};
-use crate::storage::{CheckInputRow, PushedFactRow};
+use crate::scorecard::{Scorecard, Status, Summary};
 
 type Reply = Result<HttpResponse, ApiError>;
 
@@ -122,7 +121,7 @@ async fn entities(
     let (namespace, name) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
     let snap = state.readmodel.snapshot();
-    let owner_of = |r: &str| owners_of(&snap, r);
+    let owner_of = |r: &str| crate::scorecard::rollup::owners_of(&snap, r);
     let level = params.one("level");
     let owner = params.one("owner").map(|o| o.to_lowercase());
     let items: Vec<Value> = state
@@ -145,20 +144,6 @@ async fn entities(
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-/// An entity's owners (its `ownedBy` targets), from the read model's parsed relations.
-fn owners_of(snap: &crate::readmodel::Snapshot, entity_ref: &str) -> Vec<String> {
-    let owned_by = crate::readmodel::graph::type_id("ownedBy");
-    snap.get_by_ref(entity_ref)
-        .map(|d| {
-            d.relations
-                .iter()
-                .filter(|(t, _)| *t == owned_by)
-                .map(|(_, target)| target.to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn history(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -170,26 +155,7 @@ async fn history(
     let card = find(&state, &namespace, &name)?;
     let entity = params.one("entityRef").map(|e| e.to_lowercase());
     let engine = state.scorecards.clone();
-    let rows = web::block(move || {
-        engine
-            .db()
-            .history(entity.as_deref(), Some(&card.entity_ref))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
-    .map_err(Error::from)?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "entityRef": r.entity_ref,
-                "level": r.level,
-                "checks": r.statuses(),
-                "left": r.checks.is_empty(),
-                "at": chrono::DateTime::from_timestamp(r.at, 0).map(|t| t.to_rfc3339()),
-            })
-        })
-        .collect();
+    let items = blocking(move || engine.history_of(&card, entity.as_deref())).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -250,7 +216,7 @@ async fn trend(
     let keep = |entity_ref: &str| -> bool {
         owner
             .as_ref()
-            .is_none_or(|o| owners_of(&snap, entity_ref).contains(o))
+            .is_none_or(|o| crate::scorecard::rollup::owners_of(&snap, entity_ref).contains(o))
     };
     let points = trend::series(&rows, &card.levels, &ends, &keep);
     Ok(HttpResponse::Ok().json(json!({
@@ -302,57 +268,12 @@ async fn push_facts(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
     let facts = body
         .get("facts")
         .and_then(Value::as_object)
-        .filter(|f| !f.is_empty())
-        .ok_or_else(|| Error::Input("request/body/facts must be a non-empty object".into()))?
-        .clone();
+        .cloned()
+        .unwrap_or_default();
     let engine = state.scorecards.clone();
-    let existing: Vec<(String, Value)> = web::block(move || engine.db().load_pushed_facts())
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)?
-        .into_iter()
-        .map(|f| {
-            (
-                f.name,
-                serde_json::from_str(&f.value_json).unwrap_or(Value::Null),
-            )
-        })
-        .collect();
-    let now = chrono::Utc::now().timestamp();
-    let mut rows = Vec::new();
-    for (name, value) in &facts {
-        if let Some((_, before)) = existing.iter().find(|(n, v)| n == name && !v.is_null()) {
-            if crate::model::validation::type_name(before)
-                != crate::model::validation::type_name(value)
-                && !value.is_null()
-            {
-                return Err(Error::Input(format!(
-                    "facts.{name}: is a {}, got a {}",
-                    crate::model::validation::type_name(before),
-                    crate::model::validation::type_name(value)
-                ))
-                .into());
-            }
-        }
-        rows.push(PushedFactRow {
-            entity_ref: entity_ref.clone(),
-            name: name.clone(),
-            value_json: value.to_string(),
-            at: now,
-        });
-    }
-    let engine = state.scorecards.clone();
-    let n = rows.len();
-    let audit = [crate::model::audit::Entry::new(
-        &super::caller(&req),
-        "fact.pushed",
-        Some(&entity_ref),
-        json!({"facts": rows.iter().map(|r| (r.name.clone(), serde_json::from_str::<Value>(&r.value_json).unwrap_or_default())).collect::<serde_json::Map<_, _>>()}),
-    )];
-    web::block(move || engine.db().push_facts(&rows, &audit))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)?;
+    let actor = super::caller(&req);
+    let r = entity_ref.clone();
+    let n = blocking(move || engine.push_facts(&r, &facts, &actor)).await?;
     Ok(HttpResponse::Ok().json(json!({"entityRef": entity_ref, "stored": n})))
 }
 
@@ -376,63 +297,25 @@ async fn record(
 ) -> Reply {
     let (namespace, name, check_id) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
-    let check = card
-        .checks
-        .iter()
-        .find(|c| c.id == check_id)
-        .ok_or_else(|| Error::NotFound(format!("No check {check_id} in {}", card.entity_ref)))?;
-    match (&check.kind, attested) {
-        (CheckKind::Attested { .. }, true) | (CheckKind::Pushed, false) => {}
-        _ => {
-            let wanted = if attested { "attested" } else { "pushed" };
-            return Err(Error::Input(format!("check {check_id} is not a {wanted} check")).into());
-        }
-    }
     let body = super::params::json_body(&body)?;
     let entity_ref = entity_of(&state, &body)?;
-    let result = match body.get("result").and_then(Value::as_str) {
-        Some(r @ ("pass" | "fail")) => r.to_string(),
-        _ => return Err(Error::Input("request/body/result must be pass or fail".into()).into()),
-    };
-    let text_key = if attested { "justification" } else { "details" };
-    let justification = body
-        .get(text_key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    if attested && justification.is_empty() {
-        return Err(Error::Input(
-            "request/body/justification is required for an attestation".into(),
-        )
-        .into());
-    }
-    let actor = super::caller(&req);
-    let row = CheckInputRow {
-        scorecard: card.entity_ref.clone(),
-        entity_ref,
-        check_id,
-        result,
-        justification,
-        author: actor.as_str().to_string(),
-        at: chrono::Utc::now().timestamp(),
-    };
+    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    let result = text("result");
+    let justification = text(if attested { "justification" } else { "details" });
     let engine = state.scorecards.clone();
-    let saved = row.clone();
-    let audit = [crate::model::audit::Entry::new(
-        &actor,
-        if attested {
-            "check.attested"
-        } else {
-            "check.result-pushed"
-        },
-        Some(&row.entity_ref),
-        json!({"scorecard": row.scorecard, "check": row.check_id, "result": row.result, "justification": row.justification}),
-    )];
-    web::block(move || engine.db().save_check_input(&saved, &audit))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)?;
+    let actor = super::caller(&req);
+    let row = blocking(move || {
+        engine.record_check_input(
+            &card,
+            &check_id,
+            &entity_ref,
+            result.as_deref(),
+            justification.as_deref(),
+            attested,
+            &actor,
+        )
+    })
+    .await?;
     Ok(HttpResponse::Created().json(row))
 }
 
@@ -454,28 +337,6 @@ async fn push_result(
     record(req, path, body, state, false).await
 }
 
-fn relation_targets(
-    snap: &crate::readmodel::Snapshot,
-    entity_ref: &str,
-    rel: &str,
-    kind: &str,
-) -> Vec<String> {
-    snap.get_by_ref(entity_ref)
-        .and_then(|d| serde_json::from_str::<Value>(&d.json).ok())
-        .map(|e| {
-            e["relations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["type"] == rel)
-                .filter_map(|r| r["targetRef"].as_str())
-                .filter(|t| kind.is_empty() || t.starts_with(&format!("{kind}:")))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// `GET …/rollup?by=owner|system|domain`: level distribution and average score per group,
 /// following catalog relations (owners, the system an entity is part of, that system's domain).
 async fn rollup(
@@ -489,58 +350,13 @@ async fn rollup(
     let (namespace, name) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
     let snap = state.readmodel.snapshot();
-    let items = rollup_groups(
+    let items = crate::scorecard::rollup::rollup_groups(
         &snap,
         &card,
         &state.scorecards.results_for(&card.entity_ref),
         &by,
     )?;
     Ok(HttpResponse::Ok().json(json!({"scorecard": card.entity_ref, "by": by, "items": items})))
-}
-
-/// Entities grouped by owner, system or domain (following catalog relations), with their count,
-/// average score and level distribution; entities with no group fall under `(none)`.
-pub(super) fn rollup_groups(
-    snap: &crate::readmodel::Snapshot,
-    card: &Scorecard,
-    results: &[std::sync::Arc<Summary>],
-    by: &str,
-) -> Result<Vec<Value>, Error> {
-    let groups_of = |r: &str| -> Result<Vec<String>, Error> {
-        Ok(match by {
-            "owner" => relation_targets(snap, r, "ownedBy", ""),
-            "system" => relation_targets(snap, r, "partOf", "system"),
-            "domain" => relation_targets(snap, r, "partOf", "system")
-                .iter()
-                .flat_map(|s| relation_targets(snap, s, "partOf", "domain"))
-                .collect(),
-            other => {
-                return Err(Error::Input(format!(
-                    "by must be owner, system or domain, got {other}"
-                )))
-            }
-        })
-    };
-    let mut groups: BTreeMap<String, (usize, f64, BTreeMap<String, usize>)> = BTreeMap::new();
-    for r in results {
-        let mut keys = groups_of(&r.entity_ref)?;
-        if keys.is_empty() {
-            keys.push("(none)".into());
-        }
-        for k in keys {
-            let g = groups.entry(k).or_default();
-            g.0 += 1;
-            g.1 += r.score;
-            *g.2.entry(card.level_name(r.level).unwrap_or_else(|| "none".into()))
-                .or_default() += 1;
-        }
-    }
-    Ok(groups
-        .into_iter()
-        .map(|(group, (n, total, distribution))| {
-            json!({"group": group, "entities": n, "averageScore": (total / n as f64 * 10.0).round() / 10.0, "distribution": distribution})
-        })
-        .collect())
 }
 
 /// An SVG badge with the level an entity reached on a scorecard.
@@ -565,64 +381,17 @@ async fn badge(
         Some(0) => "#dfb317",
         Some(_) => "#97ca00",
     };
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    let (label, value) = (escape(&card.title), escape(&level));
-    let (lw, vw) = (
-        label.chars().count() * 7 + 10,
-        value.chars().count() * 7 + 10,
-    );
-    let svg = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{label}: {value}"><title>{label}: {value}</title><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{vw}" height="20" fill="{colour}"/><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11"><text x="{lx}" y="14">{label}</text><text x="{vx}" y="14">{value}</text></g></svg>"##,
-        w = lw + vw,
-        lx = lw / 2,
-        vx = lw + vw / 2,
-    );
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
         .insert_header(("cache-control", "no-cache"))
-        .body(svg))
+        .body(crate::render::badge(&card.title, &level, colour)))
 }
 
 async fn list_exemptions(path: web::Path<(String, String)>, state: web::Data<AppState>) -> Reply {
     let (namespace, name) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
-    let today = chrono::Utc::now().date_naive();
     let engine = state.scorecards.clone();
-    let granted = web::block(move || engine.db().load_exemptions())
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)?;
-    let mut items: Vec<Value> = Vec::new();
-    for e in &card.exemptions {
-        if granted.iter().any(|g| {
-            g.scorecard == card.entity_ref
-                && matches!(&e.entity, ExemptEntities::Ref(r) if *r == g.entity_ref)
-                && g.checks() == e.checks
-                && g.reason == e.reason
-        }) {
-            continue;
-        }
-        let mut item = json!({"source": "scorecard", "checks": e.checks, "reason": e.reason, "approver": e.approver, "expires": e.expires.to_string(), "expired": e.expires < today});
-        match &e.entity {
-            ExemptEntities::Ref(r) => item["entityRef"] = json!(r),
-            ExemptEntities::Filter(_, written) => item["filter"] = written.clone(),
-        }
-        items.push(item);
-    }
-    for g in granted.iter().filter(|g| g.scorecard == card.entity_ref) {
-        let expired =
-            chrono::NaiveDate::parse_from_str(&g.expires, "%Y-%m-%d").map_or(true, |d| d < today);
-        let mut v = serde_json::to_value(g).unwrap_or(Value::Null);
-        v["source"] = json!("api");
-        v["checks"] = json!(g.checks());
-        v["expired"] = json!(expired);
-        items.push(v);
-    }
+    let items = blocking(move || engine.exemptions_of(&card)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -638,29 +407,12 @@ async fn grant_exemption(
     let card = find(&state, &namespace, &name)?;
     let body = super::params::json_body(&body)?;
     let entity_ref = entity_of(&state, &body)?;
-    let checks: Vec<String> = body
-        .get("checks")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .filter(|c: &Vec<String>| !c.is_empty())
-        .ok_or_else(|| {
-            Error::Input("request/body/checks must be a non-empty list of check ids".into())
-        })?;
-    if let Some(unknown) = checks
-        .iter()
-        .find(|c| !card.checks.iter().any(|x| &x.id == *c))
-    {
-        return Err(Error::Input(format!(
-            "checks: {unknown} is not a check of {}",
-            card.entity_ref
-        ))
-        .into());
-    }
+    let checks: Option<Vec<String>> = body.get("checks").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    });
     let text = |k: &str| {
         body.get(k)
             .and_then(Value::as_str)
@@ -668,42 +420,22 @@ async fn grant_exemption(
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
     };
-    let reason =
-        text("reason").ok_or_else(|| Error::Input("request/body/reason is required".into()))?;
-    let expires = text("expires")
-        .ok_or_else(|| Error::Input("request/body/expires is required (YYYY-MM-DD)".into()))?;
-    let date = chrono::NaiveDate::parse_from_str(&expires, "%Y-%m-%d")
-        .map_err(|_| Error::Input("request/body/expires must be a date (YYYY-MM-DD)".into()))?;
-    if date < chrono::Utc::now().date_naive() {
-        return Err(Error::Input(format!("expires: {expires} is in the past")).into());
-    }
-    let caller = super::caller(&req);
-    let row = crate::storage::ExemptionRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        scorecard: card.entity_ref.clone(),
-        entity_ref,
-        checks_json: json!(checks).to_string(),
-        reason,
-        approver: text("approver").unwrap_or_else(|| caller.as_str().to_string()),
-        expires,
-        created_by: caller.as_str().to_string(),
-        created_at: chrono::Utc::now().timestamp(),
-    };
+    let (reason, expires, approver) = (text("reason"), text("expires"), text("approver"));
     let engine = state.scorecards.clone();
-    let saved = row.clone();
-    let audit = [crate::model::audit::Entry::new(
-        &caller,
-        "exemption.granted",
-        Some(&row.entity_ref),
-        json!({"scorecard": row.scorecard, "id": row.id, "checks": checks, "reason": row.reason, "approver": row.approver, "expires": row.expires}),
-    )];
-    web::block(move || engine.db().insert_exemption(&saved, &audit))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)?;
-    let mut v = serde_json::to_value(&row).unwrap_or(Value::Null);
-    v["checks"] = json!(checks);
-    Ok(HttpResponse::Created().json(v))
+    let actor = super::caller(&req);
+    let granted = blocking(move || {
+        engine.grant_exemption(
+            &card,
+            &entity_ref,
+            checks,
+            reason,
+            expires,
+            approver,
+            &actor,
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(granted))
 }
 
 /// `DELETE …/exemptions/:id`: ends an exemption granted through the API now.
@@ -715,19 +447,16 @@ async fn expire_exemption(
     let (namespace, name, id) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
     let engine = state.scorecards.clone();
-    let scorecard = card.entity_ref.clone();
-    let audit = [crate::model::audit::Entry::new(
-        &super::caller(&req),
-        "exemption.ended",
-        None,
-        json!({"scorecard": scorecard, "id": id}),
-    )];
-    let removed = web::block(move || engine.db().delete_exemption(&scorecard, &id, &audit))
+    let actor = super::caller(&req);
+    blocking(move || engine.end_exemption(&card, &id, &actor)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Runs blocking scorecard work off the request workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    web::block(f)
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)?;
-    if !removed {
-        return Err(Error::NotFound("No such exemption granted through the API".into()).into());
-    }
-    Ok(HttpResponse::NoContent().finish())
 }

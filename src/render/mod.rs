@@ -58,3 +58,24 @@ pub fn report(name: &str, data: &impl Serialize) -> Result<String, String> {
     };
     registry.render(name, data).map_err(|e| e.to_string())
 }
+
+/// An SVG badge: a grey label and a coloured value, sized to their text.
+pub fn badge(label: &str, value: &str, colour: &str) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let (label, value) = (escape(label), escape(value));
+    let (lw, vw) = (
+        label.chars().count() * 7 + 10,
+        value.chars().count() * 7 + 10,
+    );
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{label}: {value}"><title>{label}: {value}</title><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{vw}" height="20" fill="{colour}"/><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11"><text x="{lx}" y="14">{label}</text><text x="{vx}" y="14">{value}</text></g></svg>"##,
+        w = lw + vw,
+        lx = lw / 2,
+        vx = lw + vw / 2,
+    )
+}

@@ -5,6 +5,9 @@
 pub mod actions;
 pub mod render;
 mod runner;
+mod tasks;
+
+pub use tasks::{TaskEvent, TaskQuery, TaskView};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,8 @@
 //! scorecard changes — and every change of a check's result is appended to the history.
 
 mod eval;
+mod inputs;
+pub mod rollup;
 pub mod trend;
 
 use std::collections::{HashMap, HashSet};
