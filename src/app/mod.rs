@@ -225,6 +225,7 @@ impl Application {
         let bg_catalog = catalog.clone();
         let bg_readmodel = readmodel.clone();
         let bg_crawler = crawler.clone();
+        let bg_engine = scorecards.clone();
         let lease_db = db.clone();
         tokio::spawn(async move {
             let mut next_processing = tokio::time::Instant::now();
@@ -239,6 +240,7 @@ impl Application {
                 .unwrap_or(false);
                 let gained = held && !bg_catalog.is_writer();
                 bg_catalog.set_writer(held);
+                bg_engine.set_recording(held);
                 if gained {
                     tracing::info!("holding the writer lease: processing and crawling here");
                     next_processing = tokio::time::Instant::now();

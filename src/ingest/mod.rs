@@ -238,7 +238,7 @@ impl Catalog {
             let mut rows = w.state.stitched_rows(&changes);
             self.db.write_batch(&mut rows, &changes.deletes, seq, actor)
         };
-        let written = match written {
+        let (written, seq) = match written {
             Ok(n) => n,
             Err(e) => {
                 // The in-memory state is ahead of the database now; reload it from the truth.

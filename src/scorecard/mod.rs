@@ -771,8 +771,9 @@ struct Evaluated {
     granted: Vec<crate::storage::ExemptionRow>,
     /// The snapshot (its address) last evaluated.
     snapshot: usize,
-    repository_writes: u64,
-    input_writes: Option<u64>,
+    /// The last change of the change log followed (pushed facts, check inputs, exemptions,
+    /// repositories, written by any replica); `None` before the first evaluation.
+    change_seq: Option<i64>,
     /// entity → facts pushed for it.
     pushed: HashMap<String, serde_json::Map<String, Value>>,
     /// (scorecard, entity, check) → attestation or pushed result.
@@ -798,6 +799,7 @@ pub struct Engine {
     /// scorecard ref → entity ref → result.
     results: RwLock<HashMap<String, HashMap<String, Arc<Summary>>>>,
     state: Mutex<Evaluated>,
+    recording: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -817,6 +819,7 @@ impl Engine {
             }),
             configured,
             results: RwLock::new(HashMap::new()),
+            recording: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -946,12 +949,39 @@ impl Engine {
         &self.db
     }
 
-    /// Brings results up to date with a snapshot; returns how many entity results changed.
+    /// Brings results up to date with a snapshot; returns how many entity results changed. After
+    /// a failure the next evaluation reads every input again.
     pub fn evaluate(&self, snap: &Arc<Snapshot>) -> crate::storage::Result<usize> {
+        let evaluated = self.evaluate_changes(snap);
+        if evaluated.is_err() {
+            self.state.lock().change_seq = None;
+        }
+        evaluated
+    }
+
+    /// Whether this replica records history and audit records (it holds the writer lease).
+    pub fn set_recording(&self, on: bool) {
+        self.recording
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn evaluate_changes(&self, snap: &Arc<Snapshot>) -> crate::storage::Result<usize> {
         let mut state = self.state.lock();
         let key = Arc::as_ptr(snap) as usize;
-        let repository_writes = self.db.repository_writes();
-        let input_writes = self.db.input_writes();
+        // What other writers (any replica) changed since the last look, from the change log.
+        let (inputs_changed, repositories_changed, change_seq) = match state.change_seq {
+            None => (true, true, self.db.last_change()?),
+            Some(seen) => {
+                let changes = self.db.input_changes_after(seen)?;
+                let repositories = changes
+                    .iter()
+                    .any(|c| c.kind == crate::storage::ChangeKind::Repository);
+                let inputs = changes
+                    .iter()
+                    .any(|c| c.kind != crate::storage::ChangeKind::Repository);
+                (inputs, repositories, changes.last().map_or(seen, |c| c.seq))
+            }
+        };
         // Scorecards whose schedule came round re-evaluate everything (time-based rules).
         let now_at = chrono::Utc::now();
         let mut scheduled = false;
@@ -974,19 +1004,19 @@ impl Engine {
         if !scheduled
             && state.pending.is_empty()
             && state.snapshot == key
-            && state.repository_writes == repository_writes
-            && state.input_writes == Some(input_writes)
+            && !inputs_changed
+            && !repositories_changed
         {
             return Ok(0);
         }
         let previous_snapshot = std::mem::replace(&mut state.snapshot, key);
-        state.repository_writes = repository_writes;
+        state.change_seq = Some(change_seq);
         // Pushed facts, attestations and pushed results: entities that had or have any are
         // re-evaluated when they change.
         // Entities whose atLeastLevel rules look at an entity whose level just changed.
         let mut dirty_refs: HashSet<String> = std::mem::take(&mut state.pending);
         let mut exemptions_changed = false;
-        if state.input_writes != Some(input_writes) {
+        if inputs_changed {
             let mut pushed: HashMap<String, serde_json::Map<String, Value>> = HashMap::new();
             for f in self.db.load_pushed_facts()? {
                 pushed.entry(f.entity_ref).or_default().insert(
@@ -1027,7 +1057,6 @@ impl Engine {
             );
             state.granted = granted;
             exemptions_changed = true;
-            state.input_writes = Some(input_writes);
         }
         // Scorecards: when any changed, everything is re-evaluated.
         let cards: Vec<&Arc<crate::readmodel::Doc>> = snap
@@ -1326,7 +1355,11 @@ impl Engine {
                 )
             })
             .collect();
-        self.db.append_history(&history, &audit)?;
+        // Every replica evaluates; only the writer-lease holder records, so each change is
+        // recorded once.
+        if self.recording.load(std::sync::atomic::Ordering::SeqCst) {
+            self.db.append_history(&history, &audit)?;
+        }
         drop(results);
         drop(state);
         Ok(changed)

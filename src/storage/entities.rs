@@ -52,18 +52,21 @@ impl Db {
         })
     }
 
-    /// Writes one batch atomically: every row and tombstone carries `seq`, and every entity
-    /// created, changed or removed is appended to the audit trail in the same transaction (with
-    /// the commit and author of its repository, when it came from one). Returns how many rows
-    /// were written.
+    /// Writes one batch atomically: every row and tombstone carries the batch's change sequence
+    /// number (the next in the change log, at least `floor`), and every entity created, changed
+    /// or removed is appended to the audit trail in the same transaction (with the commit and
+    /// author of its repository, when it came from one). Returns how many rows were written, and
+    /// the sequence number.
     pub fn write_batch(
         &self,
         upserts: &mut dyn Iterator<Item = EntityRow>,
         deletes: &[String],
-        seq: i64,
+        floor: i64,
         actor: &crate::model::audit::Actor,
-    ) -> Result<usize> {
-        let (written, _) = audited!(self, conn, out => {
+    ) -> Result<(usize, i64)> {
+        let pg = self.is_postgres();
+        let (written, _, seq) = audited!(self, conn, out => {
+                let seq = next_change!(conn, pg, floor);
                 // Entities are written in chunks (a large first ingest must not be held twice in
                 // memory); each chunk first reads what it replaces, to tell creations from changes.
                 let mut repos: HashMap<String, Option<(String, String)>> = HashMap::new();
@@ -102,7 +105,8 @@ impl Db {
                         .load::<(String, String)>(conn)?
                         .into_iter()
                         .collect();
-                    for row in &chunk {
+                    for row in chunk.iter_mut() {
+                        row.seq = seq;
                         written += 1;
                         match before.get(&row.entity_ref) {
                             None => entry(conn, "entity.created", &row.entity_ref, &row.origin, &row.etag)?,
@@ -110,10 +114,10 @@ impl Db {
                             Some(_) => {}
                         }
                         diesel::insert_into(entities::table)
-                            .values(row)
+                            .values(&*row)
                             .on_conflict(entities::entity_ref)
                             .do_update()
-                            .set(row)
+                            .set(&*row)
                             .execute(conn)?;
                     }
                 }
@@ -134,9 +138,12 @@ impl Db {
                         .set(deleted_entities::seq.eq(seq))
                         .execute(conn)?;
                 }
-                (written, audit)
+                if written > 0 {
+                    record_change!(conn, pg, seq, super::ChangeKind::Entities, None);
+                }
+                (written, audit, seq)
         }, &out.1)?;
-        Ok(written)
+        Ok((written, seq))
     }
 
     /// The processed (unstitched) JSON of the given entities.

@@ -84,6 +84,52 @@ macro_rules! append_audit {
     }};
 }
 
+/// Inside a write's transaction: the next change sequence number, after every change (and
+/// entity row) so far and at least `$floor`. PostgreSQL locks the log first, so numbers are handed
+/// out in commit order; every transaction takes this lock before the audit trail's.
+macro_rules! next_change {
+    ($conn:ident, $pg:expr, $floor:expr) => {{
+        use $crate::storage::schema::change_log;
+        if $pg {
+            diesel::sql_query("LOCK TABLE change_log IN SHARE ROW EXCLUSIVE MODE")
+                .execute($conn)?;
+        }
+        let last: Option<i64> = change_log::table
+            .select(diesel::dsl::max(change_log::seq))
+            .first($conn)?;
+        (last.unwrap_or(0) + 1).max($floor)
+    }};
+}
+
+/// Records change `$seq` (from `next_change!`) in the log; PostgreSQL also wakes the other
+/// replicas when the transaction commits.
+macro_rules! record_change {
+    ($conn:ident, $pg:expr, $seq:expr, $kind:expr, $entity_ref:expr) => {{
+        use $crate::storage::schema::change_log;
+        let entity_ref: Option<&str> = $entity_ref;
+        diesel::insert_into(change_log::table)
+            .values((
+                change_log::seq.eq($seq),
+                change_log::kind.eq($kind.as_str()),
+                change_log::entity_ref.eq(entity_ref),
+                change_log::at.eq(chrono::Utc::now().timestamp_millis()),
+            ))
+            .execute($conn)?;
+        if $pg {
+            diesel::sql_query("NOTIFY cairn_changes").execute($conn)?;
+        }
+    }};
+}
+
+/// Appends one change to the log inside the caller's transaction; evaluates to its number.
+macro_rules! log_change {
+    ($conn:ident, $pg:expr, $kind:expr, $entity_ref:expr) => {{
+        let seq = next_change!($conn, $pg, 0);
+        record_change!($conn, $pg, seq, $kind, $entity_ref);
+        seq
+    }};
+}
+
 /// Runs `$body` and appends `$audit` (which may read the body's value, `$out`) in one
 /// transaction, holding the chain lock; evaluates to the body's value.
 macro_rules! audited {
@@ -128,6 +174,7 @@ macro_rules! with_conn {
 }
 
 mod audit;
+mod changes;
 mod entities;
 mod leases;
 mod locations;
@@ -135,6 +182,7 @@ mod repositories;
 mod scaffolder;
 mod scorecards;
 
+pub use changes::{Change, ChangeKind};
 pub use entities::{Changes, EntityRow};
 pub use locations::LocationRow;
 pub use repositories::RepositoryRow;

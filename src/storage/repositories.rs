@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::repositories;
-use super::{Db, Result};
+use super::{ChangeKind, Db, Result};
 
 /// The last good crawl of a Git repository.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -21,26 +21,18 @@ pub struct RepositoryRow {
     pub crawled_at: i64,
 }
 
-static REPOSITORY_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 impl Db {
     pub fn save_repository(&self, row: &RepositoryRow) -> Result<()> {
-        with_conn!(self, conn => {
+        let pg = self.is_postgres();
+        audited!(self, conn, _done => {
+            log_change!(conn, pg, ChangeKind::Repository, Some(row.origin.as_str()));
             diesel::insert_into(repositories::table)
                 .values(row)
                 .on_conflict(repositories::origin)
                 .do_update()
                 .set(row)
                 .execute(conn)?;
-            REPOSITORY_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        })
-    }
-
-    /// Bumped by every repository write in this process, so that readers of repository facts
-    /// (scorecards) know to look again.
-    pub fn repository_writes(&self) -> u64 {
-        REPOSITORY_WRITES.load(std::sync::atomic::Ordering::SeqCst)
+        }, &[])
     }
 
     pub fn load_repositories(&self) -> Result<Vec<RepositoryRow>> {

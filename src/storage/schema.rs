@@ -134,3 +134,12 @@ diesel::table! {
         hash -> Text,
     }
 }
+
+diesel::table! {
+    change_log (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        entity_ref -> Nullable<Text>,
+        at -> BigInt,
+    }
+}

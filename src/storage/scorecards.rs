@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::schema::{check_inputs, exemptions, pushed_facts, scorecard_history};
-use super::{Db, Result};
+use super::{ChangeKind, Db, Result};
 
 /// One change of a scorecard check's result.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
@@ -93,8 +93,6 @@ impl ExemptionRow {
     }
 }
 
-static INPUT_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 impl Db {
     /// Appends history rows and, in the same transaction, their audit records.
     pub fn append_history(
@@ -135,8 +133,10 @@ impl Db {
         rows: &[PushedFactRow],
         audit: &[crate::model::audit::Entry],
     ) -> Result<()> {
+        let pg = self.is_postgres();
         audited!(self, conn, _done => {
             for row in rows {
+                log_change!(conn, pg, ChangeKind::Facts, Some(row.entity_ref.as_str()));
                 diesel::insert_into(pushed_facts::table)
                     .values(row)
                     .on_conflict((pushed_facts::entity_ref, pushed_facts::name))
@@ -144,9 +144,7 @@ impl Db {
                     .set(row)
                     .execute(conn)?;
             }
-        }, audit)?;
-        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        }, audit)
     }
 
     /// The facts pushed for one entity, by name.
@@ -177,16 +175,16 @@ impl Db {
         row: &CheckInputRow,
         audit: &[crate::model::audit::Entry],
     ) -> Result<()> {
+        let pg = self.is_postgres();
         audited!(self, conn, _done => {
+            log_change!(conn, pg, ChangeKind::CheckInput, Some(row.entity_ref.as_str()));
             diesel::insert_into(check_inputs::table)
                 .values(row)
                 .on_conflict((check_inputs::scorecard, check_inputs::entity_ref, check_inputs::check_id))
                 .do_update()
                 .set(row)
                 .execute(conn)?;
-        }, audit)?;
-        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        }, audit)
     }
 
     pub fn load_check_inputs(&self) -> Result<Vec<CheckInputRow>> {
@@ -200,11 +198,11 @@ impl Db {
         row: &ExemptionRow,
         audit: &[crate::model::audit::Entry],
     ) -> Result<()> {
+        let pg = self.is_postgres();
         audited!(self, conn, _done => {
+            log_change!(conn, pg, ChangeKind::Exemption, Some(row.entity_ref.as_str()));
             diesel::insert_into(exemptions::table).values(row).execute(conn)?;
-        }, audit)?;
-        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        }, audit)
     }
 
     /// Removes an API exemption; false if there was none with this id for the scorecard.
@@ -214,10 +212,22 @@ impl Db {
         id: &str,
         audit: &[crate::model::audit::Entry],
     ) -> Result<bool> {
+        let pg = self.is_postgres();
         let n = audited!(self, conn, n => {
-            diesel::delete(exemptions::table.filter(exemptions::id.eq(id)).filter(exemptions::scorecard.eq(scorecard))).execute(conn)?
+            let removed: Option<String> = exemptions::table
+                .filter(exemptions::id.eq(id))
+                .filter(exemptions::scorecard.eq(scorecard))
+                .select(exemptions::entity_ref)
+                .first(conn)
+                .optional()?;
+            match removed {
+                Some(entity_ref) => {
+                    log_change!(conn, pg, ChangeKind::Exemption, Some(entity_ref.as_str()));
+                    diesel::delete(exemptions::table.filter(exemptions::id.eq(id))).execute(conn)?
+                }
+                None => 0,
+            }
         }, if n > 0 { audit } else { &[] })?;
-        INPUT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(n > 0)
     }
 
@@ -225,10 +235,5 @@ impl Db {
         with_conn!(self, conn => {
             Ok(exemptions::table.select(ExemptionRow::as_select()).order(exemptions::created_at.asc()).load(conn)?)
         })
-    }
-
-    /// Bumped by every pushed fact, attestation or pushed result written in this process.
-    pub fn input_writes(&self) -> u64 {
-        INPUT_WRITES.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

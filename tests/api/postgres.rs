@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
+use serde_json::Value;
+
 use crate::support::{root_location, spawn_with, Options, BASIC_CATALOG};
 
 fn admin_url() -> String {
@@ -202,4 +204,157 @@ fn only_the_lease_holder_crawls_and_another_replica_takes_over() {
             == Some("production")),
         "the second replica took the lease and crawled"
     );
+}
+
+/// A card with a check on a pushed fact and a check every component fails, and one component.
+const REPLICA_CARD: &str = r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: delivery}
+spec:
+  filter: {kind: component}
+  levels: [bronze]
+  checks:
+    - id: coverage
+      name: Test coverage at least 80%
+      level: bronze
+      rule: {all: [{fact: pushed, path: $.coverage, operator: greaterThanInclusive, value: 80}]}
+    - id: described
+      name: Described
+      level: bronze
+      rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc}
+spec: {type: service, lifecycle: production, owner: team-a}
+"#;
+
+/// The status of one check of `delivery` for component svc, as a replica serves it.
+async fn check_status(app: &crate::support::TestApp, check: &str) -> Option<String> {
+    let (_, v) = app
+        .get_cairn("/entities/component/default/svc/scorecards")
+        .await;
+    v["items"]
+        .as_array()?
+        .iter()
+        .find(|i| i["scorecard"] == "scorecard:default/delivery")?["checks"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"] == check)?["status"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn wait_until<F, Fut>(ms: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn replicas_on_one_database_agree_on_facts_exemptions_history_and_audit() {
+    let Some(url) = fresh_database() else { return };
+    let a = spawn_with(
+        &[
+            ("all.yaml", &root_location(&["card.yaml"])),
+            ("card.yaml", REPLICA_CARD),
+        ],
+        Options {
+            database_url: Some(url.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let b = spawn_with(
+        &[],
+        Options {
+            database_url: Some(url.clone()),
+            catalog_target: Some(a.catalog_dir().join("all.yaml")),
+            ..Default::default()
+        },
+    )
+    .await;
+    for app in [&a, &b] {
+        assert!(
+            wait_until(20_000, || async {
+                check_status(app, "coverage").await.as_deref() == Some("fail")
+            })
+            .await,
+            "both replicas evaluate the card"
+        );
+    }
+    // A fact pushed to one replica changes the other's results within a second, whichever
+    // holds the writer lease.
+    let (s, v) = b
+        .post_cairn(
+            "/facts",
+            serde_json::json!({"entityRef": "component:default/svc", "facts": {"coverage": 91}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        wait_until(1_000, || async {
+            check_status(&a, "coverage").await.as_deref() == Some("pass")
+        })
+        .await,
+        "a fact pushed on B reaches A"
+    );
+    // An exemption granted on A shows on B.
+    let (s, v) = a
+        .post_cairn(
+            "/scorecards/default/delivery/exemptions",
+            serde_json::json!({"entityRef": "component:default/svc", "checks": ["described"], "reason": "Docs next sprint", "expires": "2999-12-31"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert!(
+        wait_until(1_000, || async {
+            check_status(&b, "described").await.as_deref() == Some("exempt")
+        })
+        .await,
+        "an exemption granted on A reaches B"
+    );
+    let (_, facts) = a.get_cairn("/facts?entityRef=component:default/svc").await;
+    assert_eq!(facts["facts"]["coverage"], 91, "{facts}");
+    // Both replicas have seen every change; each was recorded once.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_, history) = a
+        .get_cairn("/scorecards/default/delivery/history?entityRef=component:default/svc")
+        .await;
+    let items = history["items"].as_array().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for h in items {
+        assert!(
+            seen.insert(h["checks"].to_string()),
+            "a result change recorded twice: {history}"
+        );
+    }
+    assert!(items.len() >= 3, "{history}");
+    let (_, audit) = a
+        .get_cairn("/audit?entity=component:default/svc&limit=1000")
+        .await;
+    let changed: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "scorecard.result-changed")
+        .collect();
+    let details: std::collections::HashSet<String> =
+        changed.iter().map(|r| r["details"].to_string()).collect();
+    assert_eq!(
+        details.len(),
+        changed.len(),
+        "duplicated audit records: {audit}"
+    );
+    let (_, verify) = b.get_cairn("/audit/verify").await;
+    assert_eq!(verify["ok"], true, "{verify}");
 }
