@@ -221,7 +221,7 @@ impl Application {
         // The writer lease: with several replicas on one database, only its holder processes
         // locations and crawls; every replica serves reads and follows the change sequence.
         let lease_ttl = Duration::from_secs(config.cairn.lease_seconds.max(1));
-        let holder = uuid::Uuid::new_v4().to_string();
+        let holder = ingest::lease::holder_id();
         let bg_catalog = catalog.clone();
         let bg_readmodel = readmodel.clone();
         let bg_crawler = crawler.clone();
@@ -232,7 +232,12 @@ impl Application {
             loop {
                 let (d, h) = (lease_db.clone(), holder.clone());
                 let held = tokio::task::spawn_blocking(move || {
-                    d.try_lease(WRITER_LEASE, &h, lease_ttl.as_millis() as i64)
+                    d.try_lease(
+                        WRITER_LEASE,
+                        &h,
+                        lease_ttl.as_millis() as i64,
+                        &ingest::lease::holder_is_dead,
+                    )
                 })
                 .await
                 .ok()
@@ -271,7 +276,16 @@ impl Application {
                         None => tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600),
                     };
                 }
-                bg_readmodel.set_ready();
+                // Ready when the catalog is served: here after this replica's first processing
+                // as the lease holder, elsewhere once the holder's first ingest is in the
+                // database and loaded.
+                if !bg_readmodel.is_ready() && (held || bg_readmodel.applied_seq() > 0) {
+                    if !held {
+                        let (rm, d) = (bg_readmodel.clone(), lease_db.clone());
+                        let _ = tokio::task::spawn_blocking(move || rm.refresh(&d)).await;
+                    }
+                    bg_readmodel.set_ready();
+                }
                 tokio::time::sleep(
                     (lease_ttl / 3).min(
                         next_processing

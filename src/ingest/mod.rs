@@ -6,6 +6,7 @@
 pub mod crawler;
 pub mod files;
 pub mod git;
+pub mod lease;
 pub mod schedule;
 pub mod urls;
 pub mod watch;

@@ -348,6 +348,11 @@ impl ReadModel {
         self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The last change sequence number applied (0 before anything was ever ingested).
+    pub fn applied_seq(&self) -> i64 {
+        *self.seq.lock()
+    }
+
     pub fn is_ready(&self) -> bool {
         self.ready.load(std::sync::atomic::Ordering::SeqCst)
     }

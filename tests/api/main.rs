@@ -11,6 +11,7 @@ mod git;
 mod graph;
 mod ingestion;
 mod postgres;
+mod restart;
 mod scaffolder;
 mod scorecards;
 mod support;

@@ -1,0 +1,116 @@
+//! Restarts: a process killed while it held the writer lease leaves the lease behind; the next
+//! process takes it at once, and answers ready only when it serves the whole catalog.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `cairn` with a config; returns the child and its base URL.
+fn start(config: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let re = regex::Regex::new(r"listening on (http://127\.0\.0\.1:\d+)").unwrap();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(c) = re.captures(&line) {
+                let _ = tx.send(c[1].to_string());
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(30)).expect("started");
+    (child, url)
+}
+
+fn catalog(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: c{i}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[test]
+fn a_restart_after_kill_takes_the_dead_lease_and_is_ready_only_with_the_whole_catalog() {
+    const N: usize = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("catalog.yaml"), catalog(N)).unwrap();
+    let db = dir.path().join("cairn.sqlite");
+    let config = dir.path().join("app-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n  rules:\n    - allow: [Component, Location]\n  locations:\n    - {{type: file, target: '{}'}}\ncairn:\n  watch: false\n  leaseSeconds: 120\n  dataDir: '{}'\n",
+            db.display(),
+            dir.path().join("catalog.yaml").display(),
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    // Killed as soon as it holds the lease: during its first ingest.
+    let (mut first, _) = start(&config);
+    let lease_taken = || -> bool {
+        use diesel::{Connection, RunQueryDsl};
+        let Ok(mut conn) = diesel::SqliteConnection::establish(&db.to_string_lossy()) else {
+            return false;
+        };
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query("SELECT COUNT(*) AS n FROM leases")
+            .load::<Count>(&mut conn)
+            .map(|r| r[0].n > 0)
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lease_taken() {
+        assert!(
+            Instant::now() < deadline,
+            "the first process took the lease"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let (mut second, url) = start(&config);
+    let client = reqwest::blocking::Client::new();
+    let started = Instant::now();
+    let ready = loop {
+        let r = client.get(format!("{url}/readyz")).send().unwrap();
+        if r.status() == 200 {
+            let count = client
+                .get(format!(
+                    "{url}/api/catalog/entities/by-query?filter=kind=component&limit=1"
+                ))
+                .send()
+                .unwrap()
+                .json::<serde_json::Value>()
+                .unwrap()["totalItems"]
+                .as_u64();
+            break count;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(
+        ready,
+        Some(N as u64),
+        "ready with the whole catalog, without waiting for the dead process's 120 s lease"
+    );
+}
