@@ -31,6 +31,126 @@ pub struct Application {
     pub scorecards: Arc<crate::scorecard::Engine>,
     _watcher: Option<notify::RecommendedWatcher>,
     _scheduler: Scheduler,
+    /// Tells the background tasks to stop; they end (the lease released) before
+    /// [`Application::run_until_stopped`] returns.
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    listening: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The writer lease as this replica holds it.
+struct Lease {
+    db: Db,
+    holder: String,
+    ttl: Duration,
+    /// How often the holder processes every location again (`catalog.processingInterval`).
+    interval: Option<Duration>,
+}
+
+/// Takes and renews the writer lease; while held, processes the locations (every `interval`)
+/// and crawls. Releases the lease when told to stop.
+async fn hold_the_lease(
+    lease: Lease,
+    catalog: Arc<Catalog>,
+    readmodel: Arc<ReadModel>,
+    crawler: Arc<Crawler>,
+    engine: Arc<crate::scorecard::Engine>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut next_processing = tokio::time::Instant::now();
+    loop {
+        let (d, h) = (lease.db.clone(), lease.holder.clone());
+        let ttl = lease.ttl.as_millis() as i64;
+        let held = tokio::task::spawn_blocking(move || {
+            d.try_lease(WRITER_LEASE, &h, ttl, &ingest::lease::holder_is_dead)
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(false);
+        let gained = held && !catalog.is_writer();
+        catalog.set_writer(held);
+        engine.set_recording(held);
+        if gained {
+            tracing::info!("holding the writer lease: processing and crawling here");
+            next_processing = tokio::time::Instant::now();
+        }
+        if held && tokio::time::Instant::now() >= next_processing {
+            let (c, g) = (catalog.clone(), crawler.clone());
+            let run = tokio::task::spawn_blocking(move || {
+                if gained {
+                    c.reload()?;
+                }
+                let r = c.ingest_all();
+                if gained {
+                    // Afterwards each source crawls on its own schedule.
+                    g.crawl_all();
+                }
+                r
+            });
+            match run.await {
+                Ok(Ok(())) => {
+                    tracing::info!(entities = catalog.entity_count(), "processing finished")
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "processing failed"),
+                Err(e) => tracing::error!(error = %e, "processing panicked"),
+            }
+            next_processing = match lease.interval {
+                Some(every) => tokio::time::Instant::now() + every,
+                None => tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600),
+            };
+        }
+        // Ready when the catalog is served: here after this replica's first processing as the
+        // lease holder, elsewhere once the holder's first ingest is in the database and loaded.
+        if !readmodel.is_ready() && (held || readmodel.applied_seq() > 0) {
+            if !held {
+                let (rm, d) = (readmodel.clone(), lease.db.clone());
+                let _ = tokio::task::spawn_blocking(move || rm.refresh(&d)).await;
+            }
+            readmodel.set_ready();
+        }
+        let pause = (lease.ttl / 3).min(
+            next_processing
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(Duration::from_millis(100)),
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stopped.changed() => break,
+        }
+    }
+    catalog.set_writer(false);
+    engine.set_recording(false);
+    let (d, h) = (lease.db.clone(), lease.holder.clone());
+    match tokio::task::spawn_blocking(move || d.release_lease(WRITER_LEASE, &h)).await {
+        Ok(Ok(())) => tracing::info!("released the writer lease"),
+        _ => tracing::warn!("could not release the writer lease; it expires on its own"),
+    }
+}
+
+/// Runs `work` off the async threads each time the read model follows a change (and once a
+/// second, for work that also depends on the time), once it is ready, until told to stop.
+async fn follow(
+    readmodel: Arc<ReadModel>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    work: impl Fn(Arc<ReadModel>) + Send + Sync + 'static,
+) {
+    let work = Arc::new(work);
+    let mut followed = readmodel.subscribe();
+    loop {
+        tokio::select! {
+            _ = followed.changed() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stopped.changed() => break,
+        }
+        if !readmodel.is_ready() {
+            continue;
+        }
+        let (rm, work) = (readmodel.clone(), work.clone());
+        if let Err(e) = tokio::task::spawn_blocking(move || work(rm)).await {
+            tracing::error!(error = %e, "background work panicked");
+        }
+    }
 }
 
 /// The technical file reads documents from the Git mirrors the crawler keeps.
@@ -218,142 +338,93 @@ impl Application {
             );
         }
 
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
         // The writer lease: with several replicas on one database, only its holder processes
         // locations and crawls; every replica serves reads and follows the change sequence.
         let lease_ttl = Duration::from_secs(config.cairn.lease_seconds.max(1));
         let holder = ingest::lease::holder_id();
-        let bg_catalog = catalog.clone();
-        let bg_readmodel = readmodel.clone();
-        let bg_crawler = crawler.clone();
-        let bg_engine = scorecards.clone();
-        let lease_db = db.clone();
-        tokio::spawn(async move {
-            let mut next_processing = tokio::time::Instant::now();
-            loop {
-                let (d, h) = (lease_db.clone(), holder.clone());
-                let held = tokio::task::spawn_blocking(move || {
-                    d.try_lease(
-                        WRITER_LEASE,
-                        &h,
-                        lease_ttl.as_millis() as i64,
-                        &ingest::lease::holder_is_dead,
-                    )
-                })
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or(false);
-                let gained = held && !bg_catalog.is_writer();
-                bg_catalog.set_writer(held);
-                bg_engine.set_recording(held);
-                if gained {
-                    tracing::info!("holding the writer lease: processing and crawling here");
-                    next_processing = tokio::time::Instant::now();
-                }
-                if held && tokio::time::Instant::now() >= next_processing {
-                    let (c, g) = (bg_catalog.clone(), bg_crawler.clone());
-                    let run = tokio::task::spawn_blocking(move || {
-                        if gained {
-                            c.reload()?;
-                        }
-                        let r = c.ingest_all();
-                        if gained {
-                            // Afterwards each source crawls on its own schedule.
-                            g.crawl_all();
-                        }
-                        r
-                    });
-                    match run.await {
-                        Ok(Ok(())) => tracing::info!(
-                            entities = bg_catalog.entity_count(),
-                            "processing finished"
-                        ),
-                        Ok(Err(e)) => tracing::error!(error = %e, "processing failed"),
-                        Err(e) => tracing::error!(error = %e, "processing panicked"),
-                    }
-                    next_processing = match interval {
-                        Some(every) => tokio::time::Instant::now() + every,
-                        None => tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600),
-                    };
-                }
-                // Ready when the catalog is served: here after this replica's first processing
-                // as the lease holder, elsewhere once the holder's first ingest is in the
-                // database and loaded.
-                if !bg_readmodel.is_ready() && (held || bg_readmodel.applied_seq() > 0) {
-                    if !held {
-                        let (rm, d) = (bg_readmodel.clone(), lease_db.clone());
-                        let _ = tokio::task::spawn_blocking(move || rm.refresh(&d)).await;
-                    }
-                    bg_readmodel.set_ready();
-                }
-                tokio::time::sleep(
-                    (lease_ttl / 3).min(
-                        next_processing
-                            .saturating_duration_since(tokio::time::Instant::now())
-                            .max(Duration::from_millis(100)),
-                    ),
-                )
-                .await;
-            }
-        });
-        // Scorecards follow the read model: each new snapshot re-evaluates what changed.
-        let score_readmodel = readmodel.clone();
+        tasks.push(tokio::spawn(hold_the_lease(
+            Lease {
+                db: db.clone(),
+                holder,
+                ttl: lease_ttl,
+                interval,
+            },
+            catalog.clone(),
+            readmodel.clone(),
+            crawler.clone(),
+            scorecards.clone(),
+            stopped.clone(),
+        )));
+        // Scorecards follow the read model: each change re-evaluates what changed; a tick a
+        // second runs scorecards whose schedule came round.
         let engine = scorecards.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let (rm, engine) = (score_readmodel.clone(), engine.clone());
-                if !rm.is_ready() {
-                    continue;
-                }
-                let run =
-                    tokio::task::spawn_blocking(move || engine.evaluate(&rm.snapshot())).await;
-                if let Ok(Err(e)) = run {
+        tasks.push(tokio::spawn(follow(
+            readmodel.clone(),
+            stopped.clone(),
+            move |rm: Arc<ReadModel>| {
+                if let Err(e) = engine.evaluate(&rm.snapshot()) {
                     tracing::error!(error = %e, "scorecard evaluation failed");
                 }
-            }
-        });
+            },
+        )));
         // Classification changes of AI systems go to the audit trail (the writer records them).
-        let watch_readmodel = readmodel.clone();
         let watch_catalog = catalog.clone();
         let watch_db = db.clone();
         let pack_source = scaffolder.rule_pack();
-        tokio::spawn(async move {
-            let watch = Arc::new(parking_lot::Mutex::new(
-                crate::compliance::ClassificationWatch::default(),
-            ));
-            loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                if !watch_readmodel.is_ready() || !watch_catalog.is_writer() {
-                    continue;
+        let watch = Arc::new(parking_lot::Mutex::new(
+            crate::compliance::ClassificationWatch::default(),
+        ));
+        tasks.push(tokio::spawn(follow(
+            readmodel.clone(),
+            stopped.clone(),
+            move |rm: Arc<ReadModel>| {
+                if !watch_catalog.is_writer() {
+                    return;
                 }
-                let (rm, db, source, watch) = (
-                    watch_readmodel.clone(),
-                    watch_db.clone(),
-                    pack_source.clone(),
-                    watch.clone(),
-                );
-                let run = tokio::task::spawn_blocking(move || {
-                    watch.lock().run(&db, &rm.snapshot(), &source)
-                })
-                .await;
-                if let Ok(Err(e)) = run {
+                if let Err(e) = watch.lock().run(&watch_db, &rm.snapshot(), &pack_source) {
                     tracing::error!(error = %e, "recording classification changes failed");
                 }
-            }
-        });
-        // Other replicas may write (PostgreSQL): follow the change sequence.
-        let poll_readmodel = readmodel.clone();
-        tokio::spawn(async move {
+            },
+        )));
+        // The read model follows the change log: at once after a write here (or, with
+        // PostgreSQL, a notification from another replica), and every second regardless.
+        let listening = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        if db.backend_name() == "postgres" {
+            let (d, on) = (db.clone(), listening.clone());
+            std::thread::spawn(move || {
+                let stopped = || !on.load(std::sync::atomic::Ordering::SeqCst);
+                while !stopped() {
+                    if let Err(e) = d.listen_for_changes(&stopped) {
+                        tracing::warn!(error = %e, "listening for other replicas' changes failed; retrying");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            });
+        }
+        let follow_readmodel = readmodel.clone();
+        let follow_db = db.clone();
+        let mut follow_stop = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut writes = crate::storage::writes();
             loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let rm = poll_readmodel.clone();
-                let db = db.clone();
-                let _ = tokio::task::spawn_blocking(move || rm.refresh(&db)).await;
+                tokio::select! {
+                    _ = writes.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = follow_stop.changed() => break,
+                }
+                let (rm, db) = (follow_readmodel.clone(), follow_db.clone());
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || rm.refresh(&db)).await {
+                    tracing::error!(error = %e, "following the change log failed");
+                }
             }
-        });
+        }));
 
         Ok(Application {
+            stop,
+            tasks,
+            listening,
             crawler,
             scorecards,
             _scheduler: scheduler,
@@ -369,7 +440,17 @@ impl Application {
         self.port
     }
 
+    /// Serves until the server stops (SIGTERM or SIGINT: in-flight requests drain), then stops
+    /// the background tasks and releases the writer lease.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let _ = self.stop.send(true);
+        self.listening
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        tracing::info!("stopped");
+        served
     }
 }

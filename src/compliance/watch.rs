@@ -13,7 +13,7 @@ use super::pack::{PackSource, RulePack};
 pub struct ClassificationWatch {
     /// entity → the last recorded (tier, basis, flags), as JSON text.
     last: Option<HashMap<String, String>>,
-    snapshot: usize,
+    snapshot: Option<i64>,
     pack: Option<std::sync::Arc<RulePack>>,
 }
 
@@ -27,7 +27,7 @@ impl ClassificationWatch {
         let Ok((pack, _)) = source.get() else {
             return Ok(0);
         };
-        let key = snap as *const _ as usize;
+        let key = Some(snap.seq);
         let same_pack = self
             .pack
             .as_ref()

@@ -132,9 +132,11 @@ pub struct Snapshot {
     indexes: Mutex<HashMap<u32, Arc<KeyIndex>>>,
     facet_indexes: Mutex<HashMap<u32, Arc<FacetIndex>>>,
     graph: Mutex<Option<Arc<graph::Graph>>>,
-    /// The snapshot this one was derived from (its address) and the refs that changed since
+    /// The change sequence number this snapshot reflects: its identity.
+    pub seq: i64,
+    /// The snapshot this one was derived from (its `seq`) and the refs that changed since
     /// (upserted or deleted), so followers can work incrementally.
-    pub previous: usize,
+    pub previous: i64,
     pub changed: Vec<Arc<str>>,
 }
 
@@ -157,7 +159,8 @@ impl Snapshot {
             indexes: Mutex::new(HashMap::new()),
             facet_indexes: Mutex::new(HashMap::new()),
             graph: Mutex::new(None),
-            previous: 0,
+            seq: 0,
+            previous: -1,
             changed: Vec::new(),
         }
     }
@@ -321,6 +324,9 @@ pub struct ReadModel {
     seq: Mutex<i64>,
     keys: Arc<Keys>,
     ready: std::sync::atomic::AtomicBool,
+    /// The last change of the change log followed (entities and every other input): background
+    /// work waits on it.
+    followed: tokio::sync::watch::Sender<i64>,
 }
 
 impl Default for ReadModel {
@@ -337,7 +343,14 @@ impl ReadModel {
             seq: Mutex::new(0),
             keys,
             ready: std::sync::atomic::AtomicBool::new(false),
+            followed: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// Changes to the last change followed: after each new snapshot, and after each change of
+    /// another input (a pushed fact, an exemption…) written by any replica.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.followed.subscribe()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -346,6 +359,8 @@ impl ReadModel {
 
     pub fn set_ready(&self) {
         self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Followers that waited for readiness look now.
+        self.followed.send_modify(|_| {});
     }
 
     /// The last change sequence number applied (0 before anything was ever ingested).
@@ -357,9 +372,20 @@ impl ReadModel {
         self.ready.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Pulls the changes after the last applied sequence from storage and swaps in a new
-    /// snapshot if anything changed.
+    /// Pulls the changes after the last applied sequence from storage, swaps in a new snapshot
+    /// if any entity changed, and tells the subscribers when the change log moved.
     pub fn refresh(&self, db: &crate::storage::Db) -> crate::storage::Result<()> {
+        self.apply_entity_changes(db)?;
+        let last = db.last_change()?.max(self.applied_seq());
+        self.followed.send_if_modified(|followed| {
+            let moved = *followed != last;
+            *followed = last;
+            moved
+        });
+        Ok(())
+    }
+
+    fn apply_entity_changes(&self, db: &crate::storage::Db) -> crate::storage::Result<()> {
         let mut seq = self.seq.lock();
         let changes = db.changes_since(*seq)?;
         if changes.upserted.is_empty() && changes.deleted.is_empty() {
@@ -399,7 +425,8 @@ impl ReadModel {
         list.extend(last.into_values().flatten());
         list.sort_by(|a, b| a.uid.cmp(&b.uid));
         let mut fresh = Snapshot::new(list, self.keys.clone());
-        fresh.previous = Arc::as_ptr(&old) as usize;
+        fresh.seq = changes.max_seq;
+        fresh.previous = old.seq;
         fresh.changed = changed;
         let fresh = Arc::new(fresh);
         *self.current.write() = fresh.clone();

@@ -770,7 +770,7 @@ struct Evaluated {
     /// Exemptions granted through the API.
     granted: Vec<crate::storage::ExemptionRow>,
     /// The snapshot (its address) last evaluated.
-    snapshot: usize,
+    snapshot: Option<i64>,
     /// The last change of the change log followed (pushed facts, check inputs, exemptions,
     /// repositories, written by any replica); `None` before the first evaluation.
     change_seq: Option<i64>,
@@ -967,7 +967,7 @@ impl Engine {
 
     fn evaluate_changes(&self, snap: &Arc<Snapshot>) -> crate::storage::Result<usize> {
         let mut state = self.state.lock();
-        let key = Arc::as_ptr(snap) as usize;
+        let key = Some(snap.seq);
         // What other writers (any replica) changed since the last look, from the change log.
         let (inputs_changed, repositories_changed, change_seq) = match state.change_seq {
             None => (true, true, self.db.last_change()?),
@@ -1141,7 +1141,7 @@ impl Engine {
         // Which entities to evaluate: following snapshots one by one, only those that changed;
         // otherwise (first run, skipped snapshots, changed scorecards or repositories) a scan.
         let incremental =
-            previous_snapshot == snap.previous && !state.etags.is_empty() && moved.is_empty();
+            previous_snapshot == Some(snap.previous) && !state.etags.is_empty() && moved.is_empty();
         let mut dirty: Vec<u32> = Vec::new();
         let mut removed: Vec<String> = Vec::new();
         if incremental {

@@ -2,10 +2,27 @@
 //! batches, pushed facts, check inputs, exemptions, repositories), appended in the write's own
 //! transaction by `log_change!`. Every replica follows it; none keeps its own counters.
 
+use std::time::Duration;
+
 use diesel::prelude::*;
+use once_cell::sync::Lazy;
+use tokio::sync::watch;
 
 use super::schema::change_log;
 use super::{Db, Result};
+
+/// Bumped after every committed write in this process (and on a PostgreSQL notification from
+/// another replica): wakes whoever follows the change log.
+static WRITES: Lazy<watch::Sender<u64>> = Lazy::new(|| watch::channel(0).0);
+
+pub(super) fn wrote() {
+    WRITES.send_modify(|n| *n += 1);
+}
+
+/// A receiver that changes after each write this process commits or hears of.
+pub fn writes() -> watch::Receiver<u64> {
+    WRITES.subscribe()
+}
 
 /// What a change was a write of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +89,28 @@ impl Db {
                 })
                 .collect())
         })
+    }
+
+    /// With PostgreSQL, listens for the other replicas' changes (`NOTIFY cairn_changes`) on a
+    /// connection of its own until `stopped`, waking the followers of [`writes`] within a tenth of a
+    /// second of each commit. With SQLite (one process) there is nothing to hear.
+    pub fn listen_for_changes(&self, stopped: &dyn Fn() -> bool) -> Result<()> {
+        let Db::Postgres(pool) = self else {
+            return Ok(());
+        };
+        let mut conn = pool
+            .get()
+            .map_err(|e| super::StorageError::Pool(e.to_string()))?;
+        diesel::sql_query("LISTEN cairn_changes").execute(&mut *conn)?;
+        while !stopped() {
+            // A query reads what the server sent; libpq then hands out the notifications.
+            diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+            if conn.notifications_iter().filter_map(|n| n.ok()).count() > 0 {
+                wrote();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
     }
 
     /// The last sequence number handed out.

@@ -136,14 +136,18 @@ macro_rules! audited {
     ($db:expr, $conn:ident, $out:ident => $body:block, $audit:expr) => {{
         let pg = matches!($db, $crate::storage::Db::Postgres(_));
         let _chain = $crate::storage::AUDIT_LOCK.lock();
-        with_conn!($db, $conn => {
+        let done = with_conn!($db, $conn => {
             Ok::<_, $crate::storage::StorageError>($conn.transaction::<_, diesel::result::Error, _>(|$conn| {
                 #[allow(clippy::let_unit_value)]
                 let $out = $body;
                 append_audit!($conn, pg, $audit);
                 Ok($out)
             })?)
-        })
+        });
+        if done.is_ok() {
+            $crate::storage::changes::wrote();
+        }
+        done
     }};
 }
 
@@ -174,7 +178,7 @@ macro_rules! with_conn {
 }
 
 mod audit;
-mod changes;
+pub mod changes;
 mod entities;
 mod leases;
 mod locations;
@@ -182,7 +186,7 @@ mod repositories;
 mod scaffolder;
 mod scorecards;
 
-pub use changes::{Change, ChangeKind};
+pub use changes::{writes, Change, ChangeKind};
 pub use entities::{Changes, EntityRow};
 pub use locations::LocationRow;
 pub use repositories::RepositoryRow;

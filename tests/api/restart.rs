@@ -39,40 +39,85 @@ fn catalog(n: usize) -> String {
         .join("---\n")
 }
 
-#[test]
-fn a_restart_after_kill_takes_the_dead_lease_and_is_ready_only_with_the_whole_catalog() {
-    const N: usize = 3000;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("catalog.yaml"), catalog(N)).unwrap();
-    let db = dir.path().join("cairn.sqlite");
-    let config = dir.path().join("app-config.yaml");
+/// How many leases the SQLite database holds.
+fn leases(db: &std::path::Path) -> i64 {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let Ok(mut conn) = diesel::SqliteConnection::establish(&db.to_string_lossy()) else {
+        return 0;
+    };
+    diesel::sql_query("SELECT COUNT(*) AS n FROM leases")
+        .load::<Count>(&mut conn)
+        .map(|r| r[0].n)
+        .unwrap_or(0)
+}
+
+fn write_config(
+    dir: &std::path::Path,
+    entities: usize,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    std::fs::write(dir.join("catalog.yaml"), catalog(entities)).unwrap();
+    let db = dir.join("cairn.sqlite");
+    let config = dir.join("app-config.yaml");
     std::fs::write(
         &config,
         format!(
             "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n  rules:\n    - allow: [Component, Location]\n  locations:\n    - {{type: file, target: '{}'}}\ncairn:\n  watch: false\n  leaseSeconds: 120\n  dataDir: '{}'\n",
             db.display(),
-            dir.path().join("catalog.yaml").display(),
-            dir.path().join("data").display()
+            dir.join("catalog.yaml").display(),
+            dir.join("data").display()
         ),
     )
     .unwrap();
+    (config, db)
+}
+
+#[test]
+fn sigterm_stops_the_server_and_releases_the_writer_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, db) = write_config(dir.path(), 10);
+    let (mut child, url) = start(&config);
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .get(format!("{url}/readyz"))
+        .send()
+        .map_or(true, |r| r.status() != 200)
+    {
+        assert!(Instant::now() < deadline, "ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(leases(&db), 1, "the writer lease is held");
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "stopped after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    assert_eq!(leases(&db), 0, "the lease was released on the way out");
+}
+
+#[test]
+fn a_restart_after_kill_takes_the_dead_lease_and_is_ready_only_with_the_whole_catalog() {
+    const N: usize = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, db) = write_config(dir.path(), N);
     // Killed as soon as it holds the lease: during its first ingest.
     let (mut first, _) = start(&config);
-    let lease_taken = || -> bool {
-        use diesel::{Connection, RunQueryDsl};
-        let Ok(mut conn) = diesel::SqliteConnection::establish(&db.to_string_lossy()) else {
-            return false;
-        };
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query("SELECT COUNT(*) AS n FROM leases")
-            .load::<Count>(&mut conn)
-            .map(|r| r[0].n > 0)
-            .unwrap_or(false)
-    };
+    let lease_taken = || leases(&db) > 0;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !lease_taken() {
         assert!(
