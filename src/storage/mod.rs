@@ -270,6 +270,29 @@ impl Db {
         }
     }
 
+    /// A table's column names, sorted, for checking that both migration sets define the same
+    /// schema.
+    pub fn column_names(&self, table: &str) -> Result<Vec<String>> {
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let mut names: Vec<String> = with_conn!(self, conn => {
+            let rows: Vec<Name> = match self {
+                Db::Sqlite(_) => diesel::sql_query("SELECT name FROM pragma_table_info(?)")
+                    .bind::<diesel::sql_types::Text, _>(table)
+                    .load(conn)?,
+                Db::Postgres(_) => diesel::sql_query("SELECT column_name::text AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1")
+                    .bind::<diesel::sql_types::Text, _>(table)
+                    .load(conn)?,
+            };
+            rows.into_iter().map(|n| n.name).collect()
+        });
+        names.sort();
+        Ok(names)
+    }
+
     /// Table names, for checking that both migration sets define the same schema.
     pub fn table_names(&self) -> Result<Vec<String>> {
         #[derive(QueryableByName)]

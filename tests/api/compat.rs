@@ -15,7 +15,7 @@ fn have(cmd: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn backstage_catalog_client_works_against_cairn() {
     if !have("node") || !have("npm") {
-        println!("SKIPPED: node and npm are needed for the compatibility suite");
+        crate::support::unavailable("node and npm are needed for the compatibility suite");
         return;
     }
     let repos = tempfile::tempdir().unwrap();

@@ -22,7 +22,7 @@ fn fresh_database() -> Option<String> {
     let mut conn = match PgConnection::establish(&admin) {
         Ok(c) => c,
         Err(e) => {
-            println!("SKIPPED: no PostgreSQL at {admin}: {e}");
+            crate::support::unavailable(&format!("no PostgreSQL at {admin}: {e}"));
             return None;
         }
     };
@@ -67,7 +67,7 @@ async fn the_catalog_runs_on_postgres() {
 }
 
 #[test]
-fn both_migration_sets_define_the_same_tables() {
+fn both_migration_sets_define_the_same_tables_and_columns() {
     let Some(url) = fresh_database() else { return };
     let pg = cairn::storage::Db::connect(&url).unwrap();
     pg.migrate().unwrap();
@@ -75,6 +75,14 @@ fn both_migration_sets_define_the_same_tables() {
     let lite = cairn::storage::Db::connect(&dir.path().join("m.sqlite").to_string_lossy()).unwrap();
     lite.migrate().unwrap();
     assert_eq!(pg.table_names().unwrap(), lite.table_names().unwrap());
+    for table in pg.table_names().unwrap() {
+        assert!(!pg.column_names(&table).unwrap().is_empty(), "{table}");
+        assert_eq!(
+            pg.column_names(&table).unwrap(),
+            lite.column_names(&table).unwrap(),
+            "the columns of {table}"
+        );
+    }
 }
 
 /// A `cairn` process; killed when dropped.

@@ -272,3 +272,12 @@ pub fn root_location(targets: &[&str]) -> String {
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A service a test needs is missing: the test is skipped, unless `CAIRN_TEST_REQUIRE_SERVICES`
+/// is set (CI sets it), where that is a failure.
+pub fn unavailable(what: &str) {
+    if std::env::var_os("CAIRN_TEST_REQUIRE_SERVICES").is_some() {
+        panic!("{what}, and CAIRN_TEST_REQUIRE_SERVICES is set");
+    }
+    println!("SKIPPED: {what}");
+}
