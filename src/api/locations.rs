@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 use super::params::{json_body, Params};
 use super::{ApiError, AppState};
 use crate::error::Error;
-use crate::model::annotations;
 use crate::processing::RootLocation;
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -299,8 +298,7 @@ async fn by_entity(path: web::Path<(String, String, String)>, state: web::Data<A
         .get_by_ref(&r)
         .ok_or_else(|| Error::NotFound(format!("found no entity for ref {r}")))?;
     let entity: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-    let origin = entity["metadata"]["annotations"][annotations::MANAGED_BY_ORIGIN_LOCATION]
-        .as_str()
+    let origin = crate::model::origin_of(&entity)
         .ok_or_else(|| Error::NotFound(format!("found no origin annotation for ref {r}")))?
         .to_string();
     let catalog = state.catalog.clone();

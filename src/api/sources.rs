@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
-use crate::model::annotations;
 
 type Reply = Result<HttpResponse, ApiError>;
 
@@ -48,8 +47,7 @@ async fn repository(
         .get_by_ref(&r)
         .ok_or_else(|| Error::NotFound(format!("No entity {r}")))?;
     let entity: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-    let origin = entity["metadata"]["annotations"][annotations::MANAGED_BY_ORIGIN_LOCATION]
-        .as_str()
+    let origin = crate::model::origin_of(&entity)
         .unwrap_or_default()
         .to_string();
     let crawler = state.crawler.clone();

@@ -123,8 +123,7 @@ fn run_for(
     let doc = snap.get_by_ref(entity_ref)?;
     let index = *snap.by_ref.get(entity_ref)?;
     let entity: Value = serde_json::from_str(&doc.json).ok()?;
-    let repo = entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
-        .as_str()
+    let repo = crate::model::origin_of(&entity)
         .and_then(|o| state.crawler.repository_for_origin(o).ok().flatten());
     let pushed = state.scorecards.pushed_of(entity_ref);
     let facts = Facts::new(entity.clone(), repo.as_ref(), pushed.as_ref());

@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 
 use super::{Evidence, RulePack, ATTESTATIONS};
 use crate::error::Error;
-use crate::model::annotations::MANAGED_BY_ORIGIN_LOCATION;
 use crate::model::audit::{Actor, Entry};
 use crate::readmodel::Snapshot;
 use crate::storage::{CheckInputRow, Db, ExemptionRow, RepositoryRow};
@@ -133,7 +132,7 @@ pub fn assess(
     entity_ref: &str,
     all_attestations: &Attestations,
 ) -> Result<Value, Error> {
-    let origin = entity["metadata"]["annotations"][MANAGED_BY_ORIGIN_LOCATION].as_str();
+    let origin = crate::model::origin_of(entity);
     let repo = match origin {
         Some(o) => ctx.repository(o)?,
         None => None,

@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 use super::assess::{assess, attestations, Inputs};
 use super::RulePack;
 use crate::error::Error;
-use crate::model::annotations::MANAGED_BY_ORIGIN_LOCATION;
 use crate::model::audit::{Actor, Entry};
 
 /// One Annex IV section: what the catalog holds for it, or a hint of what to add.
@@ -177,7 +176,7 @@ pub fn technical_file_zip(
         audit.extend(page);
     }
     let head = db.verify_audit()?;
-    let origin = entity["metadata"]["annotations"][MANAGED_BY_ORIGIN_LOCATION].as_str();
+    let origin = crate::model::origin_of(entity);
     let repo = match origin {
         Some(o) => ctx.repository(o)?,
         None => None,

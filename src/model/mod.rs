@@ -36,3 +36,9 @@ pub fn entity_ref_of(entity: &Value) -> EntityRef {
     let name = entity["metadata"]["name"].as_str().unwrap_or_default();
     EntityRef::new(kind, ns, name)
 }
+
+/// The location an entity came from at first (its `managed-by-origin-location`): the key of its
+/// repository's crawl.
+pub fn origin_of(entity: &Value) -> Option<&str> {
+    entity["metadata"]["annotations"][annotations::MANAGED_BY_ORIGIN_LOCATION].as_str()
+}

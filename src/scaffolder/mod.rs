@@ -178,7 +178,7 @@ fn base_url_of(template: &Value) -> Option<String> {
     let ann = &template["metadata"]["annotations"];
     let loc = ann["backstage.io/source-location"]
         .as_str()
-        .or(ann["backstage.io/managed-by-location"].as_str())?;
+        .or(ann[crate::model::annotations::MANAGED_BY_LOCATION].as_str())?;
     if let Some(u) = loc.strip_prefix("url:") {
         return Some(u.to_string());
     }

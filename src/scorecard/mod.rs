@@ -858,10 +858,7 @@ impl Engine {
         };
         let doc = &snap.docs[index as usize];
         let entity: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-        let repo = match entity["metadata"]["annotations"]
-            ["backstage.io/managed-by-origin-location"]
-            .as_str()
-        {
+        let repo = match crate::model::origin_of(&entity) {
             Some(o) => self.db.repository(o)?,
             None => None,
         };
@@ -1380,9 +1377,7 @@ fn left(scorecard: &str, entity_ref: &str, at: i64) -> NewHistoryRow {
 
 fn origin_of(json: &str) -> Option<String> {
     let v: Value = serde_json::from_str(json).ok()?;
-    v["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
-        .as_str()
-        .map(str::to_owned)
+    crate::model::origin_of(&v).map(str::to_owned)
 }
 
 type DocResults = Vec<(String, Vec<Option<Summary>>)>;
@@ -1403,9 +1398,7 @@ fn evaluate_docs(
     let one = |i: u32| {
         let doc = &snap.docs[i as usize];
         let entity: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-        let origin = entity["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
-            .as_str()
-            .map(str::to_owned);
+        let origin = crate::model::origin_of(&entity).map(str::to_owned);
         let repo = origin.and_then(|o| repos.get(&o));
         let facts =
             Facts::new(entity, repo, pushed.get(&*doc.entity_ref)).with_levels(levels.clone());
