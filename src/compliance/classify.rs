@@ -9,6 +9,21 @@ use crate::model::rule::Condition;
 use super::pack::{strings, Decision, Obligation, RulePack};
 
 impl RulePack {
+    /// Every tier a system can be in, strictest first: the ranked tiers, those a stopping
+    /// decision gives (out of scope), and the tier for missing answers.
+    pub fn tier_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.tiers.iter().map(|t| t.id.as_str()).collect();
+        for d in self.decisions.iter().filter(|d| d.stop) {
+            if let Some(t) = d.tier.as_deref().filter(|t| !names.contains(t)) {
+                names.push(t);
+            }
+        }
+        if !names.contains(&self.unclassified.as_str()) {
+            names.push(&self.unclassified);
+        }
+        names
+    }
+
     /// Classifies an entity (its `spec.aiAct`), or answers given directly.
     pub fn classify(&self, entity: &Value) -> Value {
         let facts = crate::scorecard::Facts::new(entity.clone(), None, None);
@@ -35,16 +50,14 @@ impl RulePack {
             );
         }
         if !missing.is_empty() {
-            return json!({"tier": "unclassified", "flags": [], "role": role, "reasons": [], "unanswered": missing});
+            return json!({"tier": self.unclassified, "flags": [], "role": role, "reasons": [], "unanswered": missing});
         }
-        let rank = |t: &str| match t {
-            "prohibited" => 4,
-            "high-risk" => 3,
-            "annex-iii-exempted" => 2,
-            "limited" => 1,
-            _ => 0,
+        // Stricter tiers come first in the pack.
+        let rank = |t: &str| {
+            let n = self.tiers.len();
+            n - self.tiers.iter().position(|x| x.id == t).unwrap_or(n)
         };
-        let (mut tier, mut basis) = ("minimal".to_string(), None::<String>);
+        let (mut tier, mut basis) = (self.default_tier.clone(), None::<String>);
         let mut flags: Vec<String> = Vec::new();
         let mut reasons = Vec::new();
         for d in &self.decisions {
@@ -62,11 +75,19 @@ impl RulePack {
                 flags.push(f.clone());
             }
         }
-        if tier == "minimal" && flags.iter().any(|f| f.starts_with("transparency")) {
-            tier = "limited".into();
+        if tier == self.default_tier {
+            let flagged = self.tiers.iter().find(|t| {
+                t.flag_prefix
+                    .as_ref()
+                    .is_some_and(|p| flags.iter().any(|f| f.starts_with(p.as_str())))
+            });
+            if let Some(t) = flagged {
+                tier = t.id.clone();
+            }
         }
         if reasons.is_empty() {
-            reasons.push(json!({"decision": "minimal", "cite": "Art. 95 (voluntary codes of conduct)", "tier": "minimal"}));
+            let default = self.tiers.iter().find(|t| t.id == self.default_tier);
+            reasons.push(json!({"decision": self.default_tier, "cite": default.map(|t| t.cite.as_str()), "tier": self.default_tier}));
         }
         json!({"tier": tier, "basis": basis, "flags": flags, "role": role, "reasons": reasons, "unanswered": []})
     }

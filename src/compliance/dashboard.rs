@@ -17,26 +17,16 @@ pub struct Filters {
     pub due_before: Option<String>,
 }
 
-/// The tiers a system can be in, for the tier filter.
-const TIERS: &[&str] = &[
-    "prohibited",
-    "high-risk",
-    "annex-iii-exempted",
-    "limited",
-    "minimal",
-    "out-of-scope",
-    "unclassified",
-];
-
 /// The page's data: the pack, today, the filters and the matching systems.
 pub fn dashboard(inputs: Inputs, p: &RulePack, filters: &Filters) -> Result<Value, Error> {
     let today = chrono::Utc::now().date_naive().to_string();
     let systems = assess_all(inputs, p, |entity_ref, entity, a| {
         row(&entity_ref, &entity, &a, filters, &today)
     })?;
-    let tiers: Vec<Value> = TIERS
-        .iter()
-        .map(|t| json!({"name": t, "selected": filters.tier.as_deref() == Some(*t)}))
+    let tiers: Vec<Value> = p
+        .tier_names()
+        .into_iter()
+        .map(|t| json!({"name": t, "selected": filters.tier.as_deref() == Some(t)}))
         .collect();
     Ok(json!({
         "rulePack": {"name": p.name, "version": p.version, "legalText": p.legal_text},

@@ -9,7 +9,6 @@ use serde_json::{json, Map, Value};
 use crate::model::rule;
 
 use super::pack::RulePack;
-use super::ATTESTATION_DAYS;
 
 /// What an obligation's evidence is checked against.
 pub struct Evidence<'a> {
@@ -52,6 +51,7 @@ impl Evidence<'_> {
     /// Whether the evidence holds; what was found and what is missing.
     fn check(
         &self,
+        pack: &RulePack,
         obligation: &str,
         e: &Value,
         found: &mut Vec<String>,
@@ -69,7 +69,7 @@ impl Evidence<'_> {
             let mut ok = false;
             for i in items {
                 let mut miss = Vec::new();
-                ok |= self.check(obligation, i, found, &mut miss);
+                ok |= self.check(pack, obligation, i, found, &mut miss);
                 options.extend(miss);
             }
             if !ok {
@@ -80,7 +80,7 @@ impl Evidence<'_> {
         if let Some(items) = m.get("all").and_then(Value::as_array) {
             let mut ok = true;
             for i in items {
-                ok &= self.check(obligation, i, found, missing);
+                ok &= self.check(pack, obligation, i, found, missing);
             }
             return ok;
         }
@@ -240,7 +240,7 @@ impl Evidence<'_> {
         match self.attestations.get(obligation) {
             Some((result, author, justification, at)) => {
                 let until = chrono::DateTime::from_timestamp(*at, 0).unwrap_or(self.now)
-                    + chrono::Duration::days(ATTESTATION_DAYS);
+                    + chrono::Duration::days(pack.attestation_days);
                 if result == "pass" && until >= self.now {
                     found.push(format!(
                         "attested by {author} until {}: {justification}",
@@ -273,7 +273,7 @@ impl Evidence<'_> {
             .into_iter()
             .map(|(o, due)| {
                 let (mut found, mut missing) = (Vec::new(), Vec::new());
-                let met = self.check(&o.id, &o.evidence, &mut found, &mut missing);
+                let met = self.check(pack, &o.id, &o.evidence, &mut found, &mut missing);
                 // An exemption reviewed in Git (`spec.aiAct.exemptions`) covers an unmet obligation
                 // until it expires.
                 let exemption = self.entity["spec"]["aiAct"]["exemptions"]

@@ -20,11 +20,9 @@ pub use classify::what_if;
 pub use dashboard::{dashboard, path_of, systems, Filters};
 pub use evidence::Evidence;
 pub use obligations::ObligationsSource;
-pub use pack::{Decision, Obligation, PackSource, Question, RulePack};
+pub use pack::{Decision, Obligation, PackSource, Question, RulePack, Tier};
 pub use technical_file::technical_file_zip;
 pub use watch::ClassificationWatch;
 
 /// The pseudo-scorecard under which obligations are attested.
 pub const ATTESTATIONS: &str = "scorecard:default/eu-ai-act";
-/// How long an attestation of an obligation holds.
-pub const ATTESTATION_DAYS: i64 = 365;

@@ -44,8 +44,26 @@ pub struct Obligation {
     pub evidence: Value,
 }
 
+/// A risk tier of the pack.
+#[derive(Debug, Clone)]
+pub struct Tier {
+    pub id: String,
+    pub title: String,
+    pub cite: String,
+    /// A system in the default tier moves here when it raises a flag starting with this.
+    pub flag_prefix: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct RulePack {
+    /// Strictest first.
+    pub tiers: Vec<Tier>,
+    /// The tier of a system no decision gives a tier to.
+    pub default_tier: String,
+    /// The tier of a system with unanswered questions.
+    pub unclassified: String,
+    /// How long an attestation of an obligation holds.
+    pub attestation_days: i64,
     pub name: String,
     pub version: String,
     pub legal_text: String,
@@ -288,7 +306,54 @@ impl RulePack {
                 evidence: o["evidence"].clone(),
             });
         }
+        let mut tiers = Vec::new();
+        let mut default_tier = None;
+        for (i, t) in spec["tiers"].as_array().into_iter().flatten().enumerate() {
+            let field = format!("spec.tiers.{i}");
+            let id = t["id"]
+                .as_str()
+                .ok_or_else(|| format!("{field}.id: is required"))?
+                .to_string();
+            if t["default"] == true {
+                default_tier = Some(id.clone());
+            }
+            tiers.push(Tier {
+                title: t["title"].as_str().unwrap_or(&id).to_string(),
+                cite: t["cite"].as_str().unwrap_or_default().to_string(),
+                flag_prefix: t["flagPrefix"].as_str().map(str::to_owned),
+                id,
+            });
+        }
+        if tiers.is_empty() {
+            return Err("spec.tiers: is required (the risk tiers, strictest first)".into());
+        }
+        let default_tier =
+            default_tier.ok_or("spec.tiers: one tier must be the default (default: true)")?;
+        for d in &decisions {
+            if let Some(t) = d.tier.as_ref().filter(|_| !d.stop) {
+                if !tiers.iter().any(|x| &x.id == t) {
+                    return Err(format!(
+                        "spec.decisions.{}.result.tier: {t} is not one of spec.tiers",
+                        d.id
+                    ));
+                }
+            }
+        }
+        let attestation_days = match &spec["attestations"]["validForDays"] {
+            Value::Null => 365,
+            v => v
+                .as_i64()
+                .filter(|d| *d > 0)
+                .ok_or("spec.attestations.validForDays: must be a positive number of days")?,
+        };
         Ok(RulePack {
+            tiers,
+            default_tier,
+            unclassified: spec["unclassified"]
+                .as_str()
+                .unwrap_or("unclassified")
+                .to_string(),
+            attestation_days,
             name: v["metadata"]["name"]
                 .as_str()
                 .unwrap_or("rule-pack")

@@ -431,3 +431,78 @@ async fn the_technical_file_is_one_zip_with_annex_iv_evidence_and_repository_doc
         .await;
     assert_eq!(status, 404, "no such entity in this catalog");
 }
+
+/// An AI system with every answer "no" except scope and transparency (T1): the default tier,
+/// raised by its transparency flag.
+const CHATBOT: &str = r#"apiVersion: cairn.dev/v1alpha1
+kind: AIAgent
+metadata: {name: helpdesk-bot}
+spec:
+  type: assistant
+  lifecycle: production
+  owner: team-a
+  aiAct:
+    role: deployer
+    answers: {S1: true, S2: false, S3: true, P1: false, P2: false, P3: false, P4: false, P5: false, P6: false, P7: false, P8: false, P9: false,
+              H1: false, H3: none, T1: true, T2: false, T3: false, T4: false, T5: false, G1: false}
+"#;
+
+#[tokio::test]
+async fn tiers_and_their_order_come_from_the_rule_pack() {
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scorecards/eu-ai-act/rule-pack.yaml"),
+    )
+    .unwrap();
+    // A copy of the pack with the transparency tier renamed and a stricter tier for it, placed
+    // above high-risk: no Rust knows either name.
+    let edited = shipped.replace(
+        "    - { id: limited, title: \"Limited risk (transparency)\", cite: \"Art. 50\", flagPrefix: transparency }\n",
+        "",
+    )
+    .replace(
+        "    - { id: high-risk,",
+        "    - { id: must-disclose, title: \"Must disclose\", cite: \"Art. 50\", flagPrefix: transparency }\n    - { id: high-risk,",
+    )
+    .replace("tiers: [limited]", "tiers: [must-disclose]")
+    .replace("tiers: [limited,", "tiers: [must-disclose,")
+    .replace(", limited]", ", must-disclose]")
+    .replace(", limited,", ", must-disclose,");
+    assert_ne!(edited, shipped);
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("rule-pack.yaml");
+    std::fs::write(&pack, &edited).unwrap();
+    let app = crate::support::spawn_with(
+        &[
+            ("all.yaml", &root_location(&["ai.yaml"])),
+            ("ai.yaml", CHATBOT),
+        ],
+        crate::support::Options {
+            extra_config: format!("cairn:\n  compliance:\n    rulePack: {}\n", pack.display()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (status, r) = app
+        .get_cairn("/compliance/ai-act/entities/aiagent/default/helpdesk-bot")
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["classification"]["tier"], "must-disclose", "{r}");
+    let (_, systems) = app.get_cairn("/compliance/ai-act/entities").await;
+    assert_eq!(systems["items"][0]["tier"], "must-disclose", "{systems}");
+    let page = app
+        .client
+        .get(format!("{}/compliance?tier=must-disclose", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("must-disclose"),
+        "the dashboard's tier filter"
+    );
+    assert!(page.contains("helpdesk-bot"), "and the system in that tier");
+    assert!(!page.contains(">limited<"), "the old tier is gone");
+}
