@@ -44,6 +44,99 @@ pub struct Obligation {
     pub evidence: Value,
 }
 
+/// One section of the technical file (Annex IV) and what fills it.
+#[derive(Debug, Clone)]
+pub struct AnnexSection {
+    pub number: u8,
+    pub title: String,
+    /// What to add when the catalog holds nothing for the section.
+    pub hint: String,
+    pub items: Vec<AnnexItem>,
+}
+
+/// Where an Annex IV item comes from.
+#[derive(Debug, Clone)]
+pub enum AnnexItem {
+    /// A dotted path in the entity.
+    Field {
+        label: String,
+        path: String,
+    },
+    /// The entity's links of these types.
+    Links(Vec<String>),
+    Annotation {
+        label: String,
+        key: String,
+    },
+    /// The targets of the entity's relations of this type.
+    Relation {
+        label: String,
+        relation: String,
+    },
+    /// A fact pushed by CI.
+    Fact {
+        label: String,
+        name: String,
+    },
+    /// Repository files whose path ends with this.
+    File(String),
+    /// How many scorecard history (`history`) or audit (`audit`) records the system has.
+    Count {
+        label: String,
+        of: String,
+    },
+    /// The crawled commit of the system's repository.
+    Commit {
+        label: String,
+    },
+}
+
+impl AnnexItem {
+    fn parse(v: &Value, field: &str) -> Result<AnnexItem, String> {
+        let text = |k: &str| v[k].as_str().map(str::to_owned);
+        let label = || text("label").ok_or_else(|| format!("{field}.label: is required"));
+        Ok(if let Some(path) = text("field") {
+            AnnexItem::Field {
+                label: label()?,
+                path,
+            }
+        } else if v["links"].is_array() {
+            AnnexItem::Links(strings(&v["links"]))
+        } else if let Some(key) = text("annotation") {
+            AnnexItem::Annotation {
+                label: label()?,
+                key,
+            }
+        } else if let Some(relation) = text("relation") {
+            AnnexItem::Relation {
+                label: label()?,
+                relation,
+            }
+        } else if let Some(name) = text("fact") {
+            AnnexItem::Fact {
+                label: label()?,
+                name,
+            }
+        } else if let Some(suffix) = text("file") {
+            AnnexItem::File(suffix)
+        } else if let Some(of) = text("count") {
+            if !matches!(of.as_str(), "history" | "audit") {
+                return Err(format!("{field}.count: must be history or audit"));
+            }
+            AnnexItem::Count {
+                label: label()?,
+                of,
+            }
+        } else if v["commit"] == true {
+            AnnexItem::Commit { label: label()? }
+        } else {
+            return Err(format!(
+                "{field}: must read a field, links, an annotation, a relation, a fact, a file, a count or the commit"
+            ));
+        })
+    }
+}
+
 /// A risk tier of the pack.
 #[derive(Debug, Clone)]
 pub struct Tier {
@@ -64,6 +157,8 @@ pub struct RulePack {
     pub unclassified: String,
     /// How long an attestation of an obligation holds.
     pub attestation_days: i64,
+    /// The technical file's Annex IV sections.
+    pub annex_iv: Vec<AnnexSection>,
     pub name: String,
     pub version: String,
     pub legal_text: String,
@@ -346,7 +441,28 @@ impl RulePack {
                 .filter(|d| *d > 0)
                 .ok_or("spec.attestations.validForDays: must be a positive number of days")?,
         };
+        let mut annex_iv = Vec::new();
+        for (i, s) in spec["annexIv"].as_array().into_iter().flatten().enumerate() {
+            let field = format!("spec.annexIv.{i}");
+            let mut items = Vec::new();
+            for (j, item) in s["items"].as_array().into_iter().flatten().enumerate() {
+                items.push(AnnexItem::parse(item, &format!("{field}.items.{j}"))?);
+            }
+            annex_iv.push(AnnexSection {
+                number: s["number"]
+                    .as_u64()
+                    .and_then(|n| u8::try_from(n).ok())
+                    .ok_or_else(|| format!("{field}.number: is required"))?,
+                title: s["title"]
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.title: is required"))?
+                    .to_string(),
+                hint: s["hint"].as_str().unwrap_or_default().to_string(),
+                items,
+            });
+        }
         Ok(RulePack {
+            annex_iv,
             tiers,
             default_tier,
             unclassified: spec["unclassified"]

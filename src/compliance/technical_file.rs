@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use super::assess::{assess, attestations, Inputs};
+use super::pack::AnnexItem;
 use super::RulePack;
 use crate::error::Error;
 use crate::model::audit::{Actor, Entry};
@@ -66,94 +67,56 @@ fn relations(entity: &Value, t: &str, label: &str) -> Vec<(String, String)> {
     }
 }
 
-/// Annex IV's nine sections, filled from the entity, its relations, pushed facts and files.
+/// The pack's Annex IV sections, each filled from the entity, its relations, pushed facts,
+/// repository files and record counts.
 fn annex_iv(
+    p: &RulePack,
     entity: &Value,
     pushed: Option<&serde_json::Map<String, Value>>,
     files: &[String],
     counts: (usize, usize),
     commit: Option<&str>,
 ) -> Vec<Value> {
-    let spec = &entity["spec"];
-    let fact = |name: &str, label: &str| -> Vec<(String, String)> {
-        pushed
-            .and_then(|p| p.get(name))
-            .map(|v| vec![(label.to_string(), v.to_string())])
-            .unwrap_or_default()
-    };
-    let file = |name: &str| -> Vec<(String, String)> {
-        files
-            .iter()
-            .filter(|f| f.ends_with(name))
-            .map(|f| ("Repository file".to_string(), f.clone()))
-            .collect()
-    };
-    let mut s1 = vec![
-        (
-            "Description".to_string(),
-            show(&entity["metadata"]["description"]),
-        ),
-        ("Intended purpose".to_string(), show(&spec["purpose"])),
-        ("Provider".to_string(), show(&spec["provider"])),
-        ("Deployment".to_string(), show(&spec["deployment"])),
-        ("Models".to_string(), show(&spec["models"])),
-        ("Tools".to_string(), show(&spec["tools"])),
-    ];
-    s1.extend(links_of(entity, &["instructions-for-use"]));
-    s1.extend(annotation(
-        entity,
-        "cairn.dev/instructions-for-use",
-        "Instructions for use",
-    ));
-    let mut s2 = relations(entity, "consumesDataProduct", "Data products used");
-    s2.push(("Data sources".to_string(), show(&spec["dataSources"])));
-    s2.extend(annotation(entity, "cairn.dev/model-card", "Model card"));
-    s2.extend(links_of(entity, &["model-card", "technical-documentation"]));
-    s2.extend(file("MODEL_CARD.md"));
-    s2.extend(fact("evaluation", "Evaluation (CI)"));
-    s2.extend(fact("eval-results", "Evaluation results (CI)"));
-    s2.extend(fact("bias-check", "Bias check (CI)"));
-    s2.push(("Human oversight".to_string(), show(&spec["humanOversight"])));
-    let mut s3 = vec![
-        ("Human oversight".to_string(), show(&spec["humanOversight"])),
-        ("Logging".to_string(), show(&spec["logging"])),
-    ];
-    s3.extend(fact("bias-check", "Per-group results (bias check)"));
-    s3.extend(annotation(
-        entity,
-        "cairn.dev/model-card",
-        "Capabilities and limitations (model card)",
-    ));
-    let mut s4 = fact("evaluation", "Evaluation (CI)");
-    s4.extend(fact("eval-results", "Evaluation results (CI)"));
-    let mut s5 = links_of(entity, &["risk-management"]);
-    s5.extend(annotation(
-        entity,
-        "cairn.dev/risk-register",
-        "Risk register",
-    ));
-    let mut s6 = vec![
-        ("Scorecard result changes".to_string(), counts.0.to_string()),
-        ("Audit records".to_string(), counts.1.to_string()),
-    ];
-    if let Some(c) = commit {
-        s6.push(("Crawled commit".to_string(), c.to_string()));
-    }
-    let s7 = vec![("Standards".to_string(), show(&spec["aiAct"]["standards"]))];
-    let s8 = links_of(entity, &["eu-declaration-of-conformity"]);
-    let mut s9 = links_of(entity, &["post-market-monitoring-plan"]);
-    s9.extend(relations(entity, "logsTo", "Log sink"));
-    vec![
-        section(1, "General description of the AI system", s1, "Add metadata.description, spec.purpose, spec.provider and instructions for use."),
-        section(2, "Elements of the AI system and its development process", s2, "Add a model card, data products (consumesDataProducts) and CI evaluation and bias-check facts."),
-        section(3, "Monitoring, functioning and control", s3, "Add spec.humanOversight and a bias-check fact with per-group results."),
-        section(4, "Appropriateness of the performance metrics", s4, "Push the evaluation results from CI (POST /api/cairn/facts)."),
-        section(5, "Risk management system (Art. 9)", s5, "Add a link of type risk-management or the cairn.dev/risk-register annotation."),
-        section(6, "Relevant changes through the lifecycle", s6, ""),
-        section(7, "Harmonised standards applied", s7, "List them in spec.aiAct.standards."),
-        section(8, "EU declaration of conformity (Art. 47)", s8, "Add a link of type eu-declaration-of-conformity."),
-        section(9, "Post-market monitoring system and plan (Art. 72)", s9, "Add a link of type post-market-monitoring-plan."),
-    ]
+    let at = |path: &str| path.split('.').fold(entity, |v, k| &v[k]);
+    p.annex_iv
+        .iter()
+        .map(|s| {
+            let items = s
+                .items
+                .iter()
+                .flat_map(|item| -> Vec<(String, String)> {
+                    match item {
+                        AnnexItem::Field { label, path } => vec![(label.clone(), show(at(path)))],
+                        AnnexItem::Links(types) => {
+                            let types: Vec<&str> = types.iter().map(String::as_str).collect();
+                            links_of(entity, &types)
+                        }
+                        AnnexItem::Annotation { label, key } => annotation(entity, key, label),
+                        AnnexItem::Relation { label, relation } => {
+                            relations(entity, relation, label)
+                        }
+                        AnnexItem::Fact { label, name } => pushed
+                            .and_then(|p| p.get(name))
+                            .map(|v| vec![(label.clone(), v.to_string())])
+                            .unwrap_or_default(),
+                        AnnexItem::File(suffix) => files
+                            .iter()
+                            .filter(|f| f.ends_with(suffix.as_str()))
+                            .map(|f| ("Repository file".to_string(), f.clone()))
+                            .collect(),
+                        AnnexItem::Count { label, of } => {
+                            let n = if of == "history" { counts.0 } else { counts.1 };
+                            vec![(label.clone(), n.to_string())]
+                        }
+                        AnnexItem::Commit { label } => commit
+                            .map(|c| vec![(label.clone(), c.to_string())])
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect();
+            section(s.number, &s.title, items, &s.hint)
+        })
+        .collect()
 }
 
 /// The technical file of one AI system as a ZIP, and its file name; the export is audited.
@@ -234,7 +197,7 @@ pub fn technical_file_zip(
         "repository": assessment["repository"],
         "classification": assessment["classification"],
         "answers": answers,
-        "sections": annex_iv(entity, pushed.as_ref(), &files, (history.len(), audit.len()), repo.as_ref().map(|x| x.commit_id.as_str())),
+        "sections": annex_iv(p, entity, pushed.as_ref(), &files, (history.len(), audit.len()), repo.as_ref().map(|x| x.commit_id.as_str())),
         "obligations": assessment["obligations"],
         "historyCount": history.len(),
         "auditCount": audit.len(),

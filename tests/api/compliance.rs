@@ -448,7 +448,7 @@ spec:
 "#;
 
 #[tokio::test]
-async fn tiers_and_their_order_come_from_the_rule_pack() {
+async fn tiers_and_annex_iv_sections_come_from_the_rule_pack() {
     let shipped = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("scorecards/eu-ai-act/rule-pack.yaml"),
@@ -467,7 +467,15 @@ async fn tiers_and_their_order_come_from_the_rule_pack() {
     .replace("tiers: [limited]", "tiers: [must-disclose]")
     .replace("tiers: [limited,", "tiers: [must-disclose,")
     .replace(", limited]", ", must-disclose]")
-    .replace(", limited,", ", must-disclose,");
+    .replace(", limited,", ", must-disclose,")
+    .replace(
+        "title: Harmonised standards applied",
+        "title: Standards and common specifications",
+    )
+    .replace(
+        "{ label: Tools, field: spec.tools }",
+        "{ label: Tools, field: spec.tools }\n        - { label: Owner, field: spec.owner }",
+    );
     assert_ne!(edited, shipped);
     let dir = tempfile::tempdir().unwrap();
     let pack = dir.path().join("rule-pack.yaml");
@@ -505,4 +513,22 @@ async fn tiers_and_their_order_come_from_the_rule_pack() {
     );
     assert!(page.contains("helpdesk-bot"), "and the system in that tier");
     assert!(!page.contains(">limited<"), "the old tier is gone");
+
+    let r = app
+        .client
+        .get(format!(
+            "{}/api/cairn/compliance/ai-act/entities/aiagent/default/helpdesk-bot/technical-file",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut md = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("technical-file.md").unwrap(), &mut md).unwrap();
+    assert!(md.contains("Standards and common specifications"), "{md}");
+    assert!(!md.contains("Harmonised standards applied"), "{md}");
+    assert!(md.contains("team-a"), "the item added to section 1: {md}");
 }
