@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::routes::Routes;
-use super::{ApiError, AppState};
+use super::{blocking, ApiError, AppState};
 use crate::compliance::{self, Inputs, RulePack};
 use crate::error::Error;
 
@@ -54,15 +54,6 @@ fn pack_and_error(state: &AppState) -> Result<(Arc<RulePack>, Option<String>), E
         .rule_pack
         .get()
         .map_err(|e| Error::Unavailable(format!("the EU AI Act rule pack does not load: {e}")))
-}
-
-/// Runs blocking compliance work off the request workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    web::block(f)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
 }
 
 async fn rule_pack(state: web::Data<AppState>) -> Reply {

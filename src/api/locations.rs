@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::params::{json_body, Params};
-use super::{ApiError, AppState};
+use super::{blocking, ApiError, AppState};
 use crate::error::Error;
 use crate::processing::RootLocation;
 
@@ -22,14 +22,6 @@ pub fn routes(r: &mut Routes) {
         .put("/locations/{id}", update)
         .post("/locations/by-query", by_query)
         .post("/analyze-location", analyze);
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, ApiError> {
-    Ok(web::block(f)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??)
 }
 
 async fn list(state: web::Data<AppState>) -> Reply {

@@ -64,6 +64,15 @@ impl AppState {
     }
 }
 
+/// Runs blocking work (the database, Git, a large computation) off the request workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::error::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(web::block(f)
+        .await
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))??)
+}
+
 /// Registers every route; used by the server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     register(cfg, &mut Vec::new());

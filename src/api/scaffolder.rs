@@ -10,7 +10,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::params::Params;
-use super::{ApiError, AppState, Principal};
+use super::{blocking, ApiError, AppState, Principal};
 use crate::error::Error;
 use crate::scaffolder::{self, actions, CreateError, Scaffolder};
 
@@ -50,14 +50,6 @@ fn user_ref(req: &HttpRequest) -> String {
         .and_then(|s| crate::model::EntityRef::parse(&s, Some("user"), "default").ok())
         .map(|r| r.canonical())
         .unwrap_or_else(|| "user:default/guest".into())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, ApiError> {
-    Ok(web::block(f)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??)
 }
 
 async fn parameter_schema(

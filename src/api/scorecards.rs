@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{ApiError, AppState};
+use super::{blocking, ApiError, AppState};
 use crate::error::Error;
 use crate::scorecard::{Scorecard, Status, Summary};
 
@@ -450,13 +450,4 @@ async fn expire_exemption(
     let actor = super::caller(&req);
     blocking(move || engine.end_exemption(&card, &id, &actor)).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Runs blocking scorecard work off the request workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    web::block(f)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
 }

@@ -65,7 +65,23 @@ impl<'a> Inputs<'a> {
         Ok(self)
     }
 
-    pub(super) fn repository(&self, origin: &str) -> Result<Option<RepositoryRow>, Error> {
+    /// The crawl of the repository an entity came from, and its files.
+    pub(super) fn repository_of(
+        &self,
+        entity: &Value,
+    ) -> Result<(Option<RepositoryRow>, Vec<String>), Error> {
+        let repo = match crate::model::origin_of(entity) {
+            Some(o) => self.repository(o)?,
+            None => None,
+        };
+        let files = repo
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.files_json).ok())
+            .unwrap_or_default();
+        Ok((repo, files))
+    }
+
+    fn repository(&self, origin: &str) -> Result<Option<RepositoryRow>, Error> {
         match &self.bulk {
             Some(b) => Ok(b.repos.get(origin).cloned()),
             None => Ok(self.db.repository(origin)?),
@@ -132,15 +148,7 @@ pub fn assess(
     entity_ref: &str,
     all_attestations: &Attestations,
 ) -> Result<Value, Error> {
-    let origin = crate::model::origin_of(entity);
-    let repo = match origin {
-        Some(o) => ctx.repository(o)?,
-        None => None,
-    };
-    let files: Vec<String> = repo
-        .as_ref()
-        .and_then(|r| serde_json::from_str(&r.files_json).ok())
-        .unwrap_or_default();
+    let (repo, files) = ctx.repository_of(entity)?;
     let pushed = ctx.pushed(entity_ref)?;
     let none = HashMap::new();
     let attestations = all_attestations.get(entity_ref).unwrap_or(&none);

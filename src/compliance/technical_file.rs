@@ -139,15 +139,7 @@ pub fn technical_file_zip(
         audit.extend(page);
     }
     let head = db.verify_audit()?;
-    let origin = crate::model::origin_of(entity);
-    let repo = match origin {
-        Some(o) => ctx.repository(o)?,
-        None => None,
-    };
-    let files: Vec<String> = repo
-        .as_ref()
-        .and_then(|x| serde_json::from_str(&x.files_json).ok())
-        .unwrap_or_default();
+    let (repo, files) = ctx.repository_of(entity)?;
     // Documents the entity points at in its own repository, and the model card.
     let mut wanted: Vec<String> = entity["metadata"]["annotations"]
         .as_object()

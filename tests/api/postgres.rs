@@ -99,31 +99,7 @@ impl Drop for Replica {
 }
 
 fn start_replica(config: &std::path::Path) -> Replica {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let re = regex::Regex::new(r"listening on (http://127\.0\.0\.1:\d+)").unwrap();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(c) = re.captures(&line) {
-                let _ = tx.send(c[1].to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("replica started");
+    let (child, url) = crate::support::start_process(config);
     Replica { child, url }
 }
 

@@ -1,36 +1,10 @@
 //! Restarts: a process killed while it held the writer lease leaves the lease behind; the next
 //! process takes it at once, and answers ready only when it serves the whole catalog.
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-/// Starts `cairn` with a config; returns the child and its base URL.
-fn start(config: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let re = regex::Regex::new(r"listening on (http://127\.0\.0\.1:\d+)").unwrap();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(c) = re.captures(&line) {
-                let _ = tx.send(c[1].to_string());
-            }
-        }
-    });
-    let url = rx.recv_timeout(Duration::from_secs(30)).expect("started");
-    (child, url)
-}
+use crate::support::start_process as start;
+use std::time::{Duration, Instant};
 
 fn catalog(n: usize) -> String {
     (0..n)

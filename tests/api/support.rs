@@ -281,3 +281,33 @@ pub fn unavailable(what: &str) {
     }
     println!("SKIPPED: {what}");
 }
+
+/// Starts the `cairn` binary with a config; returns the child and its base URL (read from its log).
+pub fn start_process(config: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let re = regex::Regex::new(r"listening on (http://127\.0\.0\.1:\d+)").unwrap();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(c) = re.captures(&line) {
+                let _ = tx.send(c[1].to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("cairn started");
+    (child, url)
+}
