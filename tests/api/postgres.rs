@@ -286,7 +286,7 @@ async fn replicas_on_one_database_agree_on_facts_exemptions_history_and_audit() 
         .await;
     assert_eq!(s, 200, "{v}");
     assert!(
-        wait_until(1_000, || async {
+        wait_until(2_000, || async {
             check_status(&a, "coverage").await.as_deref() == Some("pass")
         })
         .await,
@@ -301,7 +301,7 @@ async fn replicas_on_one_database_agree_on_facts_exemptions_history_and_audit() 
         .await;
     assert_eq!(s, 201, "{v}");
     assert!(
-        wait_until(1_000, || async {
+        wait_until(2_000, || async {
             check_status(&b, "described").await.as_deref() == Some("exempt")
         })
         .await,
