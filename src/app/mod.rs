@@ -415,8 +415,9 @@ impl Application {
                     _ = follow_stop.changed() => break,
                 }
                 let (rm, db) = (follow_readmodel.clone(), follow_db.clone());
+                // A read can find SQLite busy during a large write; the next wake retries.
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || rm.refresh(&db)).await {
-                    tracing::error!(error = %e, "following the change log failed");
+                    tracing::warn!(error = %e, "following the change log failed; retrying");
                 }
             }
         }));

@@ -55,11 +55,8 @@ pub struct PushedFactRow {
 }
 
 /// An attestation or a pushed result for one check of one entity.
-#[derive(
-    Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, serde::Serialize,
-)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = check_inputs)]
-#[serde(rename_all = "camelCase")]
 pub struct CheckInputRow {
     pub scorecard: String,
     pub entity_ref: String,
@@ -71,14 +68,12 @@ pub struct CheckInputRow {
 }
 
 /// An exemption granted through the API.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = exemptions)]
-#[serde(rename_all = "camelCase")]
 pub struct ExemptionRow {
     pub id: String,
     pub scorecard: String,
     pub entity_ref: String,
-    #[serde(skip)]
     pub checks_json: String,
     pub reason: String,
     pub approver: String,
