@@ -30,9 +30,7 @@ pub fn routes(r: &mut Routes) {
             ancestry,
         )
         .get("/entity-facets", facets_get)
-        .post("/entity-facets", facets_post)
-        .post("/refresh", refresh)
-        .post("/validate-entity", validate_entity);
+        .post("/entity-facets", facets_post);
 }
 
 fn json_response(body: String) -> HttpResponse {
@@ -443,43 +441,4 @@ async fn facets_post(body: Bytes, state: web::Data<AppState>) -> Reply {
     }
     let filter = query_of(&body)?;
     facets_reply(&state.readmodel.snapshot(), &facets, filter.as_ref())
-}
-
-async fn refresh(body: Bytes, state: web::Data<AppState>) -> Reply {
-    let body = json_body(&body)?;
-    let entity_ref = match body.get("entityRef") {
-        Some(Value::String(s)) => s.to_lowercase(),
-        Some(_) => return Err(Error::Input("request/body/entityRef must be string".into()).into()),
-        None => {
-            return Err(
-                Error::Input("request/body must have required property 'entityRef'".into()).into(),
-            )
-        }
-    };
-    let catalog = state.catalog.clone();
-    web::block(move || catalog.refresh(&entity_ref))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
-    Ok(HttpResponse::Ok().finish())
-}
-
-async fn validate_entity(body: Bytes, _state: web::Data<AppState>) -> Reply {
-    let body = json_body(&body)?;
-    let (Some(entity), Some(location)) = (body.get("entity"), body.get("location")) else {
-        let missing = if body.contains_key("entity") {
-            "location"
-        } else {
-            "entity"
-        };
-        return Err(Error::Input(format!(
-            "request/body must have required property '{missing}'"
-        ))
-        .into());
-    };
-    let errors = crate::processing::validate_single(entity, location.as_str().unwrap_or_default());
-    if errors.is_empty() {
-        Ok(HttpResponse::Ok().finish())
-    } else {
-        Ok(HttpResponse::BadRequest().json(json!({ "errors": errors })))
-    }
 }

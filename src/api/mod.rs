@@ -13,6 +13,7 @@ mod graph;
 mod health;
 mod locations;
 mod params;
+mod processing;
 mod routes;
 mod scaffolder;
 mod scorecards;
@@ -108,6 +109,7 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
     routes::mount(cfg, table, "/api/catalog", |r| {
         catalog::routes(r);
         locations::routes(r);
+        processing::routes(r);
     });
     routes::mount(cfg, table, "/api/tech-insights", tech_insights::routes);
     routes::mount(cfg, table, "/api/scaffolder", scaffolder::routes);
