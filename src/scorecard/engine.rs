@@ -355,8 +355,7 @@ impl Engine {
                                 checks: g.checks(),
                                 reason: g.reason.clone(),
                                 approver: g.approver.clone(),
-                                expires: chrono::NaiveDate::parse_from_str(&g.expires, "%Y-%m-%d")
-                                    .ok()?,
+                                expires: g.expires_on()?,
                             })
                         })
                         .collect();

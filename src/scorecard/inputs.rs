@@ -151,8 +151,7 @@ impl Engine {
             items.push(item);
         }
         for g in granted.iter().filter(|g| g.scorecard == card.entity_ref) {
-            let expired = chrono::NaiveDate::parse_from_str(&g.expires, "%Y-%m-%d")
-                .map_or(true, |d| d < today);
+            let expired = g.expires_on().is_none_or(|d| d < today);
             let mut v = granted_view(g);
             v["source"] = json!("api");
             v["expired"] = json!(expired);

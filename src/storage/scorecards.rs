@@ -86,6 +86,12 @@ impl ExemptionRow {
     pub fn checks(&self) -> Vec<String> {
         serde_json::from_str(&self.checks_json).unwrap_or_default()
     }
+
+    /// The last day the exemption holds (`None` if the stored date does not parse: it holds
+    /// on no day).
+    pub fn expires_on(&self) -> Option<chrono::NaiveDate> {
+        chrono::NaiveDate::parse_from_str(&self.expires, "%Y-%m-%d").ok()
+    }
 }
 
 impl Db {
