@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 use crate::error::Error;
-use crate::scorecard::Status;
 
 type Reply = Result<HttpResponse, ApiError>;
 
@@ -31,13 +30,9 @@ async fn index(state: web::Data<AppState>) -> Reply {
     for card in state.scorecards.scorecards() {
         let results = state.scorecards.results_for(&card.entity_ref);
         let total = results.len().max(1);
-        let mut counts: Vec<(String, usize)> = vec![("none".into(), 0)];
-        counts.extend(card.levels.iter().map(|l| (l.clone(), 0)));
-        for r in &results {
-            let i = r.level.map_or(0, |l| l as usize + 1);
-            counts[i].1 += 1;
-        }
-        let distribution: Vec<Value> = counts
+        let spread = crate::scorecard::rollup::Spread::of(&card, &results);
+        let distribution: Vec<Value> = spread
+            .levels
             .iter()
             .enumerate()
             .map(|(i, (name, count))| json!({"name": name, "count": count, "index": i, "percent": *count as f64 * 100.0 / total as f64}))
@@ -47,10 +42,7 @@ async fn index(state: web::Data<AppState>) -> Reply {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let applicable: Vec<Status> = results.iter().map(|r| r.statuses[i]).filter(|s| *s != Status::NotApplicable).collect();
-                let bad = applicable.iter().filter(|s| !s.counts_ok()).count();
-                let rate = if applicable.is_empty() { 100.0 } else { ((applicable.len() - bad) as f64 * 1000.0 / applicable.len() as f64).round() / 10.0 };
-                json!({"name": c.name, "level": c.level, "failing": bad, "passRate": rate, "solution": c.solution})
+                json!({"name": c.name, "level": c.level, "failing": spread.checks[i].1, "passRate": spread.pass_rate(i), "solution": c.solution})
             })
             .filter(|v| v["failing"].as_u64() > Some(0))
             .collect();

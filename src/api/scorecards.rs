@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use super::params::Params;
 use super::{blocking, ApiError, AppState};
 use crate::error::Error;
-use crate::scorecard::{Scorecard, Status, Summary};
+use crate::scorecard::rollup::Spread;
+use crate::scorecard::{Scorecard, Summary};
 
 type Reply = Result<HttpResponse, ApiError>;
 
@@ -47,26 +48,21 @@ pub fn routes(r: &mut Routes) {
 }
 
 fn summary(card: &Scorecard, results: &[std::sync::Arc<Summary>]) -> Value {
-    let mut distribution: BTreeMap<String, usize> =
-        card.levels.iter().map(|l| (l.clone(), 0)).collect();
-    let mut none = 0;
-    for r in results {
-        match card.level_name(r.level) {
-            Some(l) => *distribution.entry(l).or_default() += 1,
-            None => none += 1,
-        }
-    }
+    let spread = Spread::of(card, results);
+    let none = spread.levels[0].1;
+    let distribution: BTreeMap<&str, usize> = spread.levels[1..]
+        .iter()
+        .map(|(l, n)| (l.as_str(), *n))
+        .collect();
     let checks: Vec<Value> = card
         .checks
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let applicable: Vec<Status> = results.iter().map(|r| r.statuses[i]).filter(|s| *s != Status::NotApplicable).collect();
-            let passing = applicable.iter().filter(|s| s.counts_ok()).count();
+            let (passing, failing) = spread.checks[i];
             json!({
                 "id": c.id, "name": c.name, "level": c.level, "description": c.description, "solution": c.solution,
-                "passing": passing, "failing": applicable.len() - passing,
-                "passRate": if applicable.is_empty() { 100.0 } else { (passing as f64 / applicable.len() as f64 * 1000.0).round() / 10.0 },
+                "passing": passing, "failing": failing, "passRate": spread.pass_rate(i),
             })
         })
         .collect();

@@ -1,5 +1,5 @@
-//! Roll-ups: a scorecard's results grouped by owner, system or domain (following catalog
-//! relations), and an entity's owners.
+//! Roll-ups: a scorecard's level distribution and pass rate per check, its results grouped by
+//! owner, system or domain (following catalog relations), and an entity's owners.
 
 use std::collections::BTreeMap;
 
@@ -83,4 +83,52 @@ pub fn rollup_groups(
             json!({"group": group, "entities": n, "averageScore": (total / n as f64 * 10.0).round() / 10.0, "distribution": distribution})
         })
         .collect())
+}
+
+/// How a scorecard's results spread: entities per level (`none` first: below the first level)
+/// and, per check, how many entities pass and fail it (not-applicable ones left out).
+pub struct Spread {
+    /// (level name, entities), `none` first, then the scorecard's levels in order.
+    pub levels: Vec<(String, usize)>,
+    /// Per check, in the scorecard's order: (passing, failing).
+    pub checks: Vec<(usize, usize)>,
+}
+
+impl Spread {
+    pub fn of(card: &Scorecard, results: &[std::sync::Arc<Summary>]) -> Spread {
+        let mut levels: Vec<(String, usize)> = vec![("none".into(), 0)];
+        levels.extend(card.levels.iter().map(|l| (l.clone(), 0)));
+        for r in results {
+            levels[r.level.map_or(0, |l| l as usize + 1)].1 += 1;
+        }
+        let checks = (0..card.checks.len())
+            .map(|i| {
+                let applicable = results
+                    .iter()
+                    .map(|r| r.statuses[i])
+                    .filter(|s| *s != super::Status::NotApplicable);
+                let (mut passing, mut failing) = (0, 0);
+                for s in applicable {
+                    if s.counts_ok() {
+                        passing += 1;
+                    } else {
+                        failing += 1;
+                    }
+                }
+                (passing, failing)
+            })
+            .collect();
+        Spread { levels, checks }
+    }
+
+    /// The share of applicable entities passing check `i`, in percent to one decimal (100 when
+    /// none applies).
+    pub fn pass_rate(&self, i: usize) -> f64 {
+        let (passing, failing) = self.checks[i];
+        if passing + failing == 0 {
+            100.0
+        } else {
+            (passing as f64 * 1000.0 / (passing + failing) as f64).round() / 10.0
+        }
+    }
 }
