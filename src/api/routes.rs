@@ -53,56 +53,30 @@ pub struct Routes<'a> {
     table: &'a mut Vec<RouteInfo>,
 }
 
+/// One registering method per (HTTP method, access): `open`, `get`, `post`, `put`, `delete`.
+macro_rules! register_as {
+    ($($(#[$doc:meta])* $name:ident: $method:ident, $access:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+        where
+            F: Handler<Args>,
+            Args: actix_web::FromRequest + 'static,
+            F::Output: Responder + 'static,
+        {
+            let route = web::method(Method::$method).to(handler);
+            self.add(Method::$method, path, Access::$access, route, None)
+        }
+    )*};
+}
+
 impl<'a> Routes<'a> {
-    /// Registers a GET that needs no token.
-    pub fn open<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
-    where
-        F: Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::GET, path, Access::Open, web::get().to(handler))
-    }
-
-    pub fn get<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
-    where
-        F: Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::GET, path, Access::Read, web::get().to(handler))
-    }
-
-    pub fn post<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
-    where
-        F: Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::POST, path, Access::Write, web::post().to(handler))
-    }
-
-    pub fn put<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
-    where
-        F: Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::PUT, path, Access::Write, web::put().to(handler))
-    }
-
-    pub fn delete<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
-    where
-        F: Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(
-            Method::DELETE,
-            path,
-            Access::Write,
-            web::delete().to(handler),
-        )
+    register_as! {
+        /// A GET that needs no token (probes).
+        open: GET, Open;
+        get: GET, Read;
+        post: POST, Write;
+        put: PUT, Write;
+        delete: DELETE, Write;
     }
 
     /// A POST whose body may be larger than the server-wide limit.
@@ -112,18 +86,8 @@ impl<'a> Routes<'a> {
         Args: actix_web::FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.table.push(RouteInfo {
-            method: Method::POST,
-            path: format!("{}{path}", self.mount),
-            access: Access::Write,
-        });
-        let route = guarded(web::post().to(handler), Access::Write, self.mount);
-        self.cfg.service(
-            web::resource(path)
-                .app_data(web::PayloadConfig::new(limit))
-                .route(route),
-        );
-        self
+        let route = web::post().to(handler);
+        self.add(Method::POST, path, Access::Write, route, Some(limit))
     }
 
     fn add(
@@ -132,13 +96,26 @@ impl<'a> Routes<'a> {
         path: &str,
         access: Access,
         route: actix_web::Route,
+        body_limit: Option<usize>,
     ) -> &mut Self {
         self.table.push(RouteInfo {
             method,
             path: format!("{}{path}", self.mount),
             access,
         });
-        self.cfg.route(path, guarded(route, access, self.mount));
+        let route = guarded(route, access, self.mount);
+        match body_limit {
+            None => {
+                self.cfg.route(path, route);
+            }
+            Some(limit) => {
+                self.cfg.service(
+                    web::resource(path)
+                        .app_data(web::PayloadConfig::new(limit))
+                        .route(route),
+                );
+            }
+        }
         self
     }
 }

@@ -136,8 +136,13 @@ impl Db {
     ) -> Result<()> {
         let pg = self.is_postgres();
         audited!(self, conn, _done => {
+            let mut logged: Option<&str> = None;
             for row in rows {
-                log_change!(conn, pg, ChangeKind::Facts, Some(row.entity_ref.as_str()));
+                // One change per entity written, not per fact.
+                if logged != Some(row.entity_ref.as_str()) {
+                    log_change!(conn, pg, ChangeKind::Facts, Some(row.entity_ref.as_str()));
+                    logged = Some(row.entity_ref.as_str());
+                }
                 diesel::insert_into(pushed_facts::table)
                     .values(row)
                     .on_conflict((pushed_facts::entity_ref, pushed_facts::name))
