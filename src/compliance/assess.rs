@@ -263,15 +263,14 @@ pub fn attest(
         .map(str::trim)
         .filter(|j| !j.is_empty())
         .ok_or_else(|| Error::Input("justification is required for an attestation".into()))?;
-    let row = CheckInputRow {
-        scorecard: ATTESTATIONS.into(),
-        entity_ref: entity_ref.to_string(),
-        check_id: obligation.to_string(),
-        result: result.to_string(),
-        justification: justification.to_string(),
-        author: actor.as_str().to_string(),
-        at: chrono::Utc::now().timestamp(),
-    };
+    let row = CheckInputRow::now(
+        ATTESTATIONS,
+        entity_ref,
+        obligation,
+        result,
+        justification,
+        actor,
+    );
     let audit = [Entry::new(
         actor,
         "obligation.attested",

@@ -102,15 +102,14 @@ impl Engine {
                 "request/body/justification is required for an attestation".into(),
             ));
         }
-        let row = CheckInputRow {
-            scorecard: card.entity_ref.clone(),
-            entity_ref: entity_ref.to_string(),
-            check_id: check_id.to_string(),
-            result: result.to_string(),
-            justification: justification.to_string(),
-            author: actor.as_str().to_string(),
-            at: chrono::Utc::now().timestamp(),
-        };
+        let row = CheckInputRow::now(
+            &card.entity_ref,
+            entity_ref,
+            check_id,
+            result,
+            justification,
+            actor,
+        );
         let audit = [Entry::new(
             actor,
             if attested {

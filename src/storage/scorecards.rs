@@ -82,6 +82,28 @@ pub struct ExemptionRow {
     pub created_at: i64,
 }
 
+impl CheckInputRow {
+    /// A result (`pass`/`fail`) recorded now by `actor` for one check of one entity.
+    pub fn now(
+        scorecard: &str,
+        entity_ref: &str,
+        check_id: &str,
+        result: &str,
+        justification: &str,
+        actor: &crate::model::audit::Actor,
+    ) -> CheckInputRow {
+        CheckInputRow {
+            scorecard: scorecard.to_string(),
+            entity_ref: entity_ref.to_string(),
+            check_id: check_id.to_string(),
+            result: result.to_string(),
+            justification: justification.to_string(),
+            author: actor.as_str().to_string(),
+            at: chrono::Utc::now().timestamp(),
+        }
+    }
+}
+
 impl ExemptionRow {
     pub fn checks(&self) -> Vec<String> {
         serde_json::from_str(&self.checks_json).unwrap_or_default()
