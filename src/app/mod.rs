@@ -35,7 +35,6 @@ pub struct Application {
     /// [`Application::run_until_stopped`] returns.
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    listening: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The writer lease as this replica holds it.
@@ -390,11 +389,10 @@ impl Application {
         )));
         // The read model follows the change log: at once after a write here (or, with
         // PostgreSQL, a notification from another replica), and every second regardless.
-        let listening = Arc::new(std::sync::atomic::AtomicBool::new(true));
         if db.backend_name() == "postgres" {
-            let (d, on) = (db.clone(), listening.clone());
+            let (d, on) = (db.clone(), stopped.clone());
             std::thread::spawn(move || {
-                let stopped = || !on.load(std::sync::atomic::Ordering::SeqCst);
+                let stopped = || *on.borrow();
                 while !stopped() {
                     if let Err(e) = d.listen_for_changes(&stopped) {
                         tracing::warn!(error = %e, "listening for other replicas' changes failed; retrying");
@@ -425,7 +423,6 @@ impl Application {
         Ok(Application {
             stop,
             tasks,
-            listening,
             crawler,
             scorecards,
             _scheduler: scheduler,
@@ -446,8 +443,6 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         let _ = self.stop.send(true);
-        self.listening
-            .store(false, std::sync::atomic::Ordering::SeqCst);
         for task in self.tasks {
             let _ = task.await;
         }
