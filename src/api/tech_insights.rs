@@ -120,13 +120,9 @@ fn run_for(
     entity_ref: &str,
     wanted: Option<&[String]>,
 ) -> Option<Vec<Value>> {
-    let doc = snap.get_by_ref(entity_ref)?;
     let index = *snap.by_ref.get(entity_ref)?;
-    let entity: Value = serde_json::from_str(&doc.json).ok()?;
-    let repo = crate::model::origin_of(&entity)
-        .and_then(|o| state.crawler.repository_for_origin(o).ok().flatten());
-    let pushed = state.scorecards.pushed_of(entity_ref);
-    let facts = Facts::new(entity.clone(), repo.as_ref(), pushed.as_ref());
+    let facts = state.scorecards.facts_of(snap, entity_ref).ok()??;
+    let entity = facts.entity();
     let (mut passed, mut failed) = (Vec::new(), Vec::new());
     for card in state.scorecards.scorecards() {
         if !card
@@ -141,7 +137,7 @@ fn run_for(
             if check
                 .filter
                 .as_ref()
-                .is_some_and(|f| !crate::scorecard::matches_filter(&entity, f))
+                .is_some_and(|f| !crate::scorecard::matches_filter(entity, f))
             {
                 continue;
             }
@@ -383,7 +379,7 @@ fn latest(
         return Ok(Ok(Map::new()));
     };
     let value: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-    let facts = Facts::new(value, None, None);
+    let facts = Facts::new(value, Value::Null, None);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
     let mut out = Map::new();
     for id in ids {

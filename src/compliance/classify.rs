@@ -26,7 +26,7 @@ impl RulePack {
 
     /// Classifies an entity (its `spec.aiAct`), or answers given directly.
     pub fn classify(&self, entity: &Value) -> Value {
-        let facts = crate::scorecard::Facts::new(entity.clone(), None, None);
+        let facts = crate::scorecard::Facts::new(entity.clone(), serde_json::Value::Null, None);
         let answers = &entity["spec"]["aiAct"]["answers"];
         let role = entity["spec"]["aiAct"]["role"].as_str();
         let holds = |c: &Condition| crate::scorecard::holds(c, &facts, None).unwrap_or(false);

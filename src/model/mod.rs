@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod catalog_rules;
 pub mod entity_ref;
+pub mod facts;
 pub mod governance;
 pub mod kinds;
 pub mod relations;

@@ -126,8 +126,9 @@ impl Engine {
             (state.pushed.get(entity_ref).cloned(), inputs)
         };
         let scorecards = self.scorecards();
-        let facts = Facts::new(entity, repo.as_ref(), pushed.as_ref())
-            .with_levels(self.level_index(&scorecards));
+        let repo = repo.map_or(Value::Null, |r| r.facts());
+        let facts =
+            Facts::new(entity, repo, pushed.as_ref()).with_levels(self.level_index(&scorecards));
         let mut out = Vec::new();
         for card in scorecards {
             if &*doc.kind == "Scorecard"
@@ -147,7 +148,10 @@ impl Engine {
 
     /// The levels of the scorecards that `atLeastLevel` rules read, as they are now; `None`
     /// when no rule reads any.
-    fn level_index(&self, scorecards: &[Arc<Scorecard>]) -> Option<Arc<eval::LevelIndex>> {
+    fn level_index(
+        &self,
+        scorecards: &[Arc<Scorecard>],
+    ) -> Option<Arc<crate::model::facts::LevelIndex>> {
         let mut wanted = Vec::new();
         for card in scorecards {
             for check in &card.checks {
@@ -158,7 +162,7 @@ impl Engine {
             return None;
         }
         let results = self.results.read();
-        let mut index = eval::LevelIndex::new();
+        let mut index = crate::model::facts::LevelIndex::new();
         for w in wanted {
             let Some(card) = scorecards.iter().find(|c| c.entity_ref == w) else {
                 continue;
@@ -173,6 +177,28 @@ impl Engine {
     }
 
     /// Facts pushed for an entity.
+    /// What the rules of one entity read: the entity, its repository's crawl and its pushed
+    /// facts. `None` when the entity is not served.
+    pub fn facts_of(
+        &self,
+        snap: &Snapshot,
+        entity_ref: &str,
+    ) -> crate::storage::Result<Option<Facts>> {
+        let Some(doc) = snap.get_by_ref(entity_ref) else {
+            return Ok(None);
+        };
+        let entity: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
+        let repo = match crate::model::origin_of(&entity) {
+            Some(o) => self.db.repository(o)?.map_or(Value::Null, |r| r.facts()),
+            None => Value::Null,
+        };
+        Ok(Some(Facts::new(
+            entity,
+            repo,
+            self.pushed_of(entity_ref).as_ref(),
+        )))
+    }
+
     pub fn pushed_of(&self, entity_ref: &str) -> Option<serde_json::Map<String, Value>> {
         self.state.lock().pushed.get(entity_ref).cloned()
     }
@@ -321,7 +347,13 @@ impl Engine {
             .and_then(|s| Some((s, s.signature(snap)?)));
         let signature: String = cards
             .iter()
-            .map(|d| format!("{}:{};", d.entity_ref, eval::etag_of(&d.json)))
+            .map(|d| {
+                format!(
+                    "{}:{};",
+                    d.entity_ref,
+                    crate::model::facts::etag_of(&d.json)
+                )
+            })
             .chain(provided.as_ref().map(|(_, sig)| sig.clone()))
             .collect();
         if state.scorecards != signature {
@@ -408,7 +440,7 @@ impl Engine {
                     Some(&i) => {
                         state
                             .etags
-                            .insert(r, eval::etag_of(&snap.docs[i as usize].json));
+                            .insert(r, crate::model::facts::etag_of(&snap.docs[i as usize].json));
                         dirty.push(i);
                     }
                     None => {
@@ -419,7 +451,7 @@ impl Engine {
             }
         } else {
             for (i, doc) in snap.docs.iter().enumerate() {
-                let etag = eval::etag_of(&doc.json);
+                let etag = crate::model::facts::etag_of(&doc.json);
                 let mut is_dirty = state.etags.get(&*doc.entity_ref) != Some(&etag)
                     || dirty_refs.contains(&*doc.entity_ref);
                 if !is_dirty && !moved.is_empty() {
@@ -645,13 +677,14 @@ fn evaluate_docs(
     repos: &HashMap<String, crate::storage::RepositoryRow>,
     pushed: &HashMap<String, serde_json::Map<String, Value>>,
     inputs: &HashMap<(String, String, String), CheckInputRow>,
-    levels: Option<Arc<eval::LevelIndex>>,
+    levels: Option<Arc<crate::model::facts::LevelIndex>>,
 ) -> DocResults {
     let one = |i: u32| {
         let doc = &snap.docs[i as usize];
         let entity: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
         let origin = crate::model::origin_of(&entity).map(str::to_owned);
         let repo = origin.and_then(|o| repos.get(&o));
+        let repo = repo.map_or(Value::Null, |r| r.facts());
         let facts =
             Facts::new(entity, repo, pushed.get(&*doc.entity_ref)).with_levels(levels.clone());
         let per_card = scorecards

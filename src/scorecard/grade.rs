@@ -39,7 +39,7 @@ impl Scorecard {
                 Some(format!("counts from {}", c.active_from.expect("checked"))),
             ),
             CheckKind::Automatic if c.cycle.is_some() => (Status::Error, c.cycle.clone()),
-            CheckKind::Automatic => match eval::holds(&c.rule, facts, evidence) {
+            CheckKind::Automatic => match holds(&c.rule, facts, evidence) {
                 Ok(true) => (Status::Pass, None),
                 Ok(false) => (Status::Fail, None),
                 Err(e) => (Status::Error, Some(e)),
@@ -185,7 +185,7 @@ impl Scorecard {
                 }
                 if c.filter
                     .as_ref()
-                    .is_some_and(|f| !eval::matches_filter(facts.entity(), f))
+                    .is_some_and(|f| !matches_filter(facts.entity(), f))
                 {
                     return Status::NotApplicable;
                 }
@@ -237,7 +237,7 @@ impl Scorecard {
             }
             if c.filter
                 .as_ref()
-                .is_some_and(|f| !eval::matches_filter(facts.entity(), f))
+                .is_some_and(|f| !matches_filter(facts.entity(), f))
             {
                 statuses.push(Status::NotApplicable);
                 continue;

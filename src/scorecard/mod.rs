@@ -4,7 +4,6 @@
 //! scorecard changes — and every change of a check's result is appended to the history.
 
 mod engine;
-mod eval;
 mod grade;
 mod inputs;
 pub mod rollup;
@@ -22,8 +21,8 @@ use crate::readmodel::filter::Predicate;
 use crate::readmodel::Snapshot;
 use crate::storage::{CheckInputRow, Db, NewHistoryRow};
 
+pub use crate::model::facts::{annotate, etag_of, holds, matches_filter, Evidence, Facts};
 pub use engine::Engine;
-pub use eval::{annotate, etag_of, holds, matches_filter, Facts};
 pub use spec::mark_level_cycles;
 
 /// The pseudo-scorecard holding `techInsights.factChecker.checks` from the app-config.
@@ -206,16 +205,6 @@ pub struct CheckResult {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub solution: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Evidence {
-    pub fact: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    pub operator: String,
-    pub expected: Value,
-    pub actual: Value,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -124,11 +124,9 @@ impl Scorecard {
         &'a self,
         entity: &'a Value,
     ) -> impl Iterator<Item = &'a Check> + 'a {
-        self.checks.iter().filter(move |c| {
-            c.filter
-                .as_ref()
-                .is_none_or(|f| eval::matches_filter(entity, f))
-        })
+        self.checks
+            .iter()
+            .filter(move |c| c.filter.as_ref().is_none_or(|f| matches_filter(entity, f)))
     }
 
     /// The check id Tech Insights clients see: the configured id for `techInsights` checks,

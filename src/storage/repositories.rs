@@ -21,6 +21,19 @@ pub struct RepositoryRow {
     pub crawled_at: i64,
 }
 
+impl RepositoryRow {
+    /// The `repository` fact of the rule evaluator: what a check can read of the crawl.
+    pub fn facts(&self) -> serde_json::Value {
+        serde_json::json!({
+            "url": self.url,
+            "branch": self.branch,
+            "commit": self.commit_id,
+            "committedAt": chrono::DateTime::from_timestamp(self.committed_at, 0).map(|t| t.to_rfc3339()),
+            "files": serde_json::from_str::<serde_json::Value>(&self.files_json).unwrap_or(serde_json::json!([])),
+        })
+    }
+}
+
 impl Db {
     pub fn save_repository(&self, row: &RepositoryRow) -> Result<()> {
         let pg = self.is_postgres();

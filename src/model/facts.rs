@@ -3,10 +3,20 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Evidence;
-use crate::model::rule::{parse_path, select, Condition};
+use serde::Serialize;
 
-use crate::storage::RepositoryRow;
+use super::rule::{parse_path, select, Condition};
+
+/// One fact condition that was looked at: what was expected and what was found.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evidence {
+    pub fact: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub operator: String,
+    pub expected: Value,
+    pub actual: Value,
+}
 
 /// scorecard → (its level names, entity → level index reached).
 pub type LevelIndex =
@@ -43,11 +53,9 @@ impl Facts {
         self.pushed.as_object()
     }
 
-    pub fn new(
-        entity: Value,
-        repo: Option<&RepositoryRow>,
-        pushed: Option<&Map<String, Value>>,
-    ) -> Facts {
+    /// `repository` is the crawl of the entity's repository (`url`, `branch`, `commit`,
+    /// `committedAt`, `files`), or null.
+    pub fn new(entity: Value, repository: Value, pushed: Option<&Map<String, Value>>) -> Facts {
         let mut relations: Map<String, Value> = Map::new();
         for r in entity["relations"].as_array().into_iter().flatten() {
             if let (Some(t), Some(target)) = (r["type"].as_str(), r["targetRef"].as_str()) {
@@ -59,16 +67,6 @@ impl Facts {
             .iter()
             .map(|(k, v)| (k.clone(), json!(v.as_array().map_or(0, Vec::len))))
             .collect();
-        let repository = match repo {
-            Some(r) => json!({
-                "url": r.url,
-                "branch": r.branch,
-                "commit": r.commit_id,
-                "committedAt": chrono::DateTime::from_timestamp(r.committed_at, 0).map(|t| t.to_rfc3339()),
-                "files": serde_json::from_str::<Value>(&r.files_json).unwrap_or(json!([])),
-            }),
-            None => Value::Null,
-        };
         let meta = &entity["metadata"];
         let non_empty = |v: &Value| match v {
             Value::String(s) => !s.is_empty(),
@@ -444,18 +442,11 @@ mod tests {
     fn rules_read_entity_relations_and_repository_facts() {
         let entity = json!({"metadata":{"annotations":{"backstage.io/techdocs-ref":"dir:."}},
                             "relations":[{"type":"ownedBy","targetRef":"group:default/a"}]});
-        let repo = RepositoryRow {
-            origin: "o".into(),
-            source_id: "s".into(),
-            url: "u".into(),
-            branch: "main".into(),
-            commit_id: "c".into(),
-            committed_at: chrono::Utc::now().timestamp() - 86_400 * 3,
-            author: "a".into(),
-            files_json: r#"["README.md",".github/workflows/ci.yml"]"#.into(),
-            crawled_at: 0,
-        };
-        let facts = Facts::new(entity, Some(&repo), None);
+        let committed = chrono::Utc::now() - chrono::Duration::days(3);
+        let repo = json!({"url": "u", "branch": "main", "commit": "c",
+                          "committedAt": committed.to_rfc3339(),
+                          "files": ["README.md", ".github/workflows/ci.yml"]});
+        let facts = Facts::new(entity, repo, None);
         let rule = parse(&json!({"all":[
             {"fact":"entity","path":"$.metadata.annotations['backstage.io/techdocs-ref']","operator":"exists"},
             {"fact":"relationCounts","path":"$.ownedBy","operator":"greaterThanInclusive","value":1},
