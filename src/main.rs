@@ -71,7 +71,10 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Validate { paths } => return validate(&paths),
+        Command::Validate { paths } => match load(&cli.config) {
+            Ok(config) => return validate(&config, &paths),
+            Err(e) => Err(e),
+        },
         Command::Serve => load(&cli.config).and_then(serve),
         Command::Migrate => {
             load(&cli.config).and_then(|c| cairn::app::open_database(&c).map(|_| ()))
@@ -153,8 +156,8 @@ fn audit_verify(config: Config) -> anyhow::Result<bool> {
 }
 
 /// Prints one `file:line: ref: field: message` line per problem; exits 1 if there are any.
-fn validate(paths: &[PathBuf]) -> ExitCode {
-    let found = commands::validate(paths);
+fn validate(config: &Config, paths: &[PathBuf]) -> ExitCode {
+    let found = commands::validate(config, paths);
     for p in &found.problems {
         println!("{p}");
     }

@@ -33,7 +33,7 @@ async fn refresh(body: Bytes, state: web::Data<AppState>) -> Reply {
     Ok(HttpResponse::Ok().finish())
 }
 
-async fn validate_entity(body: Bytes, _state: web::Data<AppState>) -> Reply {
+async fn validate_entity(body: Bytes, state: web::Data<AppState>) -> Reply {
     let body = json_body(&body)?;
     let (Some(entity), Some(location)) = (body.get("entity"), body.get("location")) else {
         let missing = if body.contains_key("entity") {
@@ -46,7 +46,11 @@ async fn validate_entity(body: Bytes, _state: web::Data<AppState>) -> Reply {
         ))
         .into());
     };
-    let errors = crate::processing::validate_single(entity, location.as_str().unwrap_or_default());
+    let errors = crate::processing::validate_single(
+        entity,
+        location.as_str().unwrap_or_default(),
+        state.catalog.rules().ai_act(),
+    );
     if errors.is_empty() {
         Ok(HttpResponse::Ok().finish())
     } else {

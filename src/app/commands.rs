@@ -30,7 +30,9 @@ pub struct Validation {
 }
 
 /// Lints descriptor files (or directories of catalog-info.yaml) the way the server ingests them.
-pub fn validate(paths: &[PathBuf]) -> Validation {
+/// AIAgent answers are checked against the configured rule pack's questions.
+pub fn validate(config: &Config, paths: &[PathBuf]) -> Validation {
+    let rules = CatalogRules::allow_all().with_ai_act(super::ai_act_vocabulary(config));
     let mut out = Validation {
         entities: 0,
         problems: Vec::new(),
@@ -42,8 +44,7 @@ pub fn validate(paths: &[PathBuf]) -> Validation {
                 .push(format!("{}:1: -: -: file does not exist", p.display()));
             continue;
         }
-        let result =
-            crate::ingest::process(&RootLocation::new("file", &abs), &CatalogRules::allow_all());
+        let result = crate::ingest::process(&RootLocation::new("file", &abs), &rules);
         out.entities += result.emitted.len() - 1;
         out.problems.extend(result.reports().map(|r| r.to_string()));
     }

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::ingest::crawler::Crawler;
 use crate::ingest::schedule::{self, Scheduler};
 use crate::ingest::{self, Catalog};
+use crate::model::governance::AiActVocabulary;
 use crate::processing::RootLocation;
 use crate::readmodel::ReadModel;
 use crate::storage::Db;
@@ -180,11 +181,26 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
 }
 
 /// Builds the catalog service for a config and database; `on_change` runs after each write.
+/// What `AIAgent` descriptors are validated against: the vocabulary of the configured rule pack,
+/// read at start. A pack that does not load leaves `spec.aiAct` checked for shape only (the
+/// compliance endpoints say why the pack does not load).
+pub fn ai_act_vocabulary(config: &Config) -> Option<Arc<AiActVocabulary>> {
+    let path = std::path::Path::new(&config.cairn.compliance.rule_pack);
+    match crate::compliance::RulePack::load(path) {
+        Ok(pack) => Some(Arc::new(pack.vocabulary())),
+        Err(e) => {
+            tracing::warn!(error = %e, "the rule pack does not load: AI Act answers are checked for shape only");
+            None
+        }
+    }
+}
+
 pub fn build_catalog(
     config: &Config,
     db: Db,
     on_change: Box<dyn Fn() + Send + Sync>,
 ) -> anyhow::Result<Arc<Catalog>> {
+    let ai_act = ai_act_vocabulary(config);
     let roots = config
         .catalog
         .locations
@@ -195,14 +211,14 @@ pub fn build_catalog(
                     &l.loc_type,
                     &ingest::absolute_target(&l.loc_type, &l.target),
                 ),
-                config.location_rules(l),
+                config.location_rules(l).with_ai_act(ai_act.clone()),
             )
         })
         .collect();
     Ok(Catalog::new(
         db,
         roots,
-        config.catalog_rules(),
+        config.catalog_rules().with_ai_act(ai_act),
         config.orphan_strategy(),
         on_change,
     )?)

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde_json::{json, Map, Value};
 
+use crate::model::governance::{AiActVocabulary, Answer};
 use crate::model::rule::{self, Condition};
 
 #[derive(Debug, Clone)]
 pub struct Question {
     pub id: String,
     pub cite: String,
-    pub kind: String,
+    pub kind: Answer,
     pub text: String,
     pub help: Option<String>,
     pub optional: bool,
@@ -308,7 +309,12 @@ impl RulePack {
                     .as_str()
                     .ok_or_else(|| format!("{field}.cite: is required"))?
                     .to_string(),
-                kind: q["type"].as_str().unwrap_or("boolean").to_string(),
+                kind: {
+                    let name = q["type"].as_str().unwrap_or("boolean");
+                    Answer::of_type(name).ok_or_else(|| {
+                        format!("{field}.type: must be boolean, annex-iii or letters, got {name}")
+                    })?
+                },
                 text: q["text"]
                     .as_str()
                     .ok_or_else(|| format!("{field}.text: is required"))?
@@ -494,16 +500,27 @@ impl RulePack {
         RulePack::parse(&v).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// What an `AIAgent` descriptor's `spec.aiAct` may say under this pack, for validation at
+    /// ingest.
+    pub fn vocabulary(&self) -> AiActVocabulary {
+        AiActVocabulary::new(
+            self.questions.iter().map(|q| (q.id.clone(), q.kind)),
+            self.roles.clone(),
+        )
+    }
+
     /// The questionnaire as a JSON Schema a form can render.
     pub fn questionnaire(&self) -> Value {
         let mut props = Map::new();
         for q in &self.questions {
-            let mut p = match q.kind.as_str() {
-                "annex-iii" => json!({"type": "string", "pattern": "^(none|[1-8][a-h]?)$"}),
-                "letters" => {
+            let mut p = match q.kind {
+                Answer::AnnexIiiPoint => {
+                    json!({"type": "string", "pattern": "^(none|[1-8][a-h]?)$"})
+                }
+                Answer::Letters => {
                     json!({"type": "array", "items": {"type": "string", "enum": ["a", "b", "c", "d"]}, "uniqueItems": true})
                 }
-                _ => json!({"type": "boolean"}),
+                Answer::Bool => json!({"type": "boolean"}),
             };
             p["title"] = json!(format!("{} ({})", q.text, q.cite));
             if let Some(h) = &q.help {

@@ -138,9 +138,9 @@ impl Crawler {
             Duration::from_secs(settings.fetch_timeout_seconds),
         );
         let crawler = Crawler {
+            rules: catalog.rules().clone(),
             catalog,
             data_dir: PathBuf::from(&config.cairn.data_dir),
-            rules: config.catalog_rules(),
             settings,
             sources,
             repos: Mutex::new(HashMap::new()),

@@ -262,6 +262,11 @@ impl Catalog {
 
     /// Processes and stores one root location as the catalog's own work; returns how many rows
     /// changed.
+    /// The rules of registered locations (the configured `catalog.rules`).
+    pub fn rules(&self) -> &CatalogRules {
+        &self.registered_rules
+    }
+
     pub fn ingest_root(&self, root: &RootLocation, rules: &CatalogRules) -> Result<usize> {
         self.ingest_root_by(root, rules, &Actor::cairn())
     }

@@ -1,7 +1,12 @@
 //! `catalog.rules`: which kinds (optionally of which `spec.type`) a location may emit, and
-//! `catalog.orphanStrategy`: what happens to an entity its location no longer emits.
+//! `catalog.orphanStrategy`: what happens to an entity its location no longer emits; and the
+//! rule pack's vocabulary that `AIAgent` descriptors are validated against.
+
+use std::sync::Arc;
 
 use serde_json::Value;
+
+use super::governance::AiActVocabulary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrphanStrategy {
@@ -20,15 +25,23 @@ pub struct AllowRule {
 pub struct CatalogRules {
     /// `None` allows every kind.
     allow: Option<Vec<AllowRule>>,
+    /// What `spec.aiAct` may say; `None` checks its shape only.
+    ai_act: Option<Arc<AiActVocabulary>>,
 }
 
 impl CatalogRules {
     pub fn allow_all() -> Self {
-        CatalogRules { allow: None }
+        CatalogRules {
+            allow: None,
+            ai_act: None,
+        }
     }
 
     pub fn new(allow: Vec<AllowRule>) -> Self {
-        CatalogRules { allow: Some(allow) }
+        CatalogRules {
+            allow: Some(allow),
+            ai_act: None,
+        }
     }
 
     /// Backstage's default when `catalog.rules` is absent.
@@ -50,9 +63,21 @@ impl CatalogRules {
             Some(list) => {
                 let mut all = list.clone();
                 all.extend(more.iter().cloned());
-                Self::new(all)
+                Self {
+                    allow: Some(all),
+                    ai_act: self.ai_act.clone(),
+                }
             }
         }
+    }
+
+    pub fn with_ai_act(mut self, vocabulary: Option<Arc<AiActVocabulary>>) -> Self {
+        self.ai_act = vocabulary;
+        self
+    }
+
+    pub fn ai_act(&self) -> Option<&AiActVocabulary> {
+        self.ai_act.as_deref()
     }
 
     pub fn allows(&self, entity: &Value) -> bool {

@@ -15,25 +15,69 @@ pub enum Answer {
     Letters,
 }
 
-/// The answer type of a question ID of ai-act.md §3.3–3.6, if it is one.
-pub fn question(id: &str) -> Option<Answer> {
-    match id {
-        "S1" | "S2" | "S3" | "R2" | "R3" | "H1" | "H2" | "H5" => Some(Answer::Bool),
-        "P1" | "P2" | "P3" | "P4" | "P5" | "P6" | "P7" | "P8" | "P9" => Some(Answer::Bool),
-        "T1" | "T2" | "T3" | "T4" | "T5" | "G1" | "G2" | "G3" | "G4" | "G5" => Some(Answer::Bool),
-        "H3" => Some(Answer::AnnexIiiPoint),
-        "H4" => Some(Answer::Letters),
-        _ => None,
+impl Answer {
+    /// The answer type a rule pack question declares (`type: boolean | annex-iii | letters`).
+    pub fn of_type(name: &str) -> Option<Answer> {
+        match name {
+            "boolean" => Some(Answer::Bool),
+            "annex-iii" => Some(Answer::AnnexIiiPoint),
+            "letters" => Some(Answer::Letters),
+            _ => None,
+        }
     }
 }
 
-const ROLES: &[&str] = &[
-    "provider",
-    "deployer",
-    "importer",
-    "distributor",
-    "product-manufacturer",
-];
+/// What an `AIAgent`'s `spec.aiAct` may say: the rule pack's question IDs with their answer
+/// types, and its roles. Policy, so it comes from the pack (`spec.questions`, `spec.role.values`),
+/// never from Rust.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AiActVocabulary {
+    questions: std::collections::BTreeMap<String, Answer>,
+    roles: Vec<String>,
+}
+
+impl AiActVocabulary {
+    pub fn new(questions: impl IntoIterator<Item = (String, Answer)>, roles: Vec<String>) -> Self {
+        AiActVocabulary {
+            questions: questions.into_iter().collect(),
+            roles,
+        }
+    }
+
+    /// Reads the vocabulary of a rule pack document (the YAML of `rule-pack.yaml`).
+    pub fn from_pack(pack: &Value) -> Result<Self, String> {
+        let spec = &pack["spec"];
+        let mut questions = Vec::new();
+        for (i, q) in spec["questions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let id = q["id"]
+                .as_str()
+                .ok_or_else(|| format!("spec.questions.{i}.id is required"))?;
+            let kind = q["type"].as_str().unwrap_or("boolean");
+            let answer = Answer::of_type(kind).ok_or_else(|| {
+                format!("spec.questions.{i}.type must be boolean, annex-iii or letters, got {kind}")
+            })?;
+            questions.push((id.to_string(), answer));
+        }
+        let roles = spec["role"]["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        Ok(AiActVocabulary::new(questions, roles))
+    }
+
+    /// The answer type of a question ID, if the pack asks it.
+    pub fn question(&self, id: &str) -> Option<Answer> {
+        self.questions.get(id).copied()
+    }
+}
 
 fn string_at(obj: &Map<String, Value>, key: &str, field: &str, problems: &mut Vec<Problem>) {
     match obj.get(key) {
@@ -43,7 +87,13 @@ fn string_at(obj: &Map<String, Value>, key: &str, field: &str, problems: &mut Ve
 }
 
 /// Nested shapes of `Event`, `DataProduct` and `AIAgent` specs.
-pub fn check_spec(kind: &str, spec: &Map<String, Value>, problems: &mut Vec<Problem>) {
+/// `ai_act`: the rule pack's vocabulary; without one, `spec.aiAct` is checked for shape only.
+pub fn check_spec(
+    kind: &str,
+    spec: &Map<String, Value>,
+    ai_act: Option<&AiActVocabulary>,
+    problems: &mut Vec<Problem>,
+) {
     match kind {
         "Event" => {
             if let Some(Value::Object(schema)) = spec.get("schema") {
@@ -80,7 +130,7 @@ pub fn check_spec(kind: &str, spec: &Map<String, Value>, problems: &mut Vec<Prob
                 string_at(l, "sink", "spec.logging", problems);
             }
             if let Some(Value::Object(ai)) = spec.get("aiAct") {
-                check_ai_act(ai, problems);
+                check_ai_act(ai, ai_act, problems);
             }
         }
         _ => {}
@@ -253,14 +303,19 @@ fn is_filter_set(f: &Value) -> bool {
     })
 }
 
-fn check_ai_act(ai: &Map<String, Value>, problems: &mut Vec<Problem>) {
+fn check_ai_act(
+    ai: &Map<String, Value>,
+    vocabulary: Option<&AiActVocabulary>,
+    problems: &mut Vec<Problem>,
+) {
     if let Some(role) = ai.get("role") {
-        if !role.as_str().is_some_and(|r| ROLES.contains(&r)) {
+        let known = |r: &str| vocabulary.is_none_or(|v| v.roles.iter().any(|x| x == r));
+        if !role.as_str().is_some_and(known) {
             problems.push(Problem::new(
                 "spec.aiAct.role",
                 format!(
                     "must be equal to one of the allowed values: {}",
-                    ROLES.join(", ")
+                    vocabulary.map(|v| v.roles.join(", ")).unwrap_or_default()
                 ),
             ));
         }
@@ -299,9 +354,13 @@ fn check_ai_act(ai: &Map<String, Value>, problems: &mut Vec<Problem>) {
             return;
         }
     };
+    let Some(vocabulary) = vocabulary else {
+        return;
+    };
     for (id, v) in answers {
         let field = format!("spec.aiAct.answers.{id}");
-        let ok = match question(id) {
+        let answer = vocabulary.question(id);
+        let ok = match answer {
             None => true, // a warning, see validation::warnings
             Some(Answer::Bool) => v.is_boolean(),
             Some(Answer::AnnexIiiPoint) => v.as_str().is_some_and(|s| {
@@ -319,7 +378,7 @@ fn check_ai_act(ai: &Map<String, Value>, problems: &mut Vec<Problem>) {
             }),
         };
         if !ok {
-            let expected = match question(id) {
+            let expected = match answer {
                 Some(Answer::Bool) => "a boolean",
                 Some(Answer::AnnexIiiPoint) => "none or an Annex III point such as 5b",
                 _ => "a list of letters a-d",
@@ -334,6 +393,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The vocabulary of the rule pack the project ships.
+    fn shipped() -> AiActVocabulary {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scorecards/eu-ai-act/rule-pack.yaml"
+        ))
+        .unwrap();
+        AiActVocabulary::from_pack(&serde_yaml::from_str(&text).unwrap()).unwrap()
+    }
+
     fn agent(ai: Value) -> Value {
         json!({"apiVersion":"cairn.dev/v1alpha1","kind":"AIAgent","metadata":{"name":"bot"},
                "spec":{"type":"assistant","lifecycle":"production","owner":"cx","aiAct": ai}})
@@ -344,10 +413,10 @@ mod tests {
         let e = agent(
             json!({"role":"deployer","answers":{"S1":true,"H3":"5b","H4":["a"],"T1":"yes","X9":true}}),
         );
-        let errors = super::super::validation::validate_entity(&e);
+        let errors = super::super::validation::validate_entity(&e, Some(&shipped()));
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].field, "spec.aiAct.answers.T1");
-        let warnings = super::super::validation::warnings(&e);
+        let warnings = super::super::validation::warnings(&e, Some(&shipped()));
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].field, "spec.aiAct.answers.X9");
     }
@@ -356,15 +425,15 @@ mod tests {
     fn unknown_spec_fields_of_governance_kinds_are_warnings() {
         let e = json!({"apiVersion":"cairn.dev/v1alpha1","kind":"Event","metadata":{"name":"e"},
                        "spec":{"type":"domain-event","lifecycle":"production","owner":"g","colour":"red"}});
-        assert!(super::super::validation::validate_entity(&e).is_empty());
+        assert!(super::super::validation::validate_entity(&e, None).is_empty());
         assert_eq!(
-            super::super::validation::warnings(&e)[0].field,
+            super::super::validation::warnings(&e, None)[0].field,
             "spec.colour"
         );
         let bad = json!({"apiVersion":"cairn.dev/v1alpha1","kind":"Event","metadata":{"name":"e"},
                        "spec":{"type":"rumour","lifecycle":"production","owner":"g"}});
         assert_eq!(
-            super::super::validation::validate_entity(&bad)[0].field,
+            super::super::validation::validate_entity(&bad, None)[0].field,
             "spec.type"
         );
     }

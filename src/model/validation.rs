@@ -2,6 +2,7 @@
 //! (names, namespaces, labels, annotations, tags, links) and the required spec fields per kind.
 //! Every problem names the field it is about so callers can point at a file and line.
 
+use super::governance::AiActVocabulary;
 use once_cell::sync::Lazy;
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -154,17 +155,18 @@ pub fn validate_envelope(entity: &Value) -> Vec<Problem> {
 
 /// Full validation of a source entity (as written in a descriptor, before Cairn adds anything).
 /// Kinds Cairn has no spec rules for get the envelope and field-format checks only.
-pub fn validate_entity(entity: &Value) -> Vec<Problem> {
+/// `ai_act`: the rule pack's vocabulary for `AIAgent`s' `spec.aiAct` (shape only without one).
+pub fn validate_entity(entity: &Value, ai_act: Option<&AiActVocabulary>) -> Vec<Problem> {
     let problems = validate_envelope(entity);
     if !problems.is_empty() {
         return problems;
     }
-    validate_fields(entity)
+    validate_fields(entity, ai_act)
 }
 
 /// Everything [`validate_entity`] checks beyond the envelope, for an entity whose envelope
 /// [`validate_envelope`] already accepted.
-pub fn validate_fields(entity: &Value) -> Vec<Problem> {
+pub fn validate_fields(entity: &Value, ai_act: Option<&AiActVocabulary>) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Some(obj) = entity.as_object() else {
         return validate_envelope(entity);
@@ -194,7 +196,7 @@ pub fn validate_fields(entity: &Value) -> Vec<Problem> {
         )),
     }
     if problems.is_empty() {
-        validate_kind(api_version, kind, obj.get("spec"), &mut problems);
+        validate_kind(api_version, kind, obj.get("spec"), ai_act, &mut problems);
     }
     problems
 }
@@ -320,7 +322,7 @@ fn validate_link(i: usize, link: &Value, problems: &mut Vec<Problem>) {
 
 /// Problems that do not stop ingestion: unknown spec fields of Cairn's kinds and unknown
 /// EU AI Act answer keys. The entity is kept; the warnings show in its status.
-pub fn warnings(entity: &Value) -> Vec<Problem> {
+pub fn warnings(entity: &Value, ai_act: Option<&AiActVocabulary>) -> Vec<Problem> {
     let kind = entity["kind"].as_str().unwrap_or_default();
     let Some(rules) = spec_rules(kind) else {
         return vec![];
@@ -358,13 +360,13 @@ pub fn warnings(entity: &Value) -> Vec<Problem> {
             ));
         }
     }
-    if let Some(answers) = spec
-        .get("aiAct")
+    if let Some(answers) = ai_act
+        .and(spec.get("aiAct"))
         .and_then(|a| a.get("answers"))
         .and_then(Value::as_object)
     {
         for key in answers.keys() {
-            if super::governance::question(key).is_none() {
+            if ai_act.is_some_and(|v| v.question(key).is_none()) {
                 out.push(Problem::new(
                     format!("spec.aiAct.answers.{key}"),
                     format!("unknown EU AI Act question {key} (kept)"),
@@ -375,7 +377,13 @@ pub fn warnings(entity: &Value) -> Vec<Problem> {
     out
 }
 
-fn validate_kind(api_version: &str, kind: &str, spec: Option<&Value>, problems: &mut Vec<Problem>) {
+fn validate_kind(
+    api_version: &str,
+    kind: &str,
+    spec: Option<&Value>,
+    ai_act: Option<&AiActVocabulary>,
+    problems: &mut Vec<Problem>,
+) {
     let Some(rules) = spec_rules(kind) else {
         return;
     };
@@ -421,7 +429,7 @@ fn validate_kind(api_version: &str, kind: &str, spec: Option<&Value>, problems: 
             }
         }
     }
-    super::governance::check_spec(kind, spec, problems);
+    super::governance::check_spec(kind, spec, ai_act, problems);
 }
 
 fn schema_problem(field: &str, message: &str) -> Problem {
@@ -507,24 +515,24 @@ mod tests {
 
     #[test]
     fn a_valid_component_has_no_problems() {
-        assert_eq!(validate_entity(&component()), vec![]);
+        assert_eq!(validate_entity(&component(), None), vec![]);
     }
 
     #[test]
     fn a_64_character_name_is_rejected() {
         let mut e = component();
         e["metadata"]["name"] = json!("a".repeat(64));
-        let p = validate_entity(&e);
+        let p = validate_entity(&e, None);
         assert_eq!(p[0].field, "metadata.name");
         e["metadata"]["name"] = json!("a".repeat(63));
-        assert!(validate_entity(&e).is_empty());
+        assert!(validate_entity(&e, None).is_empty());
     }
 
     #[test]
     fn missing_owner_names_the_field() {
         let mut e = component();
         e["spec"].as_object_mut().unwrap().remove("owner");
-        let p = validate_entity(&e);
+        let p = validate_entity(&e, None);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].field, "spec.owner");
         assert!(p[0].message.contains("'owner'"));
@@ -545,12 +553,12 @@ mod tests {
     fn root_keys_relations_and_status_are_foreign() {
         let mut e = component();
         e["status"] = json!({});
-        assert_eq!(validate_entity(&e)[0].message, "Unknown field status");
+        assert_eq!(validate_entity(&e, None)[0].message, "Unknown field status");
     }
 
     #[test]
     fn unknown_kinds_pass_with_a_valid_envelope() {
         let e = json!({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"}});
-        assert!(validate_entity(&e).is_empty());
+        assert!(validate_entity(&e, None).is_empty());
     }
 }

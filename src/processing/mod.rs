@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
 use crate::descriptor::{self, SourceReader};
+use crate::model::governance::AiActVocabulary;
 use crate::model::{self, annotations, kinds::SORTED_REF_ARRAYS, validation, Relation};
 
 /// A location registered through config or the API: the root of one processing tree.
@@ -276,7 +277,7 @@ pub fn process_root_cached(
                 ));
             }
         }
-        let prepared = prepare_files(&fresh_files, &origin, reader, cache);
+        let prepared = prepare_files(&fresh_files, &origin, reader, cache, rules.ai_act());
         for ((key, file), outcome) in fresh_files.into_iter().zip(prepared) {
             let before = result.emitted.len();
             let ctx = FileContext {
@@ -352,10 +353,11 @@ fn prepare_files(
     origin: &str,
     reader: &dyn SourceReader,
     cache: Option<&PrepareCache>,
+    ai_act: Option<&AiActVocabulary>,
 ) -> Vec<FileOutcome> {
     let prep = |key: &str, file: &str| match cache {
-        Some(c) => c.prepare(file, reader, |r| prepare_file(key, file, origin, r)),
-        None => prepare_file(key, file, origin, reader),
+        Some(c) => c.prepare(file, reader, |r| prepare_file(key, file, origin, r, ai_act)),
+        None => prepare_file(key, file, origin, reader, ai_act),
     };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -383,7 +385,13 @@ fn prepare_files(
     })
 }
 
-fn prepare_file(key: &str, file: &str, origin: &str, reader: &dyn SourceReader) -> FileOutcome {
+fn prepare_file(
+    key: &str,
+    file: &str,
+    origin: &str,
+    reader: &dyn SourceReader,
+    ai_act: Option<&AiActVocabulary>,
+) -> FileOutcome {
     let report =
         |line: usize, entity: Option<&str>, field: Option<&str>, name: &str, message: String| {
             Report {
@@ -439,7 +447,7 @@ fn prepare_file(key: &str, file: &str, origin: &str, reader: &dyn SourceReader) 
             failures.push(at_field(&field, "InputError", msg));
         }
         if failures.is_empty() {
-            for p in validation::validate_fields(&entity) {
+            for p in validation::validate_fields(&entity, ai_act) {
                 failures.push(at_field(&p.field, p.error_name, p.message));
             }
         }
@@ -450,7 +458,7 @@ fn prepare_file(key: &str, file: &str, origin: &str, reader: &dyn SourceReader) 
                 Err((field, e)) => failures.push(at_field(&field, "InputError", e)),
             }
         }
-        let warnings = validation::warnings(&entity)
+        let warnings = validation::warnings(&entity, ai_act)
             .into_iter()
             .map(|p| {
                 let line = descriptor::field_line(&text, doc, &p.field);
@@ -621,7 +629,11 @@ fn sort_ref_arrays(entity: &mut Value) {
 
 /// Validates one entity as `POST /validate-entity` does: envelope, formats, kind rules and
 /// relations. Returns Backstage-serialised errors (empty when valid).
-pub fn validate_single(entity: &Value, location: &str) -> Vec<ProcessingError> {
+pub fn validate_single(
+    entity: &Value,
+    location: &str,
+    ai_act: Option<&AiActVocabulary>,
+) -> Vec<ProcessingError> {
     let err = |name: &str, message: String| ProcessingError {
         name: name.into(),
         message,
@@ -648,7 +660,7 @@ pub fn validate_single(entity: &Value, location: &str) -> Vec<ProcessingError> {
         entity["metadata"]["namespace"] = json!("default");
     }
     let entity_ref = model::entity_ref_of(&entity).canonical();
-    let mut out: Vec<ProcessingError> = validation::validate_fields(&entity)
+    let mut out: Vec<ProcessingError> = validation::validate_fields(&entity, ai_act)
         .into_iter()
         .map(|p| ProcessingError {
             name: "InputError".into(),

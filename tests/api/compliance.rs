@@ -475,8 +475,15 @@ async fn tiers_and_annex_iv_sections_come_from_the_rule_pack() {
     .replace(
         "{ label: Tools, field: spec.tools }",
         "{ label: Tools, field: spec.tools }\n        - { label: Owner, field: spec.owner }",
-    );
+    )
+    // A new question and a new role: descriptors are validated against them at ingest.
+    .replace(
+        "  questions:\n",
+        "  questions:\n    - { id: X1, cite: \"Art. 99\", type: boolean, optional: true, text: \"A question only this copy asks\" }\n",
+    )
+    .replace("values: [provider, deployer,", "values: [authorised-representative, provider, deployer,");
     assert_ne!(edited, shipped);
+    assert!(edited.contains("authorised-representative"));
     let dir = tempfile::tempdir().unwrap();
     let pack = dir.path().join("rule-pack.yaml");
     std::fs::write(&pack, &edited).unwrap();
@@ -531,4 +538,39 @@ async fn tiers_and_annex_iv_sections_come_from_the_rule_pack() {
     assert!(md.contains("Standards and common specifications"), "{md}");
     assert!(!md.contains("Harmonised standards applied"), "{md}");
     assert!(md.contains("team-a"), "the item added to section 1: {md}");
+
+    let agent = |role: &str, x1: Value| {
+        json!({"location": "url:https://x/ai.yaml", "entity": {"apiVersion": "cairn.dev/v1alpha1",
+            "kind": "AIAgent", "metadata": {"name": "rep"}, "spec": {"type": "assistant",
+            "lifecycle": "production", "owner": "team-a",
+            "aiAct": {"role": role, "answers": {"S1": true, "X1": x1}}}}})
+    };
+    let (s, v) = app
+        .post(
+            "/validate-entity",
+            agent("authorised-representative", json!(true)),
+        )
+        .await;
+    assert_eq!(s, 200, "the pack's new role and question are known: {v}");
+    let (s, v) = app
+        .post(
+            "/validate-entity",
+            agent("authorised-representative", json!("yes")),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(
+        v.to_string()
+            .contains("spec.aiAct.answers.X1: must be a boolean"),
+        "the new question's type is the pack's: {v}"
+    );
+    let (s, v) = app
+        .post("/validate-entity", agent("reseller", json!(true)))
+        .await;
+    assert_eq!(s, 400);
+    assert!(
+        v.to_string()
+            .contains("authorised-representative, provider"),
+        "the roles listed are the pack's: {v}"
+    );
 }
