@@ -1,9 +1,17 @@
-//! Liveness and readiness: ready once the first ingest of every location has finished.
+//! Liveness and readiness: ready once the first ingest of every location has finished; and
+//! "settled": every write up to a change sequence is visible to reads and to the background work.
 
-use actix_web::{web, HttpResponse};
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::AppState;
+use super::params::Params;
+use super::{blocking, ApiError, AppState};
+use crate::error::Error;
+
+/// The longest a caller can wait for the catalog to settle.
+const MAX_SETTLE_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -16,4 +24,50 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(json!({"status": "starting"}))
     }
+}
+
+/// `GET /api/cairn/settled?sequence=N&timeoutMs=T`: answers once this replica's read model and
+/// every background follower (scorecards, classification) reflect every change up to `N` (by
+/// default the last change written to the database when the request arrives), or after
+/// `timeoutMs` (default 10 s, at most 60 s) with 503. Tests and scripts wait on this instead of
+/// polling for a result.
+pub async fn settled(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string());
+    params.allow(&["sequence", "timeoutMs"])?;
+    let number = |key: &str| -> Result<Option<i64>, Error> {
+        params
+            .one(key)
+            .map(|v| {
+                v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    Error::Input(format!("{key} must be a non-negative integer, got {v}"))
+                })
+            })
+            .transpose()
+    };
+    let sequence = match number("sequence")? {
+        Some(n) => n,
+        None => {
+            let catalog = state.catalog.clone();
+            blocking(move || catalog.last_change()).await?
+        }
+    };
+    let timeout = number("timeoutMs")?
+        .map_or(Duration::from_secs(10), |ms| {
+            Duration::from_millis(ms as u64)
+        })
+        .min(MAX_SETTLE_WAIT);
+    let settled = state.readmodel.settled_at(sequence, timeout).await;
+    let body = json!({
+        "settled": settled,
+        "sequence": sequence,
+        "settledThrough": state.readmodel.settled_seq(),
+    });
+    Ok(if settled {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    })
 }

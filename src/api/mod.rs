@@ -99,6 +99,7 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
             .open("/metrics", sources::metrics);
     });
     routes::mount(cfg, table, "/api/cairn", |r| {
+        r.get("/settled", health::settled);
         sources::routes(r);
         graph::routes(r);
         scorecards::routes(r);

@@ -129,26 +129,35 @@ async fn hold_the_lease(
 }
 
 /// Runs `work` off the async threads each time the read model follows a change (and once a
-/// second, for work that also depends on the time), once it is ready, until told to stop.
-async fn follow(
+/// second, for work that also depends on the time), once it is ready, until told to stop. `work`
+/// says whether it succeeded: only then is this follower settled at what the read model followed.
+fn follow(
     readmodel: Arc<ReadModel>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
-    work: impl Fn(Arc<ReadModel>) + Send + Sync + 'static,
-) {
-    let work = Arc::new(work);
-    let mut followed = readmodel.subscribe();
-    loop {
-        tokio::select! {
-            _ = followed.changed() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stopped.changed() => break,
-        }
-        if !readmodel.is_ready() {
-            continue;
-        }
-        let (rm, work) = (readmodel.clone(), work.clone());
-        if let Err(e) = tokio::task::spawn_blocking(move || work(rm)).await {
-            tracing::error!(error = %e, "background work panicked");
+    work: impl Fn(Arc<ReadModel>) -> bool + Send + Sync + 'static,
+) -> impl std::future::Future<Output = ()> {
+    // Registered now, before the task first runs: nothing is settled until it has worked.
+    let follower = readmodel.follower();
+    async move {
+        let work = Arc::new(work);
+        let mut followed = readmodel.subscribe();
+        loop {
+            tokio::select! {
+                _ = followed.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stopped.changed() => break,
+            }
+            if !readmodel.is_ready() {
+                continue;
+            }
+            // Read before the work looks at the snapshot, which is at least this far along.
+            let through = readmodel.followed_seq();
+            let (rm, work) = (readmodel.clone(), work.clone());
+            match tokio::task::spawn_blocking(move || work(rm)).await {
+                Ok(true) => follower.done_through(through),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "background work panicked"),
+            }
         }
     }
 }
@@ -180,7 +189,6 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// Builds the catalog service for a config and database; `on_change` runs after each write.
 /// What `AIAgent` descriptors are validated against: the vocabulary of the configured rule pack,
 /// read at start. A pack that does not load leaves `spec.aiAct` checked for shape only (the
 /// compliance endpoints say why the pack does not load).
@@ -195,6 +203,7 @@ pub fn ai_act_vocabulary(config: &Config) -> Option<Arc<AiActVocabulary>> {
     }
 }
 
+/// Builds the catalog service for a config and database; `on_change` runs after each write.
 pub fn build_catalog(
     config: &Config,
     db: Db,
@@ -378,9 +387,11 @@ impl Application {
         tasks.push(tokio::spawn(follow(
             readmodel.clone(),
             stopped.clone(),
-            move |rm: Arc<ReadModel>| {
-                if let Err(e) = engine.evaluate(&rm.snapshot()) {
+            move |rm: Arc<ReadModel>| match engine.evaluate(&rm.snapshot()) {
+                Ok(_) => true,
+                Err(e) => {
                     tracing::error!(error = %e, "scorecard evaluation failed");
+                    false
                 }
             },
         )));
@@ -396,10 +407,14 @@ impl Application {
             stopped.clone(),
             move |rm: Arc<ReadModel>| {
                 if !watch_catalog.is_writer() {
-                    return;
+                    return true;
                 }
-                if let Err(e) = watch.lock().run(&watch_db, &rm.snapshot(), &pack_source) {
-                    tracing::error!(error = %e, "recording classification changes failed");
+                match watch.lock().run(&watch_db, &rm.snapshot(), &pack_source) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::error!(error = %e, "recording classification changes failed");
+                        false
+                    }
                 }
             },
         )));

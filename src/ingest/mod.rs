@@ -483,6 +483,11 @@ impl Catalog {
         Ok(())
     }
 
+    /// The last change written to the change log, by any replica.
+    pub fn last_change(&self) -> Result<i64> {
+        Ok(self.db.last_change()?)
+    }
+
     /// Whether this replica holds the writer lease (scheduled work runs only there).
     pub fn is_writer(&self) -> bool {
         self.writer_lease.load(std::sync::atomic::Ordering::SeqCst)

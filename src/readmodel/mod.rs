@@ -327,6 +327,25 @@ pub struct ReadModel {
     /// The last change of the change log followed (entities and every other input): background
     /// work waits on it.
     followed: tokio::sync::watch::Sender<i64>,
+    /// How far each background follower has brought its work (a change sequence), and a signal
+    /// each time one moves: what "settled" means.
+    followers: Mutex<Vec<Arc<std::sync::atomic::AtomicI64>>>,
+    progressed: tokio::sync::watch::Sender<()>,
+}
+
+/// A background follower's report of how far it has worked (see [`ReadModel::follower`]).
+pub struct Follower {
+    through: Arc<std::sync::atomic::AtomicI64>,
+    progressed: tokio::sync::watch::Sender<()>,
+}
+
+impl Follower {
+    /// The follower's work reflects every change up to `seq`.
+    pub fn done_through(&self, seq: i64) {
+        self.through
+            .fetch_max(seq, std::sync::atomic::Ordering::SeqCst);
+        self.progressed.send_modify(|_| {});
+    }
 }
 
 impl Default for ReadModel {
@@ -344,6 +363,52 @@ impl ReadModel {
             keys,
             ready: std::sync::atomic::AtomicBool::new(false),
             followed: tokio::sync::watch::channel(0).0,
+            followers: Mutex::new(Vec::new()),
+            progressed: tokio::sync::watch::channel(()).0,
+        }
+    }
+
+    /// The change sequence followed so far (entity changes up to it are in the snapshot).
+    pub fn followed_seq(&self) -> i64 {
+        *self.followed.borrow()
+    }
+
+    /// Registers a background follower (the scorecard engine, the classification watch): the
+    /// catalog is settled at a sequence only when every follower has worked through it.
+    pub fn follower(&self) -> Follower {
+        let through = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        self.followers.lock().push(through.clone());
+        Follower {
+            through,
+            progressed: self.progressed.clone(),
+        }
+    }
+
+    /// The sequence up to which the snapshot and every follower's work reflect all changes.
+    pub fn settled_seq(&self) -> i64 {
+        let followed = self.followed_seq();
+        self.followers
+            .lock()
+            .iter()
+            .map(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+            .fold(followed, i64::min)
+    }
+
+    /// Waits until the catalog is settled at `seq` (see [`Self::settled_seq`]), at most `timeout`;
+    /// returns whether it is.
+    pub async fn settled_at(&self, seq: i64, timeout: std::time::Duration) -> bool {
+        let mut progressed = self.progressed.subscribe();
+        let mut followed = self.followed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.settled_seq() >= seq {
+                return true;
+            }
+            tokio::select! {
+                _ = progressed.changed() => {}
+                _ = followed.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return self.settled_seq() >= seq,
+            }
         }
     }
 

@@ -227,12 +227,22 @@ impl Engine {
 
     /// Brings results up to date with a snapshot; returns how many entity results changed. After
     /// a failure the next evaluation reads every input again.
+    /// Levels that moved re-evaluate their related entities in further rounds before this returns,
+    /// so the results it leaves are settled.
     pub fn evaluate(&self, snap: &Arc<Snapshot>) -> crate::storage::Result<usize> {
-        let evaluated = self.evaluate_changes(snap);
-        if evaluated.is_err() {
-            self.state.lock().change_seq = None;
+        let mut changed = 0;
+        loop {
+            match self.evaluate_changes(snap) {
+                Ok(n) => changed += n,
+                Err(e) => {
+                    self.state.lock().change_seq = None;
+                    return Err(e);
+                }
+            }
+            if self.state.lock().pending.is_empty() {
+                return Ok(changed);
+            }
         }
-        evaluated
     }
 
     /// Whether this replica records history and audit records (it holds the writer lease).

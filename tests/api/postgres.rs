@@ -229,21 +229,6 @@ async fn check_status(app: &crate::support::TestApp, check: &str) -> Option<Stri
         .map(str::to_owned)
 }
 
-async fn wait_until<F, Fut>(ms: u64, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
-    while std::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    false
-}
-
 #[tokio::test]
 async fn replicas_on_one_database_agree_on_facts_exemptions_history_and_audit() {
     let Some(url) = fresh_database() else { return };
@@ -268,11 +253,10 @@ async fn replicas_on_one_database_agree_on_facts_exemptions_history_and_audit() 
     )
     .await;
     for app in [&a, &b] {
-        assert!(
-            wait_until(20_000, || async {
-                check_status(app, "coverage").await.as_deref() == Some("fail")
-            })
-            .await,
+        app.settled().await;
+        assert_eq!(
+            check_status(app, "coverage").await.as_deref(),
+            Some("fail"),
             "both replicas evaluate the card"
         );
     }
@@ -286,10 +270,12 @@ async fn replicas_on_one_database_agree_on_facts_exemptions_history_and_audit() 
         .await;
     assert_eq!(s, 200, "{v}");
     assert!(
-        wait_until(2_000, || async {
-            check_status(&a, "coverage").await.as_deref() == Some("pass")
-        })
-        .await,
+        a.settled_within(1_000).await,
+        "A follows B's write within a second"
+    );
+    assert_eq!(
+        check_status(&a, "coverage").await.as_deref(),
+        Some("pass"),
         "a fact pushed on B reaches A"
     );
     // An exemption granted on A shows on B.
@@ -301,16 +287,19 @@ async fn replicas_on_one_database_agree_on_facts_exemptions_history_and_audit() 
         .await;
     assert_eq!(s, 201, "{v}");
     assert!(
-        wait_until(2_000, || async {
-            check_status(&b, "described").await.as_deref() == Some("exempt")
-        })
-        .await,
+        b.settled_within(1_000).await,
+        "B follows A's write within a second"
+    );
+    assert_eq!(
+        check_status(&b, "described").await.as_deref(),
+        Some("exempt"),
         "an exemption granted on A reaches B"
     );
     let (_, facts) = a.get_cairn("/facts?entityRef=component:default/svc").await;
     assert_eq!(facts["facts"]["coverage"], 91, "{facts}");
     // Both replicas have seen every change; each was recorded once.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    a.settled().await;
+    b.settled().await;
     let (_, history) = a
         .get_cairn("/scorecards/default/delivery/history?entityRef=component:default/svc")
         .await;

@@ -72,15 +72,10 @@ fn status(r: &Value, id: &str) -> String {
 }
 
 async fn settled(app: &TestApp, check: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..50 {
-        last = results(app).await;
-        if !last.is_null() && check(&last) {
-            return last;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("results did not settle: {last}");
+    app.settled().await;
+    let r = results(app).await;
+    assert!(!r.is_null() && check(&r), "results once settled: {r}");
+    r
 }
 
 #[tokio::test]
@@ -134,8 +129,10 @@ async fn a_commit_that_fixes_a_failing_check_flips_it_and_records_history() {
             .collect::<Vec<_>>()
     };
     assert!(
-        app.eventually(5, || async { ci_history().await == vec!["fail", "pass"] })
-            .await,
+        {
+            app.settled().await;
+            ci_history().await == vec!["fail", "pass"]
+        },
         "{:?}",
         ci_history().await
     );
@@ -372,11 +369,10 @@ spec: {type: service, lifecycle: production, owner: team-b}
         ("c.yaml", catalog),
     ])
     .await;
-    let ready = app
-        .eventually(5, || async {
-            app.get_cairn("/scorecards/default/basics").await.1["entities"] == 2
-        })
-        .await;
+    let ready = {
+        app.settled().await;
+        app.get_cairn("/scorecards/default/basics").await.1["entities"] == 2
+    };
     assert!(ready);
     let (s, v) = app
         .get_cairn("/scorecards/default/basics/rollup?by=owner")
@@ -447,11 +443,10 @@ spec: {type: service, lifecycle: production, owner: team-b}
         ("c.yaml", catalog),
     ])
     .await;
-    let ready = app
-        .eventually(5, || async {
-            app.get_cairn("/scorecards/default/basics").await.1["entities"] == 1
-        })
-        .await;
+    let ready = {
+        app.settled().await;
+        app.get_cairn("/scorecards/default/basics").await.1["entities"] == 1
+    };
     assert!(ready);
     let r = app
         .client
@@ -576,7 +571,10 @@ spec: {{type: service, lifecycle: production, owner: team-a}}
         app.get_cairn("/scorecards/default/fresh/entities").await.1["items"][0]["level"].clone()
     };
     assert!(
-        app.eventually(2, || async { level().await == "ok" }).await,
+        {
+            app.settled().await;
+            level().await == "ok"
+        },
         "passes while the review is recent"
     );
     assert!(
@@ -621,14 +619,19 @@ spec: {type: service, lifecycle: production, owner: team-a, dependsOn: [componen
             .clone()
     };
     assert!(
-        app.eventually(5, || async { level().await == "ok" }).await,
+        {
+            app.settled().await;
+            level().await == "ok"
+        },
         "lib is silver, so app passes"
     );
     app.write("lib.yaml", lib(""));
     app.refresh_root().await;
     assert!(
-        app.eventually(5, || async { level().await.is_null() })
-            .await,
+        {
+            app.settled().await;
+            level().await.is_null()
+        },
         "lib dropped to bronze, so app fails"
     );
 }
@@ -668,11 +671,10 @@ spec: {type: library, lifecycle: production, owner: team-a}
         ("c.yaml", catalog),
     ])
     .await;
-    let ok = app
-        .eventually(5, || async {
-            app.get_cairn("/campaigns/default/silver-services").await.1["entities"] == 2
-        })
-        .await;
+    let ok = {
+        app.settled().await;
+        app.get_cairn("/campaigns/default/silver-services").await.1["entities"] == 2
+    };
     assert!(
         ok,
         "{}",
@@ -742,10 +744,10 @@ spec: {type: service, lifecycle: production, owner: team-a}
                 .1
         }
     };
-    assert!(
-        app.eventually(5, || async { card("ping").await["entities"] == 1 })
-            .await
-    );
+    assert!({
+        app.settled().await;
+        card("ping").await["entities"] == 1
+    });
     let ping = card("ping").await;
     assert_eq!(ping["errors"][0]["field"], "spec.checks.1.rule", "{ping}");
     let message = ping["errors"][0]["message"].as_str().unwrap();
@@ -811,8 +813,10 @@ spec: {type: service, lifecycle: production, owner: team-a}
         }
     };
     assert!(
-        app.eventually(5, || async { level("prod").await.is_some() })
-            .await,
+        {
+            app.settled().await;
+            level("prod").await.is_some()
+        },
         "{}",
         app.location_errors().await
     );

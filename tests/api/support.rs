@@ -243,6 +243,27 @@ impl TestApp {
             .join("\n")
     }
 
+    /// Waits for the server's settled signal: every write so far is visible to reads and to the
+    /// background work (scorecards, classification). For what only time changes (a schedule,
+    /// a file watcher that has not written yet), [`Self::eventually`].
+    pub async fn settled(&self) {
+        assert!(
+            self.settled_within(30_000).await,
+            "the server did not settle"
+        );
+    }
+
+    /// Whether the server settles (see [`Self::settled`]) within `ms` milliseconds.
+    pub async fn settled_within(&self, ms: u64) -> bool {
+        let r = self
+            .client
+            .get(format!("{}/api/cairn/settled?timeoutMs={ms}", self.url))
+            .send()
+            .await
+            .unwrap();
+        r.status() == 200
+    }
+
     /// Polls until `check` holds, for up to `secs` seconds.
     pub async fn eventually<F, Fut>(&self, secs: u64, mut check: F) -> bool
     where
