@@ -2,11 +2,12 @@
 
 use super::routes::Routes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 
 use super::params::Params;
-use super::{ApiError, AppState};
+use super::{blocking, ApiError, AppState};
 use crate::error::Error;
+use crate::model::audit::Record;
 
 pub fn routes(r: &mut Routes) {
     r.get("/audit", list).get("/audit/verify", verify);
@@ -55,37 +56,59 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     };
     let after = number("after", 0)?;
     let limit = number("limit", 100)?.clamp(1, 1000);
-    let db = state.catalog.db().clone();
-    let records = web::block(move || db.audit_records(after, limit, entity.as_deref(), from, to))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)?;
+    let catalog = state.catalog.clone();
+    let records =
+        blocking(move || catalog.audit_records(after, limit, entity.as_deref(), from, to)).await?;
     let next = (records.len() as i64 == limit)
         .then(|| records.last().map(|r| r.id))
         .flatten();
-    let items: Vec<serde_json::Value> = records
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "at": chrono::DateTime::from_timestamp_millis(r.at).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-                "actor": r.actor,
-                "action": r.action,
-                "entityRef": r.entity_ref,
-                "details": serde_json::from_str::<serde_json::Value>(&r.details).unwrap_or_default(),
-                "prevHash": r.prev_hash,
-                "hash": r.hash,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"items": items, "nextAfter": next})))
+    let items: Vec<RecordView> = records.iter().map(RecordView::from).collect();
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        next_after: next,
+    }))
 }
 
 async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let db = state.catalog.db().clone();
-    let report = web::block(move || db.verify_audit())
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)?;
-    Ok(HttpResponse::Ok().json(report))
+    let catalog = state.catalog.clone();
+    Ok(HttpResponse::Ok().json(blocking(move || catalog.verify_audit()).await?))
+}
+
+/// One audit record as `GET /api/cairn/audit` serves it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordView<'a> {
+    id: i64,
+    /// RFC 3339, milliseconds, UTC.
+    at: Option<String>,
+    actor: &'a str,
+    action: &'a str,
+    entity_ref: Option<&'a str>,
+    details: serde_json::Value,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
+impl<'a> From<&'a Record> for RecordView<'a> {
+    fn from(r: &'a Record) -> Self {
+        RecordView {
+            id: r.id,
+            at: chrono::DateTime::from_timestamp_millis(r.at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            actor: &r.actor,
+            action: &r.action,
+            entity_ref: r.entity_ref.as_deref(),
+            details: serde_json::from_str(&r.details).unwrap_or_default(),
+            prev_hash: &r.prev_hash,
+            hash: &r.hash,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Page<'a> {
+    items: Vec<RecordView<'a>>,
+    /// The `after` of the next page; null on the last.
+    next_after: Option<i64>,
 }

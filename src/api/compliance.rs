@@ -41,7 +41,7 @@ pub fn pages(r: &mut Routes) {
 
 impl AppState {
     fn inputs(&self) -> Inputs<'_> {
-        Inputs::new(self.catalog.db(), &*self.crawler, self.readmodel.snapshot())
+        self.compliance.inputs(self.readmodel.snapshot())
     }
 }
 
@@ -51,8 +51,8 @@ fn pack(state: &AppState) -> Result<Arc<RulePack>, Error> {
 
 fn pack_and_error(state: &AppState) -> Result<(Arc<RulePack>, Option<String>), Error> {
     state
-        .rule_pack
-        .get()
+        .compliance
+        .pack()
         .map_err(|e| Error::Unavailable(format!("the EU AI Act rule pack does not load: {e}")))
 }
 
@@ -107,8 +107,7 @@ async fn attest(
     let text = move |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
     let actor = super::caller(&req);
     let out = blocking(move || {
-        compliance::attest(
-            state.catalog.db(),
+        state.compliance.attest(
             &p,
             &r,
             text("obligation").as_deref(),

@@ -38,7 +38,7 @@ pub struct AppState {
     pub crawler: Arc<Crawler>,
     pub scorecards: Arc<crate::scorecard::Engine>,
     pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
-    pub rule_pack: Arc<crate::compliance::PackSource>,
+    pub compliance: Arc<crate::compliance::Compliance>,
     pub auth: auth::AuthPolicy,
     pub max_body_bytes: usize,
 }
@@ -50,6 +50,7 @@ impl AppState {
         crawler: Arc<Crawler>,
         scorecards: Arc<crate::scorecard::Engine>,
         scaffolder: Arc<crate::scaffolder::Scaffolder>,
+        compliance: Arc<crate::compliance::Compliance>,
         config: &Config,
     ) -> Self {
         AppState {
@@ -57,7 +58,7 @@ impl AppState {
             readmodel,
             crawler,
             scorecards,
-            rule_pack: scaffolder.rule_pack(),
+            compliance,
             scaffolder,
             auth: auth::AuthPolicy::from_config(config),
             max_body_bytes: config.cairn.max_body_bytes,

@@ -162,7 +162,7 @@ async fn trend(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Reply {
-    use crate::scorecard::trend::{self, Interval};
+    use crate::scorecard::trend::{Interval, TrendQuery};
     let params = Params::parse(req.query_string());
     params.allow(&["interval", "from", "to", "entityRef", "owner"])?;
     let (namespace, name) = path.into_inner();
@@ -182,45 +182,23 @@ async fn trend(
             })
             .transpose()
     };
-    let today = chrono::Utc::now().date_naive();
-    let to = date("to")?.unwrap_or(today);
-    let entity = params.one("entityRef").map(|e| e.to_lowercase());
-    let engine = state.scorecards.clone();
-    let scorecard = card.entity_ref.clone();
-    let rows = web::block(move || engine.db().history(entity.as_deref(), Some(&scorecard)))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)?;
-    let first = rows
-        .first()
-        .and_then(|r| chrono::DateTime::from_timestamp(r.at, 0))
-        .map_or(to, |t| t.date_naive());
-    let from = date("from")?.unwrap_or(first.min(to));
-    if from > to {
-        return Err(Error::Input(format!("from ({from}) is after to ({to})")).into());
-    }
-    let ends = trend::period_ends(from, to, interval);
-    if ends.len() > trend::MAX_POINTS {
-        return Err(Error::Input(format!(
-            "more than {} periods between {from} and {to}; use a longer interval",
-            trend::MAX_POINTS
-        ))
-        .into());
-    }
-    let owner = params.one("owner").map(|o| o.to_lowercase());
-    let snap = state.readmodel.snapshot();
-    let keep = |entity_ref: &str| -> bool {
-        owner
-            .as_ref()
-            .is_none_or(|o| crate::scorecard::rollup::owners_of(&snap, entity_ref).contains(o))
+    let query = TrendQuery {
+        interval,
+        from: date("from")?,
+        to: date("to")?.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        entity: params.one("entityRef").map(|e| e.to_lowercase()),
+        owner: params.one("owner").map(|o| o.to_lowercase()),
     };
-    let points = trend::series(&rows, &card.levels, &ends, &keep);
+    let snap = state.readmodel.snapshot();
+    let engine = state.scorecards.clone();
+    let scorecard = card.clone();
+    let trend = blocking(move || engine.trend(&scorecard, &snap, &query)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "scorecard": card.entity_ref,
         "interval": params.one("interval").unwrap_or_else(|| "day".into()),
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "points": points,
+        "from": trend.from.to_string(),
+        "to": trend.to.to_string(),
+        "points": trend.points,
     })))
 }
 

@@ -289,7 +289,7 @@ impl Application {
                 readmodel: readmodel.clone(),
                 crawler: crawler.clone(),
                 publish: config.scaffolder.publish.hosts.clone(),
-                rule_pack,
+                rule_pack: rule_pack.clone(),
             },
             config.scaffolder.concurrent_tasks_limit,
             std::path::Path::new(&config.cairn.data_dir),
@@ -300,6 +300,11 @@ impl Application {
             crawler.clone(),
             scorecards.clone(),
             scaffolder.clone(),
+            Arc::new(crate::compliance::Compliance::new(
+                db.clone(),
+                crawler.clone(),
+                rule_pack.clone(),
+            )),
             &config,
         ));
         scaffolder.recover()?;

@@ -24,5 +24,54 @@ pub use pack::{Decision, Obligation, PackSource, Question, RulePack, Tier};
 pub use technical_file::technical_file_zip;
 pub use watch::ClassificationWatch;
 
+/// What the compliance endpoints reach: the database, the files of the repositories the crawler
+/// keeps, and the rule pack. Built once by the application.
+pub struct Compliance {
+    db: crate::storage::Db,
+    files: std::sync::Arc<dyn RepositoryFiles + Send + Sync>,
+    pack: std::sync::Arc<PackSource>,
+}
+
+impl Compliance {
+    pub fn new(
+        db: crate::storage::Db,
+        files: std::sync::Arc<dyn RepositoryFiles + Send + Sync>,
+        pack: std::sync::Arc<PackSource>,
+    ) -> Compliance {
+        Compliance { db, files, pack }
+    }
+
+    /// The rule pack, and the error of a newer version that does not load, if any.
+    pub fn pack(&self) -> Result<(std::sync::Arc<RulePack>, Option<String>), String> {
+        self.pack.get()
+    }
+
+    /// What an assessment reads, over one snapshot of the catalog.
+    pub fn inputs(&self, snap: std::sync::Arc<crate::readmodel::Snapshot>) -> Inputs<'_> {
+        Inputs::new(&self.db, &*self.files, snap)
+    }
+
+    /// Records an attestation of one obligation; see [`attest`].
+    pub fn attest(
+        &self,
+        pack: &RulePack,
+        entity_ref: &str,
+        obligation: Option<&str>,
+        result: Option<&str>,
+        justification: Option<&str>,
+        actor: &crate::model::audit::Actor,
+    ) -> Result<serde_json::Value, crate::error::Error> {
+        attest(
+            &self.db,
+            pack,
+            entity_ref,
+            obligation,
+            result,
+            justification,
+            actor,
+        )
+    }
+}
+
 /// The pseudo-scorecard under which obligations are attested.
 pub const ATTESTATIONS: &str = "scorecard:default/eu-ai-act";

@@ -483,6 +483,26 @@ impl Catalog {
         Ok(())
     }
 
+    /// A page of the audit trail, oldest first: records after `after_id`, of one entity and
+    /// within a time range (milliseconds) if given.
+    pub fn audit_records(
+        &self,
+        after_id: i64,
+        limit: i64,
+        entity_ref: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<crate::model::audit::Record>> {
+        Ok(self
+            .db
+            .audit_records(after_id, limit, entity_ref, from, to)?)
+    }
+
+    /// Recomputes the audit trail's hash chain.
+    pub fn verify_audit(&self) -> Result<crate::model::audit::Report> {
+        Ok(self.db.verify_audit()?)
+    }
+
     /// The last change written to the change log, by any replica.
     pub fn last_change(&self) -> Result<i64> {
         Ok(self.db.last_change()?)

@@ -291,9 +291,15 @@ pub fn walk(
         .collect();
     edges.sort();
     edges.dedup();
+    // By refs, not by document index (which follows the random uids), so the same catalog
+    // always lists its edges in the same order.
+    let mut edges: Vec<Edge> = edges.into_iter().map(edge).collect();
+    edges.sort_by(|a, b| {
+        (&a.source, &a.rel_type, &a.target).cmp(&(&b.source, &b.rel_type, &b.target))
+    });
     Walk {
         nodes,
-        edges: edges.into_iter().map(edge).collect(),
+        edges,
         truncated,
     }
 }

@@ -6,7 +6,60 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, Duration, NaiveDate};
 use serde_json::{json, Value};
 
+use super::{Engine, Scorecard};
+use crate::error::Error;
+use crate::readmodel::Snapshot;
 use crate::storage::HistoryRow;
+
+/// What a trend covers: periods of `interval` from `from` (default: the scorecard's first
+/// history record) to `to`, for one entity or the entities of one owner (today's owners) if given.
+pub struct TrendQuery {
+    pub interval: Interval,
+    pub from: Option<NaiveDate>,
+    pub to: NaiveDate,
+    pub entity: Option<String>,
+    pub owner: Option<String>,
+}
+
+/// A scorecard's trend between two dates.
+pub struct Trend {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub points: Vec<Value>,
+}
+
+impl Engine {
+    /// The scorecard's state at the end of each period of `q`.
+    pub fn trend(&self, card: &Scorecard, snap: &Snapshot, q: &TrendQuery) -> Result<Trend, Error> {
+        let (to, owner) = (q.to, q.owner.as_deref());
+        let rows = self
+            .db()
+            .history(q.entity.as_deref(), Some(&card.entity_ref))?;
+        let first = rows
+            .first()
+            .and_then(|r| chrono::DateTime::from_timestamp(r.at, 0))
+            .map_or(to, |t| t.date_naive());
+        let from = q.from.unwrap_or(first.min(to));
+        if from > to {
+            return Err(Error::Input(format!("from ({from}) is after to ({to})")));
+        }
+        let ends = period_ends(from, to, q.interval);
+        if ends.len() > MAX_POINTS {
+            return Err(Error::Input(format!(
+                "more than {MAX_POINTS} periods between {from} and {to}; use a longer interval"
+            )));
+        }
+        let keep = |entity_ref: &str| -> bool {
+            owner.is_none_or(|o| {
+                super::rollup::owners_of(snap, entity_ref)
+                    .iter()
+                    .any(|x| x == o)
+            })
+        };
+        let points = series(&rows, &card.levels, &ends, &keep);
+        Ok(Trend { from, to, points })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Interval {

@@ -15,3 +15,4 @@ mod restart;
 mod scaffolder;
 mod scorecards;
 mod support;
+mod wire_shapes;
