@@ -202,13 +202,7 @@ impl Evidence<'_> {
         }
         if m.contains_key("relation") {
             let t = text("relation");
-            let targets: Vec<String> = entity["relations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["type"] == t.as_str())
-                .filter_map(|r| r["targetRef"].as_str().map(str::to_owned))
-                .collect();
+            let targets: Vec<&str> = crate::model::relations::targets_of(entity, &t).collect();
             let min = m.get("min").and_then(Value::as_u64).unwrap_or(1) as usize;
             if targets.len() >= min {
                 found.push(format!("{t}: {}", targets.join(", ")));

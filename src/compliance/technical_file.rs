@@ -53,13 +53,7 @@ fn annotation(entity: &Value, key: &str, label: &str) -> Vec<(String, String)> {
 }
 
 fn relations(entity: &Value, t: &str, label: &str) -> Vec<(String, String)> {
-    let targets: Vec<String> = entity["relations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["type"] == t)
-        .filter_map(|r| r["targetRef"].as_str().map(str::to_owned))
-        .collect();
+    let targets: Vec<&str> = crate::model::relations::targets_of(entity, t).collect();
     if targets.is_empty() {
         vec![]
     } else {

@@ -161,3 +161,13 @@ mod tests {
             .contains("itself"));
     }
 }
+
+/// The targets of an entity's relations of one type, as its served JSON lists them.
+pub fn targets_of<'a>(entity: &'a Value, rel_type: &'a str) -> impl Iterator<Item = &'a str> {
+    entity["relations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(move |r| r["type"] == rel_type)
+        .filter_map(|r| r["targetRef"].as_str())
+}

@@ -27,12 +27,7 @@ fn relation_targets(snap: &Snapshot, entity_ref: &str, rel: &str, kind: &str) ->
     snap.get_by_ref(entity_ref)
         .and_then(|d| serde_json::from_str::<Value>(&d.json).ok())
         .map(|e| {
-            e["relations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["type"] == rel)
-                .filter_map(|r| r["targetRef"].as_str())
+            crate::model::relations::targets_of(&e, rel)
                 .filter(|t| kind.is_empty() || t.starts_with(&format!("{kind}:")))
                 .map(str::to_owned)
                 .collect()
