@@ -103,6 +103,16 @@ pub fn emitted_relations(entity: &Value) -> Result<Vec<Relation>, (String, Strin
     Ok(out)
 }
 
+/// The targets of an entity's relations of one type, as its served JSON lists them.
+pub fn targets_of<'a>(entity: &'a Value, rel_type: &'a str) -> impl Iterator<Item = &'a str> {
+    entity["relations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(move |r| r["type"] == rel_type)
+        .filter_map(|r| r["targetRef"].as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,14 +170,4 @@ mod tests {
             .1
             .contains("itself"));
     }
-}
-
-/// The targets of an entity's relations of one type, as its served JSON lists them.
-pub fn targets_of<'a>(entity: &'a Value, rel_type: &'a str) -> impl Iterator<Item = &'a str> {
-    entity["relations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(move |r| r["type"] == rel_type)
-        .filter_map(|r| r["targetRef"].as_str())
 }
