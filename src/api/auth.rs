@@ -74,6 +74,7 @@ pub fn check(
         Access::Open => return Ok(None),
         Access::Write => !policy.open_writes,
         Access::Read => policy.protect_reads && !policy.open_writes,
+        Access::Internal => !policy.tokens.is_empty() && !policy.open_writes,
     };
     let token = authorization.and_then(|h| {
         h.strip_prefix("Bearer ")

@@ -25,7 +25,7 @@ pub fn routes(r: &mut Routes) {
             "/compliance/ai-act/entities/{kind}/{namespace}/{name}/attestations",
             attest,
         )
-        .get(
+        .internal(
             "/compliance/ai-act/entities/{kind}/{namespace}/{name}/technical-file",
             technical_file,
         );
@@ -33,7 +33,7 @@ pub fn routes(r: &mut Routes) {
 
 /// The compliance dashboard's pages (server-rendered HTML).
 pub fn pages(r: &mut Routes) {
-    r.open("/compliance", dashboard).open(
+    r.get("/compliance", dashboard).get(
         "/compliance/entities/{kind}/{namespace}/{name}",
         dashboard_entity,
     );

@@ -14,8 +14,8 @@ type Reply = Result<HttpResponse, ApiError>;
 const ROWS: usize = 200;
 
 pub fn routes(r: &mut Routes) {
-    r.open("/scorecards", index)
-        .open("/scorecards/entities/{kind}/{namespace}/{name}", entity);
+    r.get("/scorecards", index)
+        .get("/scorecards/entities/{kind}/{namespace}/{name}", entity);
 }
 
 fn html(body: String) -> HttpResponse {

@@ -97,7 +97,7 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
     routes::mount(cfg, table, "", |r| {
         r.open("/healthz", health::healthz)
             .open("/readyz", health::readyz)
-            .open("/metrics", sources::metrics);
+            .get("/metrics", sources::metrics);
     });
     routes::mount(cfg, table, "/api/cairn", |r| {
         r.get("/settled", health::settled);

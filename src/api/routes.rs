@@ -19,6 +19,9 @@ pub enum Access {
     Open,
     /// Needs a token when `cairn.auth.protectReads` is on.
     Read,
+    /// Internal documents (the technical file): need a token whenever any token is configured,
+    /// even with reads open.
+    Internal,
     /// Needs a token unless `dangerouslyDisableDefaultAuthPolicy`.
     Write,
 }
@@ -74,6 +77,8 @@ impl<'a> Routes<'a> {
         /// A GET that needs no token (probes).
         open: GET, Open;
         get: GET, Read;
+        /// A GET of internal documents: a token whenever any is configured.
+        internal: GET, Internal;
         post: POST, Write;
         put: PUT, Write;
         delete: DELETE, Write;

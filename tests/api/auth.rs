@@ -87,6 +87,83 @@ async fn protect_reads_requires_a_token_for_reads_too() {
     );
 }
 
+const AGENT: &str = r#"apiVersion: cairn.dev/v1alpha1
+kind: AIAgent
+metadata: {name: bot}
+spec: {type: assistant, lifecycle: production, owner: team-a, aiAct: {role: deployer, answers: {S1: false}}}
+"#;
+
+async fn status(app: &crate::support::TestApp, path: &str, token: Option<&str>) -> u16 {
+    let mut r = app.client.get(format!("{}{path}", app.url));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn protect_reads_covers_every_page_and_the_technical_file_always_needs_a_token() {
+    let technical_file = "/api/cairn/compliance/ai-act/entities/aiagent/default/bot/technical-file";
+    for protect_reads in [false, true] {
+        let extra = format!("{LOCKED}cairn:\n  auth:\n    protectReads: {protect_reads}\n");
+        let app = spawn_with(
+            &[
+                ("all.yaml", &root_location(&["ai.yaml"])),
+                ("ai.yaml", AGENT),
+            ],
+            Options {
+                extra_config: extra,
+                ..Default::default()
+            },
+        )
+        .await;
+        // Internal documents: a token whenever one is configured, whatever protectReads says.
+        assert_eq!(
+            status(&app, technical_file, None).await,
+            401,
+            "protectReads={protect_reads}"
+        );
+        assert_eq!(
+            status(&app, technical_file, Some("s3cr3t-token-value")).await,
+            200
+        );
+        let pages = [
+            "/scorecards",
+            "/scorecards/entities/aiagent/default/bot",
+            "/compliance",
+            "/compliance/entities/aiagent/default/bot",
+            "/metrics",
+            "/api/cairn/compliance/ai-act/entities/aiagent/default/bot",
+        ];
+        for page in pages {
+            let expected = if protect_reads { 401 } else { 200 };
+            assert_eq!(
+                status(&app, page, None).await,
+                expected,
+                "{page}, protectReads={protect_reads}"
+            );
+            assert_eq!(
+                status(&app, page, Some("s3cr3t-token-value")).await,
+                200,
+                "{page}"
+            );
+        }
+        for probe in ["/healthz", "/readyz"] {
+            assert_eq!(status(&app, probe, None).await, 200, "{probe} stays open");
+        }
+    }
+}
+
+#[test]
+fn only_the_probes_are_open_and_every_route_declares_its_access() {
+    let open: Vec<String> = cairn::api::routes()
+        .into_iter()
+        .filter(|r| r.access == cairn::api::Access::Open)
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(open, ["/healthz", "/readyz"]);
+}
+
 #[tokio::test]
 async fn oversized_request_bodies_are_refused() {
     let app = spawn_with(&[("all.yaml", &root_location(&[]))], Options::default()).await;
@@ -172,7 +249,7 @@ async fn every_route_refuses_a_missing_or_wrong_token_however_its_path_is_spelt(
             let protected = match route.access {
                 cairn::api::Access::Open => false,
                 cairn::api::Access::Read => protect_reads,
-                cairn::api::Access::Write => true,
+                cairn::api::Access::Internal | cairn::api::Access::Write => true,
             };
             if !protected {
                 continue;
