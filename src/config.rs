@@ -346,6 +346,8 @@ pub struct Cairn {
     pub auth: CairnAuth,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Descriptor files larger than this are refused (an `InputError` on the location).
+    pub max_descriptor_bytes: usize,
     /// Watch local `file` locations and re-ingest on change.
     pub watch: bool,
     /// Log as JSON lines.
@@ -459,6 +461,7 @@ impl Default for Cairn {
         Cairn {
             auth: CairnAuth::default(),
             max_body_bytes: 1024 * 1024,
+            max_descriptor_bytes: crate::model::catalog_rules::DEFAULT_MAX_DESCRIPTOR_BYTES,
             watch: true,
             json_logs: false,
             data_dir: "./cairn-data".into(),
@@ -550,10 +553,11 @@ impl Config {
 
     /// The global catalog rules (Backstage's default allows Component, API and Location).
     pub fn catalog_rules(&self) -> CatalogRules {
-        match &self.catalog.rules {
+        let rules = match &self.catalog.rules {
             None => CatalogRules::backstage_default(),
             Some(r) => CatalogRules::new(to_allow(r)),
-        }
+        };
+        rules.with_max_descriptor_bytes(self.cairn.max_descriptor_bytes)
     }
 
     pub fn location_rules(&self, loc: &LocationConfig) -> CatalogRules {

@@ -9,8 +9,45 @@ pub use placeholders::resolve_placeholders;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Descriptors larger than this are refused before parsing.
-pub const MAX_DESCRIPTOR_BYTES: usize = 4 * 1024 * 1024;
+/// Why a target could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// It does not exist, or cannot be read (`NotFoundError`).
+    NotFound(String),
+    /// It exists but is refused as it is: larger than the limit, a link (`InputError`).
+    Refused(String),
+}
+
+impl ReadError {
+    /// The Backstage error name a location's status reports it under.
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            ReadError::NotFound(_) => "NotFoundError",
+            ReadError::Refused(_) => "InputError",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ReadError::NotFound(m) | ReadError::Refused(m) => m,
+        }
+    }
+}
+
+impl From<ReadError> for String {
+    fn from(e: ReadError) -> String {
+        match e {
+            ReadError::NotFound(m) | ReadError::Refused(m) => m,
+        }
+    }
+}
+
+/// The refusal of a file over the descriptor size limit.
+pub fn too_large(target: &str, size: u64, limit: usize) -> ReadError {
+    ReadError::Refused(format!(
+        "{target} is {size} bytes, larger than the limit of {limit} bytes (cairn.maxDescriptorBytes)"
+    ))
+}
 
 /// One YAML document of a descriptor file.
 #[derive(Debug, Clone)]
@@ -37,7 +74,7 @@ pub trait SourceReader: Send + Sync {
     /// every matching target. Refuses targets outside the reader's root.
     fn resolve(&self, base: &str, target: &str) -> Result<Vec<String>, String>;
     /// Reads one resolved target.
-    fn read(&self, target: &str) -> Result<Vec<u8>, String>;
+    fn read(&self, target: &str) -> Result<Vec<u8>, ReadError>;
     /// A cheap content fingerprint of a resolved target (a Git blob id), when the source has
     /// one; processing then re-parses a descriptor only when it or a placeholder target changed.
     fn fingerprint(&self, _target: &str) -> Option<String> {
@@ -46,18 +83,8 @@ pub trait SourceReader: Send + Sync {
 }
 
 /// Parses the bytes of a descriptor file into its non-empty documents.
+/// The reader has already refused files over `cairn.maxDescriptorBytes`.
 pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Document>, DescriptorError> {
-    if bytes.len() > MAX_DESCRIPTOR_BYTES {
-        return Err(DescriptorError {
-            line: 1,
-            column: None,
-            message: format!(
-                "descriptor is {} bytes, larger than the limit of {} bytes",
-                bytes.len(),
-                MAX_DESCRIPTOR_BYTES
-            ),
-        });
-    }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let upto = &bytes[..e.valid_up_to()];
         let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
@@ -225,13 +252,11 @@ mod tests {
     }
 
     #[test]
-    fn non_utf8_and_huge_files_are_refused() {
+    fn non_utf8_files_are_refused() {
         assert!(parse_documents(b"a: \xff\xfe\n")
             .unwrap_err()
             .message
             .contains("UTF-8"));
-        let big = vec![b'#'; MAX_DESCRIPTOR_BYTES + 1];
-        assert!(parse_documents(&big).unwrap_err().message.contains("limit"));
     }
 
     #[test]

@@ -448,7 +448,8 @@ impl Crawler {
             files_json: serde_json::to_string(&paths).unwrap_or_default(),
             crawled_at: chrono::Utc::now().timestamp(),
         };
-        let reader = GitReader::new(repo, &job.repo.web_base, &fetched.branch, files, &job.globs)?;
+        let reader = GitReader::new(repo, &job.repo.web_base, &fetched.branch, files, &job.globs)?
+            .with_max_bytes(job.rules.max_descriptor_bytes());
         cache.retain(|target| reader.fingerprint_of(target).is_some());
         let root = match &job.repo.path {
             Some(p) => RootLocation::new("url", &reader.file_url(p)),
@@ -562,10 +563,10 @@ impl Crawler {
         let blob = repo
             .find_blob(entry.id())
             .map_err(|e| Error::Input(format!("{path}: {}", e.message())))?;
-        if blob.size() > crate::descriptor::MAX_DESCRIPTOR_BYTES {
+        let limit = self.rules.max_descriptor_bytes();
+        if blob.size() > limit {
             return Err(Error::Input(format!(
-                "{path} is larger than the limit of {} bytes",
-                crate::descriptor::MAX_DESCRIPTOR_BYTES
+                "{path} is larger than the limit of {limit} bytes (cairn.maxDescriptorBytes)"
             )));
         }
         Ok(Some(blob.content().to_vec()))

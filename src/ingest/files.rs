@@ -2,11 +2,12 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::descriptor::SourceReader;
+use crate::descriptor::{ReadError, SourceReader};
 
 /// Reads files under one root directory; every resolved path must stay inside it.
 pub struct FileReader {
     root: PathBuf,
+    max_bytes: usize,
 }
 
 impl FileReader {
@@ -31,7 +32,16 @@ impl FileReader {
             }
         };
         let root = dir.canonicalize().unwrap_or_else(|_| normalize(&dir));
-        FileReader { root }
+        FileReader {
+            root,
+            max_bytes: crate::model::catalog_rules::DEFAULT_MAX_DESCRIPTOR_BYTES,
+        }
+    }
+
+    /// Refuses descriptor files larger than `limit` bytes.
+    pub fn with_max_bytes(mut self, limit: usize) -> Self {
+        self.max_bytes = limit;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -127,17 +137,21 @@ impl SourceReader for FileReader {
         Ok(vec![real.to_string_lossy().to_string()])
     }
 
-    fn read(&self, target: &str) -> Result<Vec<u8>, String> {
-        let path = self.confine(Path::new(target), target)?;
-        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {target}: {e}"))?;
-        if meta.len() as usize > crate::descriptor::MAX_DESCRIPTOR_BYTES {
-            return Err(format!(
-                "{target} is {} bytes, larger than the limit of {} bytes",
+    fn read(&self, target: &str) -> Result<Vec<u8>, ReadError> {
+        let path = self
+            .confine(Path::new(target), target)
+            .map_err(ReadError::Refused)?;
+        let unreadable =
+            |e: std::io::Error| ReadError::NotFound(format!("cannot read {target}: {e}"));
+        let meta = std::fs::metadata(&path).map_err(unreadable)?;
+        if meta.len() > self.max_bytes as u64 {
+            return Err(crate::descriptor::too_large(
+                target,
                 meta.len(),
-                crate::descriptor::MAX_DESCRIPTOR_BYTES
+                self.max_bytes,
             ));
         }
-        std::fs::read(&path).map_err(|e| format!("cannot read {target}: {e}"))
+        std::fs::read(&path).map_err(unreadable)
     }
 }
 

@@ -12,7 +12,7 @@ use sha1::{Digest, Sha1};
 
 use super::files::normalize;
 use super::urls::redact;
-use crate::descriptor::{SourceReader, MAX_DESCRIPTOR_BYTES};
+use crate::descriptor::{ReadError, SourceReader};
 
 /// What a fetch found on the remote.
 #[derive(Debug, Clone)]
@@ -211,6 +211,7 @@ pub struct GitReader {
     prefix: String,
     files: BTreeMap<String, TreeEntry>,
     globs: Vec<glob::Pattern>,
+    max_bytes: usize,
 }
 
 const SYMLINK_MODE: i32 = 0o120000;
@@ -233,7 +234,14 @@ impl GitReader {
             prefix: format!("{web_base}/blob/{branch}/"),
             files,
             globs,
+            max_bytes: crate::model::catalog_rules::DEFAULT_MAX_DESCRIPTOR_BYTES,
         })
+    }
+
+    /// Refuses descriptor files larger than `limit` bytes.
+    pub fn with_max_bytes(mut self, limit: usize) -> Self {
+        self.max_bytes = limit;
+        self
     }
 
     pub fn file_url(&self, path: &str) -> String {
@@ -329,27 +337,33 @@ impl SourceReader for GitReader {
         ))
     }
 
-    fn read(&self, target: &str) -> Result<Vec<u8>, String> {
-        let path = self
-            .path_of(target)
-            .ok_or_else(|| format!("target {} is outside the repository", redact(target)))?;
+    fn read(&self, target: &str) -> Result<Vec<u8>, ReadError> {
+        let path = self.path_of(target).ok_or_else(|| {
+            ReadError::Refused(format!(
+                "target {} is outside the repository",
+                redact(target)
+            ))
+        })?;
         let entry = self
             .files
             .get(path)
-            .ok_or_else(|| format!("file {path} does not exist"))?;
+            .ok_or_else(|| ReadError::NotFound(format!("file {path} does not exist")))?;
         if entry.mode == SYMLINK_MODE {
-            return Err(format!("{path} is a symbolic link; links are not followed"));
+            return Err(ReadError::Refused(format!(
+                "{path} is a symbolic link; links are not followed"
+            )));
         }
-        if entry.size > MAX_DESCRIPTOR_BYTES {
-            return Err(format!(
-                "{path} is {} bytes, larger than the limit of {MAX_DESCRIPTOR_BYTES} bytes",
-                entry.size
+        if entry.size > self.max_bytes {
+            return Err(crate::descriptor::too_large(
+                path,
+                entry.size as u64,
+                self.max_bytes,
             ));
         }
         let repo = self.repo.lock();
         let blob = repo
             .find_blob(entry.oid)
-            .map_err(|e| format!("cannot read {path}: {}", e.message()))?;
+            .map_err(|e| ReadError::NotFound(format!("cannot read {path}: {}", e.message())))?;
         Ok(blob.content().to_vec())
     }
 

@@ -118,14 +118,16 @@ impl SourceReader for Unreadable {
     fn resolve(&self, _: &str, _: &str) -> std::result::Result<Vec<String>, String> {
         Err(self.0.clone())
     }
-    fn read(&self, _: &str) -> std::result::Result<Vec<u8>, String> {
-        Err(self.0.clone())
+    fn read(&self, _: &str) -> std::result::Result<Vec<u8>, crate::descriptor::ReadError> {
+        Err(crate::descriptor::ReadError::NotFound(self.0.clone()))
     }
 }
 
-fn reader_for(root: &RootLocation) -> Box<dyn SourceReader> {
+fn reader_for(root: &RootLocation, rules: &CatalogRules) -> Box<dyn SourceReader> {
     match local_path(root) {
-        Some(p) => Box::new(FileReader::for_target(&p)),
+        Some(p) => {
+            Box::new(FileReader::for_target(&p).with_max_bytes(rules.max_descriptor_bytes()))
+        }
         None => Box::new(Unreadable(format!(
             "Unable to read {}: only file locations and file:// URLs can be read so far",
             root.key()
@@ -135,7 +137,7 @@ fn reader_for(root: &RootLocation) -> Box<dyn SourceReader> {
 
 /// Processes a location without storing anything (`dryRun`, `cairn validate`).
 pub fn process(root: &RootLocation, rules: &CatalogRules) -> RootResult {
-    let reader = reader_for(root);
+    let reader = reader_for(root, rules);
     processing::process_root(root, reader.as_ref(), rules)
 }
 

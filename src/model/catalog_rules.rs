@@ -20,6 +20,10 @@ pub struct AllowRule {
     pub spec_type: Option<String>,
 }
 
+/// The default of `cairn.maxDescriptorBytes`: organisation files of 100,000+ users and groups
+/// fit.
+pub const DEFAULT_MAX_DESCRIPTOR_BYTES: usize = 64 * 1024 * 1024;
+
 /// Allowed kinds for one location: the global rules plus the location's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogRules {
@@ -27,6 +31,8 @@ pub struct CatalogRules {
     allow: Option<Vec<AllowRule>>,
     /// What `spec.aiAct` may say; `None` checks its shape only.
     ai_act: Option<Arc<AiActVocabulary>>,
+    /// Descriptor files larger than this are refused before they are read.
+    max_descriptor_bytes: usize,
 }
 
 impl CatalogRules {
@@ -34,6 +40,7 @@ impl CatalogRules {
         CatalogRules {
             allow: None,
             ai_act: None,
+            max_descriptor_bytes: DEFAULT_MAX_DESCRIPTOR_BYTES,
         }
     }
 
@@ -41,6 +48,7 @@ impl CatalogRules {
         CatalogRules {
             allow: Some(allow),
             ai_act: None,
+            max_descriptor_bytes: DEFAULT_MAX_DESCRIPTOR_BYTES,
         }
     }
 
@@ -65,7 +73,7 @@ impl CatalogRules {
                 all.extend(more.iter().cloned());
                 Self {
                     allow: Some(all),
-                    ai_act: self.ai_act.clone(),
+                    ..self.clone()
                 }
             }
         }
@@ -78,6 +86,15 @@ impl CatalogRules {
 
     pub fn ai_act(&self) -> Option<&AiActVocabulary> {
         self.ai_act.as_deref()
+    }
+
+    pub fn with_max_descriptor_bytes(mut self, limit: usize) -> Self {
+        self.max_descriptor_bytes = limit;
+        self
+    }
+
+    pub fn max_descriptor_bytes(&self) -> usize {
+        self.max_descriptor_bytes
     }
 
     pub fn allows(&self, entity: &Value) -> bool {

@@ -87,7 +87,7 @@ impl SourceReader for Recording<'_> {
     fn resolve(&self, base: &str, target: &str) -> Result<Vec<String>, String> {
         self.inner.resolve(base, target)
     }
-    fn read(&self, target: &str) -> Result<Vec<u8>, String> {
+    fn read(&self, target: &str) -> Result<Vec<u8>, crate::descriptor::ReadError> {
         self.reads.lock().push(target.to_string());
         self.inner.read(target)
     }

@@ -405,7 +405,7 @@ fn prepare_file(
         };
     let bytes = reader
         .read(file)
-        .map_err(|e| report(1, None, None, "NotFoundError", e))?;
+        .map_err(|e| report(1, None, None, e.error_name(), e.into()))?;
     let docs = descriptor::parse_documents(&bytes).map_err(|e| {
         let msg = match e.column {
             Some(c) => format!("{} (line {}, column {c})", e.message, e.line),

@@ -142,11 +142,11 @@ async fn a_duplicate_ref_is_rejected_and_the_first_wins() {
 }
 
 #[tokio::test]
-async fn a_10_mb_descriptor_is_refused() {
+async fn a_descriptor_over_the_default_limit_of_64_mib_is_refused() {
     let app = app_with_steady().await;
-    let big = format!("# {}\n", "x".repeat(10 * 1024 * 1024));
+    let big = format!("# {}\n", "x".repeat(64 * 1024 * 1024));
     let e = ingest_bad(&app, big).await;
-    assert!(e.contains("larger than the limit"), "{e}");
+    assert!(e.contains("larger than the limit of 67108864 bytes"), "{e}");
 }
 
 #[tokio::test]

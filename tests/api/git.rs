@@ -524,8 +524,9 @@ async fn config_url_locations_on_git_hosts_and_oversized_descriptors() {
     );
     repo.write("all.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: cfg-root\nspec:\n  targets: [./catalog-info.yaml, ./big/catalog-info.yaml]\n");
     repo.commit("first");
+    // The Git reader honours the configured limit (4 MiB here, under the 5 MiB file).
     let config = format!(
-        "catalog:\n  locations:\n    - type: url\n      target: {}/blob/main/all.yaml\n",
+        "catalog:\n  locations:\n    - type: url\n      target: {}/blob/main/all.yaml\ncairn:\n  maxDescriptorBytes: 4194304\n",
         repo.url()
     );
     let app = spawn_with(
@@ -538,7 +539,7 @@ async fn config_url_locations_on_git_hosts_and_oversized_descriptors() {
     .await;
     assert!(app.entity("component", "from-config").await.is_some());
     let errors = app.location_errors().await;
-    assert!(errors.contains("larger than the limit"), "{errors}");
+    assert!(errors.contains("larger than the limit of 4194304 bytes"), "{errors}");
     // Refresh re-crawls the repository of a config location.
     repo.write("catalog-info.yaml", &component("from-config", "deprecated"));
     repo.commit("second");

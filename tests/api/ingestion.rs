@@ -296,3 +296,78 @@ async fn a_directory_location_reads_every_catalog_info_file_and_optional_targets
         .is_none());
     assert_eq!(app.location_errors().await, "");
 }
+
+/// An organisation file of `n` groups, each with one user; each group's description is 2 KB so
+/// that a few thousand entities make a file of several megabytes.
+fn org_file(n: usize) -> String {
+    let mut out = String::new();
+    for i in 0..n {
+        out.push_str(&format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {{name: team-{i}, description: {pad}}}\nspec: {{type: team, children: []}}\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {{name: user-{i}}}\nspec: {{memberOf: [team-{i}]}}\n---\n",
+            pad = "x".repeat(2000)
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_large_organisation_file_is_ingested_and_one_over_the_configured_limit_is_an_input_error()
+{
+    // 4.4 MB: over the old fixed limit of 4 MiB, well under the 64 MiB default.
+    let org = org_file(2_000);
+    assert!(org.len() > 4_200_000, "{}", org.len());
+    let app = crate::support::spawn_with(
+        &[
+            ("all.yaml", &root_location(&["org.yaml"])),
+            ("org.yaml", &org),
+        ],
+        crate::support::Options {
+            extra_config: "catalog:\n  rules:\n    - allow: [Group, User, Location]\n".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(app.location_errors().await, "");
+    assert!(app.entity("group", "team-1999").await.is_some());
+    assert!(app.entity("user", "user-0").await.is_some());
+
+    // With a smaller configured limit the file is refused as an InputError naming the file and
+    // the limit, and nothing already ingested from it is lost.
+    let limited = crate::support::spawn_with(
+        &[
+            ("all.yaml", &root_location(&["org.yaml"])),
+            ("org.yaml", &org_file(10)),
+        ],
+        crate::support::Options {
+            extra_config: "catalog:\n  rules:\n    - allow: [Group, User, Location]\ncairn:\n  maxDescriptorBytes: 65536\n".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(limited.entity("group", "team-9").await.is_some());
+    limited.write("org.yaml", org_file(40));
+    limited.refresh_root().await;
+    let (_, locations) = limited.get("/entities?filter=kind=location").await;
+    let items: Vec<&serde_json::Value> = locations
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["status"]["items"].as_array().into_iter().flatten())
+        .collect();
+    let refused = items
+        .iter()
+        .find(|i| {
+            i["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("org.yaml"))
+        })
+        .unwrap_or_else(|| panic!("{locations}"));
+    assert_eq!(refused["error"]["name"], "InputError", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("65536"), "names the limit: {message}");
+    assert!(message.contains("cairn.maxDescriptorBytes"), "{message}");
+    assert!(
+        limited.entity("group", "team-9").await.is_some(),
+        "the last good data is kept"
+    );
+}
