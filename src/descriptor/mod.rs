@@ -80,6 +80,11 @@ pub trait SourceReader: Send + Sync {
     fn fingerprint(&self, _target: &str) -> Option<String> {
         None
     }
+    /// What the resolutions so far left out and why (a link out of the root), for a warning on
+    /// the location; taken once.
+    fn take_skipped(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Parses the bytes of a descriptor file into its non-empty documents.

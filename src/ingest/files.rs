@@ -8,6 +8,9 @@ use crate::descriptor::{ReadError, SourceReader};
 pub struct FileReader {
     root: PathBuf,
     max_bytes: usize,
+    /// Files a directory or glob matched through a link out of the root: left out, with a
+    /// warning on the location.
+    skipped: std::sync::Mutex<Vec<String>>,
 }
 
 impl FileReader {
@@ -35,6 +38,7 @@ impl FileReader {
         FileReader {
             root,
             max_bytes: crate::model::catalog_rules::DEFAULT_MAX_DESCRIPTOR_BYTES,
+            skipped: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -46,6 +50,35 @@ impl FileReader {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// A file a directory or glob matched: its real path inside the root, or `None` (recorded as
+    /// skipped, naming the link it went through) when a link leads it out.
+    fn matched(&self, p: &Path, target: &str) -> Option<PathBuf> {
+        match self.confine(p, target) {
+            Ok(real) => Some(real),
+            Err(_) => {
+                let link = p
+                    .ancestors()
+                    .filter(|a| {
+                        std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink())
+                    })
+                    .last()
+                    .unwrap_or(p);
+                let to = std::fs::canonicalize(link).unwrap_or_else(|_| link.to_path_buf());
+                let message = format!(
+                    "{} is a symbolic link to {}, outside the location root {}; skipped",
+                    link.display(),
+                    to.display(),
+                    self.root.display()
+                );
+                let mut skipped = self.skipped.lock().expect("skipped");
+                if !skipped.contains(&message) {
+                    skipped.push(message);
+                }
+                None
+            }
+        }
     }
 
     fn confine(&self, path: &Path, shown: &str) -> Result<PathBuf, String> {
@@ -110,7 +143,10 @@ impl SourceReader for FileReader {
             for entry in glob::glob(&text).map_err(|e| format!("invalid glob {target}: {e}"))? {
                 let p = entry.map_err(|e| e.to_string())?;
                 if p.is_file() {
-                    found.push(self.confine(&p, target)?.to_string_lossy().to_string());
+                    found.extend(
+                        self.matched(&p, target)
+                            .map(|r| r.to_string_lossy().to_string()),
+                    );
                 }
             }
             found.sort();
@@ -125,7 +161,10 @@ impl SourceReader for FileReader {
                     .map_err(|e| e.to_string())?
                     .flatten()
                 {
-                    found.push(self.confine(&p, target)?.to_string_lossy().to_string());
+                    found.extend(
+                        self.matched(&p, target)
+                            .map(|r| r.to_string_lossy().to_string()),
+                    );
                 }
             }
             found.sort();
@@ -135,6 +174,10 @@ impl SourceReader for FileReader {
             return Err(format!("file {} does not exist", path.display()));
         }
         Ok(vec![real.to_string_lossy().to_string()])
+    }
+
+    fn take_skipped(&self) -> Vec<String> {
+        std::mem::take(&mut *self.skipped.lock().expect("skipped"))
     }
 
     fn read(&self, target: &str) -> Result<Vec<u8>, ReadError> {

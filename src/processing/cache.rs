@@ -94,4 +94,7 @@ impl SourceReader for Recording<'_> {
     fn fingerprint(&self, target: &str) -> Option<String> {
         self.inner.fingerprint(target)
     }
+    fn take_skipped(&self) -> Vec<String> {
+        self.inner.take_skipped()
+    }
 }

@@ -250,7 +250,12 @@ pub fn process_root_cached(
         }
         let mut files = Vec::new();
         for target in targets {
-            match reader.resolve(&base, &target) {
+            let resolved = reader.resolve(&base, &target);
+            for skipped in reader.take_skipped() {
+                let report = location_report(&loc_file, &loc_ref, "Warning", skipped);
+                result.emitted[idx].warnings.push(report);
+            }
+            match resolved {
                 Ok(found) => files.extend(found),
                 Err(e) => {
                     if !(optional && e.contains("does not exist")) {

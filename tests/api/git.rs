@@ -539,7 +539,10 @@ async fn config_url_locations_on_git_hosts_and_oversized_descriptors() {
     .await;
     assert!(app.entity("component", "from-config").await.is_some());
     let errors = app.location_errors().await;
-    assert!(errors.contains("larger than the limit of 4194304 bytes"), "{errors}");
+    assert!(
+        errors.contains("larger than the limit of 4194304 bytes"),
+        "{errors}"
+    );
     // Refresh re-crawls the repository of a config location.
     repo.write("catalog-info.yaml", &component("from-config", "deprecated"));
     repo.commit("second");

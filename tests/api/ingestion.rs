@@ -371,3 +371,53 @@ async fn a_large_organisation_file_is_ingested_and_one_over_the_configured_limit
         "the last good data is kept"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symlink_out_of_a_directory_location_is_skipped_with_a_warning_and_the_rest_is_kept() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("catalog-info.yaml"),
+        comp("from-outside", "team-x"),
+    )
+    .unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    for name in ["a", "b", "c"] {
+        let d = tree.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("catalog-info.yaml"), comp(name, "team-a")).unwrap();
+    }
+    std::os::unix::fs::symlink(outside.path(), tree.path().join("escape")).unwrap();
+    let app = spawn_with(
+        &[("all.yaml", &root_location(&[]))],
+        Options {
+            extra_targets: vec![tree.path().to_path_buf()],
+            ..Default::default()
+        },
+    )
+    .await;
+    for name in ["a", "b", "c"] {
+        assert!(
+            app.entity("component", name).await.is_some(),
+            "{name} is kept"
+        );
+    }
+    assert!(app.entity("component", "from-outside").await.is_none());
+    let (_, locations) = app.get("/entities?filter=kind=location").await;
+    let items: Vec<&serde_json::Value> = locations
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["status"]["items"].as_array().into_iter().flatten())
+        .collect();
+    let link = tree.path().join("escape").to_string_lossy().to_string();
+    let warning = items
+        .iter()
+        .find(|i| {
+            i["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&link))
+        })
+        .unwrap_or_else(|| panic!("a status item names the link {link}: {locations}"));
+    assert_eq!(warning["level"], "warning", "{warning}");
+}
