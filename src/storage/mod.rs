@@ -23,10 +23,37 @@ pub enum StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// How long a request waits for a database connection before it is told the database is
+/// unavailable (reads are served from memory meanwhile).
+const CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl StorageError {
+    /// Whether the database could not be reached (as opposed to refusing a statement).
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error as Q};
+        match self {
+            StorageError::Pool(_) => true,
+            StorageError::Query(Q::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => true,
+            StorageError::Query(_) | StorageError::Migration(_) => false,
+        }
+    }
+}
+
+/// What a caller is told: never the database's host, port or statement (those go to the log).
 impl From<StorageError> for crate::error::Error {
     fn from(e: StorageError) -> Self {
         tracing::error!(error = %e, "storage failure");
-        crate::error::Error::Internal(e.to_string())
+        if e.is_unavailable() {
+            crate::error::Error::Unavailable(
+                "The database is unavailable; reads are served from memory, retry writes later"
+                    .into(),
+            )
+        } else {
+            crate::error::Error::Internal("a database operation failed (see the server log)".into())
+        }
     }
 }
 
@@ -217,7 +244,7 @@ impl Db {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = Pool::builder()
                 .max_size(8)
-                .connection_timeout(std::time::Duration::from_secs(10))
+                .connection_timeout(CONNECTION_WAIT)
                 .build(ConnectionManager::<PgConnection>::new(url))
                 .map_err(|e| StorageError::Pool(e.to_string()))?;
             return Ok(Db::Postgres(pool));
