@@ -547,6 +547,13 @@ impl Scaffolder {
     /// At start: tasks a previous process left running fail (or start over when their template
     /// asks for it); waiting tasks are queued.
     pub fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        let removed = clean_work_root(&self.work_root);
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed the workspaces of tasks a stopped process left"
+            );
+        }
         for row in self.db.tasks(&[], &["processing".into(), "open".into()])? {
             if row.status == "processing" {
                 let spec: Value = serde_json::from_str(&row.spec_json).unwrap_or_default();
@@ -685,4 +692,42 @@ pub fn task_json(t: &TaskRow) -> Value {
 
 pub fn is_recoverable(t: &TaskRow) -> bool {
     serde_json::from_str::<Value>(&t.spec_json).is_ok_and(|s| recoverable(&s))
+}
+
+/// Removes what tasks of an earlier process left in `root` (their workspaces and template
+/// copies; a killed process cannot clean up after itself). Run at start, before any task runs:
+/// the data directory is this process's own. Returns how many were removed.
+fn clean_work_root(root: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            ["task-", "template-", "dry-run-"]
+                .iter()
+                .any(|p| name.starts_with(p))
+        })
+        .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_killed_process_s_workspaces_are_removed_at_start_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        for d in ["task-abc", "template-def", "dry-run-ghi", "keep-me"] {
+            std::fs::create_dir_all(root.path().join(d).join("src")).unwrap();
+            std::fs::write(root.path().join(d).join("src/main.rs"), "fn main() {}").unwrap();
+        }
+        assert_eq!(super::clean_work_root(root.path()), 3);
+        let left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(left, ["keep-me"]);
+        assert_eq!(super::clean_work_root(&root.path().join("missing")), 0);
+    }
 }
