@@ -58,8 +58,15 @@ fn body(info: &ErrorInfo, method: &str, url: &str) -> serde_json::Value {
 }
 
 /// Middleware step: puts the request's method and plugin-relative URL into error bodies.
+/// Errors actix raised before a handler ran (a body over the limit, a malformed header) come
+/// as plain text; they get Backstage's body too. An empty 404 (no route) stays as Backstage's.
 pub fn fill_request<B: MessageBody + 'static>(res: ServiceResponse<B>) -> ServiceResponse<BoxBody> {
-    let info = res.response().extensions().get::<ErrorInfo>().cloned();
+    let info = res
+        .response()
+        .extensions()
+        .get::<ErrorInfo>()
+        .cloned()
+        .or_else(|| framework_error(res.response()));
     let Some(info) = info else {
         return res.map_into_boxed_body();
     };
@@ -83,4 +90,29 @@ pub fn fill_request<B: MessageBody + 'static>(res: ServiceResponse<B>) -> Servic
         }
     }
     ServiceResponse::new(req, new)
+}
+
+/// The error info of an error response that is not JSON and not a bare 404.
+fn framework_error<B>(res: &HttpResponse<B>) -> Option<ErrorInfo> {
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || status == StatusCode::NOT_FOUND || json {
+        return None;
+    }
+    let (name, message) = match status.as_u16() {
+        413 => ("PayloadTooLargeError", "request entity too large"),
+        401 => ("AuthenticationError", "Missing credentials"),
+        405 => ("NotAllowedError", "method not allowed"),
+        500..=599 => ("Error", "An internal error occurred"),
+        _ => ("InputError", status.canonical_reason().unwrap_or("bad request")),
+    };
+    Some(ErrorInfo {
+        name,
+        message: message.to_string(),
+        status: status.as_u16(),
+    })
 }

@@ -177,6 +177,11 @@ async fn oversized_request_bodies_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    // In Backstage's error body, as every other error.
+    let v: serde_json::Value = r.json().await.expect("a JSON body");
+    assert_eq!(v["error"]["name"], "PayloadTooLargeError", "{v}");
+    assert_eq!(v["response"]["statusCode"], 413, "{v}");
+    assert_eq!(v["request"]["url"], "/validate-entity", "{v}");
 }
 
 /// Sends one raw HTTP/1.1 request, so the path reaches the server exactly as written (an HTTP
