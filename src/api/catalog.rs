@@ -267,6 +267,22 @@ async fn query_post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
     } else {
         json_body(&body)?
     };
+    const KEYS: &[&str] = &[
+        "cursor",
+        "limit",
+        "offset",
+        "orderBy",
+        "fullTextFilter",
+        "fields",
+        "totalItems",
+        "query",
+    ];
+    if let Some(extra) = body.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(Error::Input(format!(
+            "request/body must NOT have additional properties: '{extra}' (a filter goes in 'query', an order in 'orderBy')"
+        ))
+        .into());
+    }
     let fields = fields_list(
         string_list(body.get("fields"), "fields")?
             .unwrap_or_default()
@@ -323,7 +339,13 @@ async fn query_post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
         filter: query_of(&body)?,
         order,
         full_text,
-        offset: body.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize,
+        offset: match body.get("offset") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| Error::Input("request/body/offset must be >= 0".into()))?
+                as usize,
+        },
         include_total: total_items(body.get("totalItems").and_then(Value::as_str))?,
     };
     page_response(&snap, Some(&spec), None, limit, fields.as_deref())

@@ -108,7 +108,10 @@ fn framework_error<B>(res: &HttpResponse<B>) -> Option<ErrorInfo> {
         401 => ("AuthenticationError", "Missing credentials"),
         405 => ("NotAllowedError", "method not allowed"),
         500..=599 => ("Error", "An internal error occurred"),
-        _ => ("InputError", status.canonical_reason().unwrap_or("bad request")),
+        _ => (
+            "InputError",
+            status.canonical_reason().unwrap_or("bad request"),
+        ),
     };
     Some(ErrorInfo {
         name,

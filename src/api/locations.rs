@@ -195,6 +195,11 @@ fn yes(v: &str) -> bool {
 
 /// Types a registered location may have, and how its target must look.
 fn check_target(loc_type: &str, target: &str) -> Result<(), Error> {
+    if target.chars().any(char::is_control) {
+        return Err(Error::Input(
+            "request/body/target must not contain control characters".into(),
+        ));
+    }
     match loc_type {
         "url" => {
             let parsed = url::Url::parse(target).map_err(|_| {
@@ -242,6 +247,15 @@ async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Re
     };
     let (loc_type, target) = (get("type")?, get("target")?);
     check_target(&loc_type, &target)?;
+    match body.get("presence") {
+        None => {}
+        Some(Value::String(p)) if p == "required" || p == "optional" => {}
+        Some(_) => return Err(Error::Input(
+            "request/body/presence must be equal to one of the allowed values: required, optional"
+                .into(),
+        )
+        .into()),
+    }
     let dry_run = params.one("dryRun").is_some_and(|v| yes(&v));
     let refresh = match params.one("onConflict").as_deref() {
         None | Some("reject") => false,

@@ -49,7 +49,7 @@ async fn validate_entity(body: Bytes, state: web::Data<AppState>) -> Reply {
     let errors = crate::processing::validate_single(
         entity,
         location.as_str().unwrap_or_default(),
-        state.catalog.rules().ai_act(),
+        state.catalog.rules(),
     );
     if errors.is_empty() {
         Ok(HttpResponse::Ok().finish())

@@ -277,12 +277,18 @@ async fn run_bulk(body: Bytes, state: web::Data<AppState>) -> Reply {
     let wanted = wanted_checks(&body, &state)?;
     let snap = state.readmodel.snapshot();
     let mut refs: Vec<String> = Vec::new();
-    for e in body
-        .get("entities")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    let listed = match body.get("entities") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(list)) => list.as_slice(),
+        // Not a list: refused, never read as "every entity".
+        Some(_) => {
+            return Err(Error::Input(
+                "entities must be an array of refs or {kind, namespace, name}".into(),
+            )
+            .into())
+        }
+    };
+    for e in listed {
         let r = match e {
             Value::String(s) => EntityRef::parse_full(s)
                 .map(|r| r.canonical())

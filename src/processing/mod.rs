@@ -637,8 +637,9 @@ fn sort_ref_arrays(entity: &mut Value) {
 pub fn validate_single(
     entity: &Value,
     location: &str,
-    ai_act: Option<&AiActVocabulary>,
+    rules: &CatalogRules,
 ) -> Vec<ProcessingError> {
+    let ai_act = rules.ai_act();
     let err = |name: &str, message: String| ProcessingError {
         name: name.into(),
         message,
@@ -665,6 +666,18 @@ pub fn validate_single(
         entity["metadata"]["namespace"] = json!("default");
     }
     let entity_ref = model::entity_ref_of(&entity).canonical();
+    // A kind no one knows (not built in, not a governance kind, not allowed by catalog.rules) is
+    // most often a typo; people run this in CI to catch it.
+    let kind = entity["kind"].as_str().unwrap_or_default();
+    if model::kinds::spec_rules(kind).is_none()
+        && !rules.allows_kind(kind, entity["spec"]["type"].as_str())
+    {
+        return vec![ProcessingError {
+            name: "InputError".into(),
+            message: format!("{entity_ref}: kind: Unknown kind {kind}: it is neither a built-in nor a governance kind, and catalog.rules does not allow it"),
+            cause: None,
+        }];
+    }
     let mut out: Vec<ProcessingError> = validation::validate_fields(&entity, ai_act)
         .into_iter()
         .map(|p| ProcessingError {

@@ -86,6 +86,13 @@ pub fn parse_predicate(v: &Value) -> Result<Predicate, String> {
     let Value::Object(map) = v else {
         return Err("Invalid filter predicate: top-level primitive values are not supported, expected an object".into());
     };
+    if map.len() > 1 {
+        if let Some(op) = map.keys().find(|k| k.starts_with('$')) {
+            return Err(format!(
+                "Invalid filter predicate: {op} must be the only key of its object (wrap field conditions in $all)"
+            ));
+        }
+    }
     let mut conds = Vec::new();
     for (key, value) in map {
         conds.push(match key.as_str() {

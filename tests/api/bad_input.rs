@@ -274,3 +274,108 @@ async fn a_broken_file_keeps_the_entities_it_emitted_before() {
         "{items}"
     );
 }
+
+/// Every entity's ref and etag: what a bad request must leave as it was.
+async fn etags(app: &TestApp) -> Vec<(String, String)> {
+    let (_, all) = app.get("/entities").await;
+    let mut out: Vec<(String, String)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                format!("{}/{}", e["kind"], e["metadata"]["name"]),
+                e["metadata"]["etag"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_400_naming_the_field_and_change_nothing() {
+    use serde_json::json;
+    let app = app_with_steady().await;
+    app.settled().await;
+    let before = etags(&app).await;
+    // (method, path, body, what the message must name)
+    let cases: Vec<(&str, &str, serde_json::Value, &str)> = vec![
+        (
+            "POST",
+            "/api/catalog/locations",
+            json!({"type": "url", "target": "file:///tmp/a\u{0}b.yaml"}),
+            "target",
+        ),
+        (
+            "POST",
+            "/api/catalog/locations",
+            json!({"type": "file", "target": "/tmp/x.yaml", "presence": 5}),
+            "presence",
+        ),
+        (
+            "POST",
+            "/api/catalog/locations",
+            json!({"type": "file", "target": "/tmp/x.yaml", "presence": "sometimes"}),
+            "presence",
+        ),
+        (
+            "POST",
+            "/api/catalog/entities/by-query",
+            json!({"filter": 5}),
+            "filter",
+        ),
+        (
+            "POST",
+            "/api/catalog/entities/by-query",
+            json!({"orderField": 7}),
+            "orderField",
+        ),
+        (
+            "POST",
+            "/api/catalog/entities/by-query",
+            json!({"offset": -1}),
+            "offset",
+        ),
+        (
+            "POST",
+            "/api/catalog/entities/by-query",
+            json!({"query": {"$not": {"kind": "component"}, "kind": "api"}}),
+            "$not",
+        ),
+        (
+            "POST",
+            "/api/tech-insights/checks/run",
+            json!({"entities": "x"}),
+            "entities",
+        ),
+        (
+            "POST",
+            "/api/catalog/validate-entity",
+            json!({"location": "url:https://x/y.yaml", "entity": {"apiVersion": "backstage.io/v1alpha1", "kind": "Compnent", "metadata": {"name": "typo"}, "spec": {}}}),
+            "Compnent",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, body, names) in &cases {
+        let r = app
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", app.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        let text = v.to_string();
+        let named = v["error"]["name"] == "InputError" || v["errors"][0]["name"] == "InputError";
+        if status != 400 || !named || !text.contains(names) {
+            failures.push(format!("{method} {path} {body} -> {status} {text}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(etags(&app).await, before, "nothing changed");
+}
