@@ -228,6 +228,107 @@ async fn a_deleted_descriptor_removes_its_entities() {
 }
 
 #[tokio::test]
+async fn a_repository_whose_last_descriptor_is_deleted_retires_its_entities() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = WorkRepo::init(&dir.path().join("solo"));
+    repo.write("catalog-info.yaml", &component("solo", "production"))
+        .write("README.md", "# solo\n");
+    repo.commit("first");
+    let app = app_with_source(&repo.url(), "").await;
+    assert!(app.entity("component", "solo").await.is_some());
+    repo.remove("catalog-info.yaml");
+    repo.commit("no longer in the catalog");
+    crawl(&app, "org").await;
+    assert!(
+        app.entity("component", "solo").await.is_none(),
+        "a successful crawl of a tree without the file is a deletion"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_target_of_a_url_location_retires_its_entities() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = WorkRepo::init(&dir.path().join("cfg"));
+    repo.write("a.yaml", &component("kept", "production"))
+        .write("b.yaml", &component("retired", "production"))
+        .write("all.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: cfg-root\nspec:\n  targets: [./a.yaml, ./b.yaml]\n");
+    repo.commit("first");
+    let config = format!(
+        "catalog:\n  locations:\n    - type: url\n      target: {}/blob/main/all.yaml\n",
+        repo.url()
+    );
+    let app = spawn_with(
+        &[("all.yaml", &root_location(&[]))],
+        Options {
+            extra_config: config,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(app.entity("component", "retired").await.is_some());
+    // Deleted, and still listed: the tree was read, and it does not hold the file.
+    repo.remove("b.yaml");
+    repo.commit("b leaves");
+    let (s, _) = app
+        .post(
+            "/refresh",
+            json!({"entityRef": "location:default/cfg-root"}),
+        )
+        .await;
+    assert!(s < 300, "{s}");
+    assert!(app.entity("component", "retired").await.is_none());
+    assert!(app.entity("component", "kept").await.is_some());
+}
+
+#[tokio::test]
+async fn a_deleted_root_target_of_a_url_location_retires_its_entities() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = WorkRepo::init(&dir.path().join("direct"));
+    repo.write("catalog-info.yaml", &component("direct", "production"))
+        .write("README.md", "# direct\n");
+    repo.commit("first");
+    let config = format!(
+        "catalog:\n  locations:\n    - type: url\n      target: {}/blob/main/catalog-info.yaml\n",
+        repo.url()
+    );
+    let app = spawn_with(
+        &[("all.yaml", &root_location(&[]))],
+        Options {
+            extra_config: config,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(app.entity("component", "direct").await.is_some());
+    repo.remove("catalog-info.yaml");
+    repo.commit("leaves the catalog");
+    let (_, locations) = app.get("/entities?filter=kind=location").await;
+    let root = locations
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            l["spec"]["target"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/blob/main/catalog-info.yaml"))
+        })
+        .map(|l| {
+            format!(
+                "location:default/{}",
+                l["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .unwrap_or_else(|| panic!("{locations}"));
+    let (s, _) = app.post("/refresh", json!({"entityRef": root})).await;
+    assert!(s < 300, "{s}");
+    assert!(
+        app.entity("component", "direct").await.is_none(),
+        "{}",
+        app.location_errors().await
+    );
+}
+
+#[tokio::test]
 async fn a_remote_that_disappears_keeps_everything_and_reports_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let repo = WorkRepo::init(&dir.path().join("gone"));
