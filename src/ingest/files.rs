@@ -11,6 +11,8 @@ pub struct FileReader {
     /// Files a directory or glob matched through a link out of the root: left out, with a
     /// warning on the location.
     skipped: std::sync::Mutex<Vec<String>>,
+    /// Each file read, with its size and modification time when it was read.
+    reads: std::sync::Mutex<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>>,
 }
 
 impl FileReader {
@@ -39,7 +41,29 @@ impl FileReader {
             root,
             max_bytes: crate::model::catalog_rules::DEFAULT_MAX_DESCRIPTOR_BYTES,
             skipped: std::sync::Mutex::new(Vec::new()),
+            reads: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whether a file read so far has changed (size or time) since it was read: what was read
+    /// may be half of a file being written.
+    /// A file read empty that was written in the last moments counts too: it is most likely
+    /// caught between its truncation and its first write.
+    pub fn changed_since_read(&self) -> bool {
+        let moments = std::time::Duration::from_millis(300);
+        self.reads
+            .lock()
+            .expect("reads")
+            .iter()
+            .any(|(path, len, at)| {
+                let just_emptied = *len == 0
+                    && at
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age < moments);
+                just_emptied
+                    || std::fs::metadata(path)
+                        .map_or(true, |m| m.len() != *len || m.modified().ok() != *at)
+            })
     }
 
     /// Refuses descriptor files larger than `limit` bytes.
@@ -194,7 +218,12 @@ impl SourceReader for FileReader {
                 self.max_bytes,
             ));
         }
-        std::fs::read(&path).map_err(unreadable)
+        let bytes = std::fs::read(&path).map_err(unreadable)?;
+        self.reads
+            .lock()
+            .expect("reads")
+            .push((path, bytes.len() as u64, meta.modified().ok()));
+        Ok(bytes)
     }
 }
 

@@ -123,22 +123,38 @@ impl SourceReader for Unreadable {
     }
 }
 
-fn reader_for(root: &RootLocation, rules: &CatalogRules) -> Box<dyn SourceReader> {
-    match local_path(root) {
-        Some(p) => {
-            Box::new(FileReader::for_target(&p).with_max_bytes(rules.max_descriptor_bytes()))
-        }
-        None => Box::new(Unreadable(format!(
-            "Unable to read {}: only file locations and file:// URLs can be read so far",
-            root.key()
-        ))),
-    }
-}
+/// How many times a local location is read again when a file changed while it was read.
+const REREADS: usize = 5;
 
 /// Processes a location without storing anything (`dryRun`, `cairn validate`).
 pub fn process(root: &RootLocation, rules: &CatalogRules) -> RootResult {
-    let reader = reader_for(root, rules);
-    processing::process_root(root, reader.as_ref(), rules)
+    process_still(root, rules).0
+}
+
+/// Processes a location; says whether its files held still while they were read. A file
+/// rewritten in place (truncated, then written) may be read half-written, and half a file can
+/// parse to fewer or other entities; such a read is done again, a little later, up to
+/// [`REREADS`] times.
+fn process_still(root: &RootLocation, rules: &CatalogRules) -> (RootResult, bool) {
+    let Some(path) = local_path(root) else {
+        let unreadable = Unreadable(format!(
+            "Unable to read {}: only file locations and file:// URLs can be read so far",
+            root.key()
+        ));
+        return (processing::process_root(root, &unreadable, rules), true);
+    };
+    let mut attempt = 0;
+    loop {
+        let reader = FileReader::for_target(&path).with_max_bytes(rules.max_descriptor_bytes());
+        let result = processing::process_root(root, &reader, rules);
+        attempt += 1;
+        let still = !reader.changed_since_read();
+        if still || attempt == REREADS {
+            return (result, still);
+        }
+        tracing::debug!(location = %root.key(), attempt, "a file changed while it was read; reading again");
+        std::thread::sleep(std::time::Duration::from_millis(50 * attempt as u64));
+    }
 }
 
 /// Makes a configured file target absolute, as the location key must not depend on the cwd.
@@ -188,7 +204,15 @@ impl Catalog {
                 return result;
             }
         }
-        process(root, rules)
+        // Files that never held still are still being written: nothing is published from
+        // them (the last good state stays); the watcher comes back once they are written.
+        match process_still(root, rules) {
+            (result, true) => result,
+            (_, false) => {
+                tracing::info!(location = %root.key(), "files kept changing while read; kept the last good state");
+                RootResult::unchanged(root)
+            }
+        }
     }
 
     /// Applies several processed roots as one batch (one transaction, one read-model refresh).

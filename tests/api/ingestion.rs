@@ -421,3 +421,82 @@ async fn a_symlink_out_of_a_directory_location_is_skipped_with_a_warning_and_the
         .unwrap_or_else(|| panic!("a status item names the link {link}: {locations}"));
     assert_eq!(warning["level"], "warning", "{warning}");
 }
+
+#[tokio::test]
+async fn entities_never_blink_while_watched_files_are_rewritten_in_place() {
+    let names: Vec<String> = (0..200).map(|i| format!("svc-{i}")).collect();
+    let files: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (format!("{n}.yaml"), comp(n, "team-a")))
+        .collect();
+    let targets: Vec<&str> = files.iter().map(|(f, _)| f.as_str()).collect();
+    let root = root_location(&targets);
+    let mut all: Vec<(&str, &str)> = vec![("all.yaml", &root)];
+    all.extend(files.iter().map(|(f, c)| (f.as_str(), c.as_str())));
+    let app = spawn(&all).await;
+    let count = |v: &serde_json::Value| v.as_array().map_or(0, Vec::len);
+    let (_, before) = app.get("/entities?filter=kind=component").await;
+    assert_eq!(count(&before), 200);
+
+    // Rewrite every file in place (truncate, then write) over and over, as an editor or a
+    // generator script does, while reading the catalog.
+    let dir = app.catalog_dir();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let files = files.clone();
+        std::thread::spawn(move || {
+            let mut round = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let owner = if round.is_multiple_of(2) { "team-b" } else { "team-a" };
+                for (f, c) in &files {
+                    let c = c.replace("team-a", owner);
+                    use std::io::Write;
+                    let mut file = std::fs::File::create(dir.join(f)).unwrap();
+                    // Two writes: a reader can see the first half alone.
+                    let (a, b) = c.split_at(c.len() / 2);
+                    file.write_all(a.as_bytes()).unwrap();
+                    file.flush().unwrap();
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                    file.write_all(b.as_bytes()).unwrap();
+                    file.write_all(format!("# round {round}\n").as_bytes())
+                        .unwrap();
+                }
+                round += 1;
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+        })
+    };
+    let mut lowest = usize::MAX;
+    for _ in 0..60 {
+        let (_, v) = app.get("/entities?filter=kind=component").await;
+        lowest = lowest.min(count(&v));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+    assert_eq!(
+        lowest, 200,
+        "an entity went missing while its file was rewritten"
+    );
+    // Once the files hold still, the last rewrite is what is served.
+    let last_owner = {
+        let text = std::fs::read_to_string(app.catalog_dir().join("svc-0.yaml")).unwrap();
+        if text.contains("team-b") {
+            "team-b"
+        } else {
+            "team-a"
+        }
+    };
+    let served = app
+        .eventually(10, || async {
+            app.entity("component", "svc-0")
+                .await
+                .is_some_and(|e| e["spec"]["owner"] == last_owner)
+        })
+        .await;
+    assert!(
+        served,
+        "the last rewrite is ingested once the files are still"
+    );
+}
