@@ -448,7 +448,11 @@ async fn entities_never_blink_while_watched_files_are_rewritten_in_place() {
         std::thread::spawn(move || {
             let mut round = 0u32;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let owner = if round.is_multiple_of(2) { "team-b" } else { "team-a" };
+                let owner = if round.is_multiple_of(2) {
+                    "team-b"
+                } else {
+                    "team-a"
+                };
                 for (f, c) in &files {
                     let c = c.replace("team-a", owner);
                     use std::io::Write;

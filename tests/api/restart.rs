@@ -133,3 +133,94 @@ fn a_restart_after_kill_takes_the_dead_lease_and_is_ready_only_with_the_whole_ca
         "ready with the whole catalog, without waiting for the dead process's 120 s lease"
     );
 }
+
+const WAITING: &str = "---\napiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: waiting}\nspec:\n  type: service\n  steps:\n    - {id: wait, action: debug:wait, input: {seconds: 60}}\n";
+
+/// The workspaces the scaffolder holds under the data directory.
+fn workspaces(data: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(data.join("scaffolder"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with("task-") || n.starts_with("template-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_kill_during_a_scaffolder_task_fails_it_cleans_its_workspace_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), 20);
+    // The catalog gains a template with a long step.
+    let mut text = std::fs::read_to_string(dir.path().join("catalog.yaml")).unwrap();
+    text.push_str(WAITING);
+    std::fs::write(dir.path().join("catalog.yaml"), text).unwrap();
+    let cfg = std::fs::read_to_string(&config).unwrap().replace(
+        "allow: [Component, Location]",
+        "allow: [Component, Location, Template]",
+    );
+    std::fs::write(&config, cfg).unwrap();
+    let client = reqwest::blocking::Client::new();
+    let ready = |url: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .get(format!("{url}/readyz"))
+            .send()
+            .map_or(true, |r| r.status() != 200)
+        {
+            assert!(Instant::now() < deadline, "ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    let (mut first, url) = start(&config);
+    ready(&url);
+    let created: serde_json::Value = client
+        .post(format!("{url}/api/scaffolder/v2/tasks"))
+        .json(&serde_json::json!({"templateRef": "template:default/waiting", "values": {}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let data = dir.path().join("data");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while workspaces(&data).is_empty() {
+        assert!(Instant::now() < deadline, "the task runs in a workspace");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        !workspaces(&data).is_empty(),
+        "the killed process left its workspace"
+    );
+
+    let (mut second, url) = start(&config);
+    ready(&url);
+    assert_eq!(workspaces(&data), Vec::<String>::new(), "removed at start");
+    let task: serde_json::Value = client
+        .get(format!("{url}/api/scaffolder/v2/tasks/{id}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(task["status"], "failed", "{task}");
+    let entities: serde_json::Value = client
+        .get(format!("{url}/api/catalog/entities?filter=kind=component"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(entities.as_array().unwrap().len(), 20, "nothing lost");
+    let verify: serde_json::Value = client
+        .get(format!("{url}/api/cairn/audit/verify"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(verify["ok"], true, "{verify}");
+    let _ = Command::new("kill").arg(second.id().to_string()).status();
+    second.wait().unwrap();
+}
