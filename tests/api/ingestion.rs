@@ -297,6 +297,17 @@ async fn a_directory_location_reads_every_catalog_info_file_and_optional_targets
     assert_eq!(app.location_errors().await, "");
 }
 
+/// The status items of every Location entity.
+async fn location_status_items(app: &crate::support::TestApp) -> Vec<serde_json::Value> {
+    let (_, locations) = app.get("/entities?filter=kind=location").await;
+    locations
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["status"]["items"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 /// An organisation file of `n` groups, each with one user; each group's description is 2 KB so
 /// that a few thousand entities make a file of several megabytes.
 fn org_file(n: usize) -> String {
@@ -347,13 +358,7 @@ async fn a_large_organisation_file_is_ingested_and_one_over_the_configured_limit
     assert!(limited.entity("group", "team-9").await.is_some());
     limited.write("org.yaml", org_file(40));
     limited.refresh_root().await;
-    let (_, locations) = limited.get("/entities?filter=kind=location").await;
-    let items: Vec<&serde_json::Value> = locations
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|l| l["status"]["items"].as_array().into_iter().flatten())
-        .collect();
+    let items = location_status_items(&limited).await;
     let refused = items
         .iter()
         .find(|i| {
@@ -361,7 +366,7 @@ async fn a_large_organisation_file_is_ingested_and_one_over_the_configured_limit
                 .as_str()
                 .is_some_and(|m| m.contains("org.yaml"))
         })
-        .unwrap_or_else(|| panic!("{locations}"));
+        .unwrap_or_else(|| panic!("{items:?}"));
     assert_eq!(refused["error"]["name"], "InputError", "{refused}");
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(message.contains("65536"), "names the limit: {message}");
@@ -403,13 +408,7 @@ async fn a_symlink_out_of_a_directory_location_is_skipped_with_a_warning_and_the
         );
     }
     assert!(app.entity("component", "from-outside").await.is_none());
-    let (_, locations) = app.get("/entities?filter=kind=location").await;
-    let items: Vec<&serde_json::Value> = locations
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|l| l["status"]["items"].as_array().into_iter().flatten())
-        .collect();
+    let items = location_status_items(&app).await;
     let link = tree.path().join("escape").to_string_lossy().to_string();
     let warning = items
         .iter()
@@ -418,7 +417,7 @@ async fn a_symlink_out_of_a_directory_location_is_skipped_with_a_warning_and_the
                 .as_str()
                 .is_some_and(|m| m.contains(&link))
         })
-        .unwrap_or_else(|| panic!("a status item names the link {link}: {locations}"));
+        .unwrap_or_else(|| panic!("a status item names the link {link}: {items:?}"));
     assert_eq!(warning["level"], "warning", "{warning}");
 }
 

@@ -50,12 +50,8 @@ fn write_config(
     (config, db)
 }
 
-#[test]
-fn sigterm_stops_the_server_and_releases_the_writer_lease() {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), 10);
-    let (mut child, url) = start(&config);
-    let client = reqwest::blocking::Client::new();
+/// Waits up to 30 s for `/readyz` to answer 200.
+fn wait_ready(client: &reqwest::blocking::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while client
         .get(format!("{url}/readyz"))
@@ -65,6 +61,15 @@ fn sigterm_stops_the_server_and_releases_the_writer_lease() {
         assert!(Instant::now() < deadline, "ready");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn sigterm_stops_the_server_and_releases_the_writer_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, db) = write_config(dir.path(), 10);
+    let (mut child, url) = start(&config);
+    let client = reqwest::blocking::Client::new();
+    wait_ready(&client, &url);
     assert_eq!(leases(&db), 1, "the writer lease is held");
     let killed = Command::new("kill")
         .arg("-TERM")
@@ -162,20 +167,9 @@ fn a_kill_during_a_scaffolder_task_fails_it_cleans_its_workspace_and_loses_nothi
     );
     std::fs::write(&config, cfg).unwrap();
     let client = reqwest::blocking::Client::new();
-    let ready = |url: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client
-            .get(format!("{url}/readyz"))
-            .send()
-            .map_or(true, |r| r.status() != 200)
-        {
-            assert!(Instant::now() < deadline, "ready");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
 
     let (mut first, url) = start(&config);
-    ready(&url);
+    wait_ready(&client, &url);
     let created: serde_json::Value = client
         .post(format!("{url}/api/scaffolder/v2/tasks"))
         .json(&serde_json::json!({"templateRef": "template:default/waiting", "values": {}}))
@@ -198,7 +192,7 @@ fn a_kill_during_a_scaffolder_task_fails_it_cleans_its_workspace_and_loses_nothi
     );
 
     let (mut second, url) = start(&config);
-    ready(&url);
+    wait_ready(&client, &url);
     assert_eq!(workspaces(&data), Vec::<String>::new(), "removed at start");
     let task: serde_json::Value = client
         .get(format!("{url}/api/scaffolder/v2/tasks/{id}"))
