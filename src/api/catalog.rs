@@ -267,22 +267,8 @@ async fn query_post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
     } else {
         json_body(&body)?
     };
-    const KEYS: &[&str] = &[
-        "cursor",
-        "limit",
-        "offset",
-        "orderBy",
-        "fullTextFilter",
-        "fields",
-        "totalItems",
-        "query",
-    ];
-    if let Some(extra) = body.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(Error::Input(format!(
-            "request/body must NOT have additional properties: '{extra}' (a filter goes in 'query', an order in 'orderBy')"
-        ))
-        .into());
-    }
+    let keys = "cursor limit offset orderBy fullTextFilter fields totalItems query";
+    super::params::only_keys(&body, &keys.split(' ').collect::<Vec<_>>())?;
     let fields = fields_list(
         string_list(body.get("fields"), "fields")?
             .unwrap_or_default()

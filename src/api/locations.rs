@@ -56,12 +56,7 @@ async fn update(
 ) -> Reply {
     let id = path.into_inner();
     let body = json_body(&body)?;
-    if let Some(extra) = body
-        .keys()
-        .find(|k| !matches!(k.as_str(), "type" | "target"))
-    {
-        return Err(Error::Input(format!("Malformed request: unrecognized key '{extra}'")).into());
-    }
+    super::params::only_keys(&body, &["type", "target"])?;
     let get = |k: &str| {
         body.get(k)
             .and_then(Value::as_str)
@@ -232,12 +227,7 @@ async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Re
     let params = Params::parse(req.query_string());
     params.allow(&["dryRun", "onConflict"])?;
     let body = json_body(&body)?;
-    if let Some(extra) = body
-        .keys()
-        .find(|k| !matches!(k.as_str(), "type" | "target" | "presence"))
-    {
-        return Err(Error::Input(format!("Malformed request: unrecognized key '{extra}'")).into());
-    }
+    super::params::only_keys(&body, &["type", "target", "presence"])?;
     let get = |k: &str| match body.get(k) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(Error::Input(format!("request/body/{k} must be string"))),

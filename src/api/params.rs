@@ -117,6 +117,16 @@ pub fn json_body(bytes: &Bytes) -> Result<serde_json::Map<String, Value>> {
     }
 }
 
+/// Refuses a body key outside `allowed`, as Backstage's request validation does.
+pub fn only_keys(body: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<()> {
+    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(extra) => Err(Error::Input(format!(
+            "Malformed request: unrecognized key '{extra}'"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// CORS from `backend.cors`.
 pub fn cors(config: &Option<crate::config::Cors>) -> actix_cors::Cors {
     let Some(c) = config else {
