@@ -88,6 +88,22 @@ async fn app_with_settings(url: &str, extra: &str, settings: &str) -> TestApp {
     .await
 }
 
+/// A server whose config lists one `url` location: the file `path` of `repo`'s main branch.
+async fn app_with_url_location(repo: &WorkRepo, path: &str, extra: &str) -> TestApp {
+    let config = format!(
+        "catalog:\n  locations:\n    - type: url\n      target: {}/blob/main/{path}\n{extra}",
+        repo.url()
+    );
+    spawn_with(
+        &[("all.yaml", &root_location(&[]))],
+        Options {
+            extra_config: config,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 pub async fn crawl(app: &TestApp, id: &str) -> Value {
     let r = app
         .client
@@ -253,18 +269,7 @@ async fn a_deleted_target_of_a_url_location_retires_its_entities() {
         .write("b.yaml", &component("retired", "production"))
         .write("all.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: cfg-root\nspec:\n  targets: [./a.yaml, ./b.yaml]\n");
     repo.commit("first");
-    let config = format!(
-        "catalog:\n  locations:\n    - type: url\n      target: {}/blob/main/all.yaml\n",
-        repo.url()
-    );
-    let app = spawn_with(
-        &[("all.yaml", &root_location(&[]))],
-        Options {
-            extra_config: config,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = app_with_url_location(&repo, "all.yaml", "").await;
     assert!(app.entity("component", "retired").await.is_some());
     // Deleted, and still listed: the tree was read, and it does not hold the file.
     repo.remove("b.yaml");
@@ -287,18 +292,7 @@ async fn a_deleted_root_target_of_a_url_location_retires_its_entities() {
     repo.write("catalog-info.yaml", &component("direct", "production"))
         .write("README.md", "# direct\n");
     repo.commit("first");
-    let config = format!(
-        "catalog:\n  locations:\n    - type: url\n      target: {}/blob/main/catalog-info.yaml\n",
-        repo.url()
-    );
-    let app = spawn_with(
-        &[("all.yaml", &root_location(&[]))],
-        Options {
-            extra_config: config,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = app_with_url_location(&repo, "catalog-info.yaml", "").await;
     assert!(app.entity("component", "direct").await.is_some());
     repo.remove("catalog-info.yaml");
     repo.commit("leaves the catalog");
@@ -626,18 +620,8 @@ async fn config_url_locations_on_git_hosts_and_oversized_descriptors() {
     repo.write("all.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: cfg-root\nspec:\n  targets: [./catalog-info.yaml, ./big/catalog-info.yaml]\n");
     repo.commit("first");
     // The Git reader honours the configured limit (4 MiB here, under the 5 MiB file).
-    let config = format!(
-        "catalog:\n  locations:\n    - type: url\n      target: {}/blob/main/all.yaml\ncairn:\n  maxDescriptorBytes: 4194304\n",
-        repo.url()
-    );
-    let app = spawn_with(
-        &[("all.yaml", &root_location(&[]))],
-        Options {
-            extra_config: config,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app =
+        app_with_url_location(&repo, "all.yaml", "cairn:\n  maxDescriptorBytes: 4194304\n").await;
     assert!(app.entity("component", "from-config").await.is_some());
     let errors = app.location_errors().await;
     assert!(
