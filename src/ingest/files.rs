@@ -49,21 +49,25 @@ impl FileReader {
     /// may be half of a file being written.
     /// A file read empty that was written in the last moments counts too: it is most likely
     /// caught between its truncation and its first write.
+    ///
+    /// When a file read was written in the last moments, its writer may still be writing: give
+    /// it a tenth of a second before looking again (a busy machine can hold a writer back).
     pub fn changed_since_read(&self) -> bool {
         let moments = std::time::Duration::from_millis(300);
-        self.reads
-            .lock()
-            .expect("reads")
-            .iter()
-            .any(|(path, len, at)| {
-                let just_emptied = *len == 0
-                    && at
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age < moments);
-                just_emptied
-                    || std::fs::metadata(path)
-                        .map_or(true, |m| m.len() != *len || m.modified().ok() != *at)
-            })
+        let reads = self.reads.lock().expect("reads");
+        let recent = |at: &Option<std::time::SystemTime>| {
+            at.and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age < moments)
+        };
+        if reads.iter().any(|(_, _, at)| recent(at)) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        reads.iter().any(|(path, len, at)| {
+            let just_emptied = *len == 0 && recent(at);
+            just_emptied
+                || std::fs::metadata(path)
+                    .map_or(true, |m| m.len() != *len || m.modified().ok() != *at)
+        })
     }
 
     /// Refuses descriptor files larger than `limit` bytes.
