@@ -168,10 +168,8 @@ async fn classification_obligations_evidence_and_attestations() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    assert!({
-        app.settled().await;
-        scorecard_status("ALL-LIT").await.as_deref() == Some("exempt")
-    });
+    app.settled().await;
+    assert!(scorecard_status("ALL-LIT").await.as_deref() == Some("exempt"));
     let (_, r) = app
         .get_cairn("/compliance/ai-act/entities/aiagent/default/credit-scorer")
         .await;
@@ -203,10 +201,8 @@ async fn classification_obligations_evidence_and_attestations() {
         .get_cairn("/compliance/ai-act/entities/aiagent/default/credit-scorer")
         .await;
     assert_eq!(obligation(&r, "T-INTERACT")["status"], "pass");
-    assert!({
-        app.settled().await;
-        scorecard_status("T-INTERACT").await.as_deref() == Some("pass")
-    });
+    app.settled().await;
+    assert!(scorecard_status("T-INTERACT").await.as_deref() == Some("pass"));
     let (_, audit) = app
         .get_cairn("/audit?entity=aiagent:default/credit-scorer")
         .await;
@@ -229,10 +225,8 @@ async fn classification_obligations_evidence_and_attestations() {
                 })
             }
         };
-    assert!({
-        app.settled().await;
-        classified("high-risk").await
-    });
+    app.settled().await;
+    assert!(classified("high-risk").await);
 
     let (_, half) = app
         .get_cairn("/compliance/ai-act/entities/aiagent/default/half-answered")
@@ -295,10 +289,8 @@ async fn classification_obligations_evidence_and_attestations() {
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     app.write("ai.yaml", AGENT.replace("H3: \"5b\"", "H3: none"));
     app.refresh_root().await;
-    assert!({
-        app.settled().await;
-        classified("limited").await
-    });
+    app.settled().await;
+    assert!(classified("limited").await);
 }
 
 #[tokio::test]

@@ -128,11 +128,9 @@ async fn a_commit_that_fixes_a_failing_check_flips_it_and_records_history() {
             .filter_map(|x| x["checks"]["ci"].as_str().map(str::to_owned))
             .collect::<Vec<_>>()
     };
+    app.settled().await;
     assert!(
-        {
-            app.settled().await;
-            ci_history().await == vec!["fail", "pass"]
-        },
+        ci_history().await == vec!["fail", "pass"],
         "{:?}",
         ci_history().await
     );
@@ -369,11 +367,8 @@ spec: {type: service, lifecycle: production, owner: team-b}
         ("c.yaml", catalog),
     ])
     .await;
-    let ready = {
-        app.settled().await;
-        app.get_cairn("/scorecards/default/basics").await.1["entities"] == 2
-    };
-    assert!(ready);
+    app.settled().await;
+    assert!(app.get_cairn("/scorecards/default/basics").await.1["entities"] == 2);
     let (s, v) = app
         .get_cairn("/scorecards/default/basics/rollup?by=owner")
         .await;
@@ -443,11 +438,8 @@ spec: {type: service, lifecycle: production, owner: team-b}
         ("c.yaml", catalog),
     ])
     .await;
-    let ready = {
-        app.settled().await;
-        app.get_cairn("/scorecards/default/basics").await.1["entities"] == 1
-    };
-    assert!(ready);
+    app.settled().await;
+    assert!(app.get_cairn("/scorecards/default/basics").await.1["entities"] == 1);
     let r = app
         .client
         .get(format!("{}/scorecards", app.url))
@@ -570,13 +562,8 @@ spec: {{type: service, lifecycle: production, owner: team-a}}
     let level = || async {
         app.get_cairn("/scorecards/default/fresh/entities").await.1["items"][0]["level"].clone()
     };
-    assert!(
-        {
-            app.settled().await;
-            level().await == "ok"
-        },
-        "passes while the review is recent"
-    );
+    app.settled().await;
+    assert!(level().await == "ok", "passes while the review is recent");
     assert!(
         app.eventually(6, || async { level().await.is_null() })
             .await,
@@ -618,20 +605,13 @@ spec: {type: service, lifecycle: production, owner: team-a, dependsOn: [componen
             .1["items"][0]["level"]
             .clone()
     };
-    assert!(
-        {
-            app.settled().await;
-            level().await == "ok"
-        },
-        "lib is silver, so app passes"
-    );
+    app.settled().await;
+    assert!(level().await == "ok", "lib is silver, so app passes");
     app.write("lib.yaml", lib(""));
     app.refresh_root().await;
+    app.settled().await;
     assert!(
-        {
-            app.settled().await;
-            level().await.is_null()
-        },
+        level().await.is_null(),
         "lib dropped to bronze, so app fails"
     );
 }
@@ -671,10 +651,8 @@ spec: {type: library, lifecycle: production, owner: team-a}
         ("c.yaml", catalog),
     ])
     .await;
-    let ok = {
-        app.settled().await;
-        app.get_cairn("/campaigns/default/silver-services").await.1["entities"] == 2
-    };
+    app.settled().await;
+    let ok = app.get_cairn("/campaigns/default/silver-services").await.1["entities"] == 2;
     assert!(
         ok,
         "{}",
@@ -812,11 +790,9 @@ spec: {type: service, lifecycle: production, owner: team-a}
                 .map(|i| i["level"].clone())
         }
     };
+    app.settled().await;
     assert!(
-        {
-            app.settled().await;
-            level("prod").await.is_some()
-        },
+        level("prod").await.is_some(),
         "{}",
         app.location_errors().await
     );

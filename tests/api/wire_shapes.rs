@@ -62,22 +62,12 @@ spec:
 const VOLATILE: &[&str] = &[
     "at",
     "evaluatedAt",
-    "recordedAt",
     "createdAt",
-    "updatedAt",
-    "timestamp",
-    "uid",
     "etag",
     "hash",
     "prevHash",
     "lastHash",
     "daysLeft",
-    "nextAfter",
-    "lastCrawl",
-    "lastSuccess",
-    "durationMs",
-    "expiresAt",
-    "validUntil",
 ];
 
 fn normalise(v: &mut Value, dir: &str) {
