@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::params::Params;
 use super::{blocking, ApiError, AppState};
-use crate::error::Error;
 
 /// The longest a caller can wait for the catalog to settle.
 const MAX_SETTLE_WAIT: Duration = Duration::from_secs(60);
@@ -37,24 +36,15 @@ pub async fn settled(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string());
     params.allow(&["sequence", "timeoutMs"])?;
-    let number = |key: &str| -> Result<Option<i64>, Error> {
-        params
-            .one(key)
-            .map(|v| {
-                v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    Error::Input(format!("{key} must be a non-negative integer, got {v}"))
-                })
-            })
-            .transpose()
-    };
-    let sequence = match number("sequence")? {
+    let sequence = match params.int("sequence", 0)? {
         Some(n) => n,
         None => {
             let catalog = state.catalog.clone();
             blocking(move || catalog.last_change()).await?
         }
     };
-    let timeout = number("timeoutMs")?
+    let timeout = params
+        .int("timeoutMs", 0)?
         .map_or(Duration::from_secs(10), |ms| {
             Duration::from_millis(ms as u64)
         })
