@@ -15,7 +15,7 @@ mod pack;
 mod technical_file;
 mod watch;
 
-pub use assess::{assess_one, attest, is_ai_system, system, Inputs, RepositoryFiles};
+pub use assess::{assess_one, is_ai_system, system, Inputs, RepositoryFiles};
 pub use classify::what_if;
 pub use dashboard::{dashboard, path_of, systems, Filters};
 pub use evidence::Evidence;
@@ -51,7 +51,8 @@ impl Compliance {
         Inputs::new(&self.db, &*self.files, snap)
     }
 
-    /// Records an attestation of one obligation; see [`attest`].
+    /// Records an attestation of one obligation (`pass` or `fail`, with a justification) by
+    /// `actor`, with its audit record.
     pub fn attest(
         &self,
         pack: &RulePack,
@@ -61,7 +62,7 @@ impl Compliance {
         justification: Option<&str>,
         actor: &crate::model::audit::Actor,
     ) -> Result<serde_json::Value, crate::error::Error> {
-        attest(
+        assess::attest(
             &self.db,
             pack,
             entity_ref,
