@@ -4,13 +4,26 @@ use super::routes::Routes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
+use super::openapi::{q, Doc};
 use super::params::Params;
 use super::{blocking, ApiError, AppState};
 use crate::error::Error;
 use crate::model::audit::Record;
 
+const LIST: Doc = Doc::new("Audit records, oldest first; `nextAfter` pages on").query(&[
+    q("entity"),
+    q("from"),
+    q("to"),
+    q("after").int(i64::MIN),
+    q("limit").int(i64::MIN),
+]);
+const VERIFY: Doc = Doc::new("Verifies the whole hash chain of the audit trail");
+
 pub fn routes(r: &mut Routes) {
-    r.get("/audit", list).get("/audit/verify", verify);
+    r.get("/audit", list)
+        .doc(&LIST)
+        .get("/audit/verify", verify)
+        .doc(&VERIFY);
 }
 
 /// A date (`2026-11-25`, the whole day) or an RFC 3339 time, in milliseconds.
@@ -34,7 +47,7 @@ fn time_of(key: &str, v: &str, end: bool) -> Result<i64, Error> {
 /// `GET /api/cairn/audit?entity=&from=&to=&after=&limit=`: oldest first; `nextAfter` pages on.
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string());
-    params.allow(&["entity", "from", "to", "after", "limit"])?;
+    params.allow(LIST.query)?;
     let entity = params.one("entity").map(|e| e.to_lowercase());
     let from = params
         .one("from")

@@ -6,14 +6,20 @@ use super::routes::Routes;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use super::openapi::Doc;
 use super::{ApiError, AppState};
 use crate::error::Error;
 
 type Reply = Result<HttpResponse, ApiError>;
 
+const LIST: Doc = Doc::new("Every campaign and its progress");
+const ONE: Doc = Doc::new("One campaign's progress, entity by entity");
+
 pub fn routes(r: &mut Routes) {
     r.get("/campaigns", list)
-        .get("/campaigns/{namespace}/{name}", one);
+        .doc(&LIST)
+        .get("/campaigns/{namespace}/{name}", one)
+        .doc(&ONE);
 }
 
 /// How far one campaign is; errors (an unknown scorecard or level) are reported in the item.

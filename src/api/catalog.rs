@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::openapi::{q, shapes, Doc, Param};
 use super::params::{fields_list, json_body, Params};
 use super::{ApiError, AppState};
 use crate::error::Error;
@@ -17,20 +18,75 @@ use crate::readmodel::Snapshot;
 
 type Reply = Result<HttpResponse, ApiError>;
 
+const FILTER: Param = q("filter").many();
+const FIELDS: Param = q("fields").many();
+const LIST: Doc =
+    Doc::new("Entities, optionally filtered, projected, ordered and paged (Link header)")
+        .query(&[
+            FILTER,
+            FIELDS,
+            q("order").many(),
+            q("limit").int(i64::MIN),
+            q("offset").int(0),
+            q("after"),
+        ])
+        .json(shapes::entities);
+const QUERY_GET: Doc = Doc::new("A page of entities with cursors")
+    .query(&[
+        FILTER,
+        FIELDS,
+        q("limit").int(0),
+        q("offset").int(0),
+        q("orderField").many(),
+        q("fullTextFilterTerm"),
+        q("fullTextFilterFields").many(),
+        q("totalItems"),
+        q("cursor").many(),
+    ])
+    .json(shapes::query_response);
+const QUERY_POST: Doc = Doc::new("A page of entities matching a predicate query")
+    .body(shapes::query_request)
+    .json(shapes::query_response);
+const BY_REFS: Doc = Doc::new("Entities by ref, in the order asked (null for each one missing)")
+    .query(&[FILTER])
+    .body(shapes::by_refs_request)
+    .json(shapes::by_refs_response);
+const BY_UID: Doc = Doc::new("One entity by uid").json(shapes::entity);
+const DELETE_BY_UID: Doc =
+    Doc::new("Removes one entity (it comes back if its location still holds it)").no_content();
+const BY_NAME: Doc = Doc::new("One entity by kind, namespace and name").json(shapes::entity);
+const ANCESTRY: Doc = Doc::new("The chain of entities that emitted this one");
+const FACETS_GET: Doc = Doc::new("Counts of the values of fields")
+    .query(&[q("facet").many(), FILTER])
+    .json(shapes::facets);
+const FACETS_POST: Doc = Doc::new("Counts of the values of fields, with a predicate query")
+    .body(shapes::facets_request)
+    .json(shapes::facets);
+
 pub fn routes(r: &mut Routes) {
     r.get("/entities", list_entities)
+        .doc(&LIST)
         .get("/entities/by-query", query_get)
+        .doc(&QUERY_GET)
         .post("/entities/by-query", query_post)
+        .doc(&QUERY_POST)
         .post("/entities/by-refs", by_refs)
+        .doc(&BY_REFS)
         .get("/entities/by-uid/{uid}", by_uid)
+        .doc(&BY_UID)
         .delete("/entities/by-uid/{uid}", delete_by_uid)
+        .doc(&DELETE_BY_UID)
         .get("/entities/by-name/{kind}/{namespace}/{name}", by_name)
+        .doc(&BY_NAME)
         .get(
             "/entities/by-name/{kind}/{namespace}/{name}/ancestry",
             ancestry,
         )
+        .doc(&ANCESTRY)
         .get("/entity-facets", facets_get)
-        .post("/entity-facets", facets_post);
+        .doc(&FACETS_GET)
+        .post("/entity-facets", facets_post)
+        .doc(&FACETS_POST);
 }
 
 fn json_response(body: String) -> HttpResponse {
@@ -74,7 +130,7 @@ fn filter_of(params: &Params) -> Result<Option<Predicate>, Error> {
 
 async fn list_entities(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["filter", "fields", "order", "limit", "offset", "after"])?;
+    params.allow(LIST.query)?;
     let filter = filter_of(&params)?;
     let fields = params.fields("fields")?;
     let mut order = Vec::new();
@@ -198,17 +254,7 @@ fn total_items(v: Option<&str>) -> Result<bool, Error> {
 
 async fn query_get(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&[
-        "filter",
-        "fields",
-        "limit",
-        "offset",
-        "orderField",
-        "fullTextFilterTerm",
-        "fullTextFilterFields",
-        "totalItems",
-        "cursor",
-    ])?;
+    params.allow(QUERY_GET.query)?;
     let fields = params.fields("fields")?;
     let limit = params
         .int("limit", 0)?
@@ -261,7 +307,7 @@ fn query_of(body: &serde_json::Map<String, Value>) -> Result<Option<Predicate>, 
 }
 
 async fn query_post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
-    Params::parse(req.query_string()).allow(&[])?;
+    Params::parse(req.query_string()).allow(QUERY_POST.query)?;
     let body = if body.is_empty() {
         serde_json::Map::new()
     } else {
@@ -339,7 +385,7 @@ async fn query_post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
 
 async fn by_refs(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["filter"])?;
+    params.allow(BY_REFS.query)?;
     let body = json_body(&body)?;
     let refs = match body.get("entityRefs") {
         None => return Err(Error::Input("Malformed request body (did you remember to specify an application/json content type?), Validation error: Required at \"entityRefs\"".into()).into()),
@@ -430,7 +476,7 @@ fn facets_reply(snap: &Snapshot, facets: &[String], filter: Option<&Predicate>) 
 
 async fn facets_get(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["facet", "filter"])?;
+    params.allow(FACETS_GET.query)?;
     let facets = params.non_empty("facet")?;
     if facets.is_empty() {
         return Err(

@@ -8,6 +8,7 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::openapi::{q, Doc};
 use super::routes::Routes;
 use super::{blocking, ApiError, AppState};
 use crate::compliance::{self, Inputs, RulePack};
@@ -15,28 +16,73 @@ use crate::error::Error;
 
 type Reply = Result<HttpResponse, ApiError>;
 
+fn object_with(required: &'static [&'static str]) -> Value {
+    json!({"type": "object", "required": required})
+}
+fn classify_request() -> Value {
+    json!({"type": "object", "properties": {"role": {"type": "string"}, "answers": {"type": "object"}}})
+}
+fn attestation_request() -> Value {
+    json!({
+        "type": "object",
+        "required": ["obligation", "result"],
+        "properties": {
+            "obligation": {"type": "string"},
+            "result": {"type": "string", "enum": ["pass", "fail"]},
+            "justification": {"type": "string"},
+        },
+    })
+}
+const RULE_PACK: Doc = Doc::new("The EU AI Act rule pack in force (name, version, sizes)")
+    .json(|| object_with(&["name", "version"]));
+const QUESTIONNAIRE: Doc = Doc::new("The questions that classify an AI system");
+const CLASSIFY: Doc =
+    Doc::new("What an AI system would be classified as; stores nothing").body(classify_request);
+const SYSTEMS: Doc =
+    Doc::new("Every AI system with its tier and obligations").json(|| object_with(&["items"]));
+const ONE: Doc = Doc::new("One AI system's assessment: tier, obligations, evidence");
+const ATTEST: Doc = Doc::new("Records an attestation for one obligation")
+    .body(attestation_request)
+    .created(|| object_with(&[]));
+const TECHNICAL_FILE: Doc =
+    Doc::new("The whole technical file (Annex IV) as one ZIP").media("application/zip");
+const DASHBOARD: Doc = Doc::new("The compliance dashboard (HTML)")
+    .query(&[q("tier"), q("owner"), q("dueBefore")])
+    .media("text/html");
+const DASHBOARD_ENTITY: Doc = Doc::new("One AI system's compliance page (HTML)").media("text/html");
+
 pub fn routes(r: &mut Routes) {
     r.get("/compliance/ai-act/rule-pack", rule_pack)
+        .doc(&RULE_PACK)
         .get("/compliance/ai-act/questionnaire", questionnaire)
+        .doc(&QUESTIONNAIRE)
         .post("/compliance/ai-act/classify", classify)
+        .doc(&CLASSIFY)
         .get("/compliance/ai-act/entities", systems)
+        .doc(&SYSTEMS)
         .get("/compliance/ai-act/entities/{kind}/{namespace}/{name}", one)
+        .doc(&ONE)
         .post(
             "/compliance/ai-act/entities/{kind}/{namespace}/{name}/attestations",
             attest,
         )
+        .doc(&ATTEST)
         .internal(
             "/compliance/ai-act/entities/{kind}/{namespace}/{name}/technical-file",
             technical_file,
-        );
+        )
+        .doc(&TECHNICAL_FILE);
 }
 
 /// The compliance dashboard's pages (server-rendered HTML).
 pub fn pages(r: &mut Routes) {
-    r.get("/compliance", dashboard).get(
-        "/compliance/entities/{kind}/{namespace}/{name}",
-        dashboard_entity,
-    );
+    r.get("/compliance", dashboard)
+        .doc(&DASHBOARD)
+        .get(
+            "/compliance/entities/{kind}/{namespace}/{name}",
+            dashboard_entity,
+        )
+        .doc(&DASHBOARD_ENTITY);
 }
 
 impl AppState {

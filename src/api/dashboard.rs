@@ -6,6 +6,7 @@ use super::routes::Routes;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use super::openapi::Doc;
 use super::{ApiError, AppState};
 use crate::error::Error;
 
@@ -13,9 +14,14 @@ type Reply = Result<HttpResponse, ApiError>;
 
 const ROWS: usize = 200;
 
+const INDEX: Doc = Doc::new("The scorecard dashboard (HTML)").media("text/html");
+const ENTITY: Doc = Doc::new("One entity's scorecard page (HTML)").media("text/html");
+
 pub fn routes(r: &mut Routes) {
     r.get("/scorecards", index)
-        .get("/scorecards/entities/{kind}/{namespace}/{name}", entity);
+        .doc(&INDEX)
+        .get("/scorecards/entities/{kind}/{namespace}/{name}", entity)
+        .doc(&ENTITY);
 }
 
 fn html(body: String) -> HttpResponse {

@@ -5,6 +5,7 @@ use super::routes::Routes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::openapi::{q, Doc};
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
@@ -13,12 +14,39 @@ use crate::readmodel::Snapshot;
 
 type Reply = Result<HttpResponse, ApiError>;
 
+const NEIGHBOURHOOD: Doc = Doc::new("Entities within some relation steps of one or more").query(&[
+    q("entityRef").many().required(),
+    q("depth").int(0),
+    q("relation").many(),
+    q("kind").many(),
+    q("direction").one_of(&["outgoing", "incoming", "both"]),
+    q("limit").int(0),
+]);
+const FOLLOW: Doc = Doc::new("Everything reached from one entity along these relations").query(&[
+    q("entityRef").required(),
+    q("depth").int(0),
+    q("limit").int(0),
+    q("paths").one_of(&["via", "full"]),
+]);
+const PATH: Doc = Doc::new("A shortest relation path between two entities").query(&[
+    q("from").required(),
+    q("to").required(),
+    q("depth").int(0),
+]);
+const DANGLING: Doc =
+    Doc::new("Relations whose target is not in the catalog").query(&[q("limit").int(0)]);
+
 pub fn routes(r: &mut Routes) {
     r.get("/graph/neighbourhood", neighbourhood)
+        .doc(&NEIGHBOURHOOD)
         .get("/graph/impact", impact)
+        .doc(&FOLLOW)
         .get("/graph/lineage", lineage)
+        .doc(&FOLLOW)
         .get("/graph/path", path)
-        .get("/graph/dangling", dangling);
+        .doc(&PATH)
+        .get("/graph/dangling", dangling)
+        .doc(&DANGLING);
 }
 
 fn resolve(snap: &Snapshot, r: &str) -> Result<u32, Error> {
@@ -41,14 +69,7 @@ fn bounded(params: &Params, key: &str, default: i64, max: i64) -> Result<usize, 
 
 async fn neighbourhood(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&[
-        "entityRef",
-        "depth",
-        "relation",
-        "kind",
-        "direction",
-        "limit",
-    ])?;
+    params.allow(NEIGHBOURHOOD.query)?;
     let refs = params.non_empty("entityRef")?;
     if refs.is_empty() {
         return Err(Error::Input("entityRef is required".into()).into());
@@ -88,7 +109,7 @@ async fn neighbourhood(req: HttpRequest, state: web::Data<AppState>) -> Reply {
 
 async fn follow(req: HttpRequest, state: web::Data<AppState>, types: &[&str]) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["entityRef", "depth", "limit", "paths"])?;
+    params.allow(FOLLOW.query)?;
     let paths = match params.one("paths").as_deref() {
         None | Some("via") => Paths::Via,
         Some("full") => Paths::Full,
@@ -135,7 +156,7 @@ async fn lineage(req: HttpRequest, state: web::Data<AppState>) -> Reply {
 
 async fn path(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["from", "to", "depth"])?;
+    params.allow(PATH.query)?;
     let (Some(from), Some(to)) = (params.one("from"), params.one("to")) else {
         return Err(Error::Input("from and to are required".into()).into());
     };
@@ -152,7 +173,7 @@ async fn path(req: HttpRequest, state: web::Data<AppState>) -> Reply {
 
 async fn dangling(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["limit"])?;
+    params.allow(DANGLING.query)?;
     let limit = bounded(&params, "limit", 1000, 1_000_000)?;
     let snap = state.readmodel.snapshot();
     let (items, total) = graph::dangling(&snap, limit);

@@ -6,8 +6,33 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::openapi::{q, Doc};
 use super::params::Params;
 use super::{blocking, ApiError, AppState};
+
+fn status() -> serde_json::Value {
+    json!({"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}})
+}
+fn settled_body() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "required": ["settled", "sequence", "settledThrough"],
+        "properties": {
+            "settled": {"type": "boolean"},
+            "sequence": {"type": "integer"},
+            "settledThrough": {"type": "integer"},
+        },
+    })
+}
+pub const HEALTHZ: Doc = Doc::new("Liveness").json(status);
+pub const READYZ: Doc = Doc::new("Readiness: ready once every location's first ingest finished")
+    .json(status)
+    .also(503, status);
+pub const SETTLED: Doc =
+    Doc::new("Waits until every change up to a sequence is visible to reads and background work")
+        .query(&[q("sequence").int(0), q("timeoutMs").int(0)])
+        .json(settled_body)
+        .also(503, settled_body);
 
 /// The longest a caller can wait for the catalog to settle.
 const MAX_SETTLE_WAIT: Duration = Duration::from_secs(60);
@@ -35,7 +60,7 @@ pub async fn settled(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string());
-    params.allow(&["sequence", "timeoutMs"])?;
+    params.allow(SETTLED.query)?;
     let sequence = match params.int("sequence", 0)? {
         Some(n) => n,
         None => {

@@ -6,6 +6,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::openapi::{q, shapes, Doc};
 use super::params::{json_body, Params};
 use super::{blocking, ApiError, AppState};
 use crate::error::Error;
@@ -13,15 +14,40 @@ use crate::processing::RootLocation;
 
 type Reply = Result<HttpResponse, ApiError>;
 
+const LIST: Doc = Doc::new("Registered locations").json(shapes::locations);
+const CREATE: Doc = Doc::new("Registers a location (`dryRun` reads it without storing)")
+    .query(&[
+        q("dryRun").bool(),
+        q("onConflict").one_of(&["reject", "refresh"]),
+    ])
+    .body(shapes::location_request)
+    .created(shapes::location_created);
+const BY_ENTITY: Doc = Doc::new("The location an entity came from").json(shapes::location);
+const GET: Doc = Doc::new("One location").json(shapes::location);
+const DELETE: Doc = Doc::new("Unregisters a location; its entities become orphans").no_content();
+const UPDATE: Doc = Doc::new("Changes a location's type or target")
+    .body(shapes::location_request)
+    .json(shapes::location);
+const BY_QUERY: Doc = Doc::new("Locations matching a predicate, paged by id");
+const ANALYZE: Doc = Doc::new("The entity a repository URL would be registered as");
+
 pub fn routes(r: &mut Routes) {
     r.get("/locations", list)
+        .doc(&LIST)
         .post("/locations", create)
+        .doc(&CREATE)
         .get("/locations/by-entity/{kind}/{namespace}/{name}", by_entity)
+        .doc(&BY_ENTITY)
         .get("/locations/{id}", get)
+        .doc(&GET)
         .delete("/locations/{id}", delete)
+        .doc(&DELETE)
         .put("/locations/{id}", update)
+        .doc(&UPDATE)
         .post("/locations/by-query", by_query)
-        .post("/analyze-location", analyze);
+        .doc(&BY_QUERY)
+        .post("/analyze-location", analyze)
+        .doc(&ANALYZE);
 }
 
 async fn list(state: web::Data<AppState>) -> Reply {
@@ -225,7 +251,7 @@ fn check_target(loc_type: &str, target: &str) -> Result<(), Error> {
 
 async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["dryRun", "onConflict"])?;
+    params.allow(CREATE.query)?;
     let body = json_body(&body)?;
     super::params::only_keys(&body, &["type", "target", "presence"])?;
     let get = |k: &str| match body.get(k) {

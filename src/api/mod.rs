@@ -12,6 +12,7 @@ mod errors;
 mod graph;
 mod health;
 mod locations;
+mod openapi;
 mod params;
 mod processing;
 mod routes;
@@ -96,11 +97,17 @@ async fn not_found(_body: web::Bytes) -> HttpResponse {
 fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
     routes::mount(cfg, table, "", |r| {
         r.open("/healthz", health::healthz)
+            .doc(&health::HEALTHZ)
             .open("/readyz", health::readyz)
-            .get("/metrics", sources::metrics);
+            .doc(&health::READYZ)
+            .get("/metrics", sources::metrics)
+            .doc(&sources::METRICS)
+            .openapi();
     });
     routes::mount(cfg, table, "/api/cairn", |r| {
-        r.get("/settled", health::settled);
+        r.get("/settled", health::settled)
+            .doc(&health::SETTLED)
+            .openapi();
         sources::routes(r);
         graph::routes(r);
         scorecards::routes(r);
@@ -109,12 +116,19 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
         compliance::routes(r);
     });
     routes::mount(cfg, table, "/api/catalog", |r| {
+        r.openapi();
         catalog::routes(r);
         locations::routes(r);
         processing::routes(r);
     });
-    routes::mount(cfg, table, "/api/tech-insights", tech_insights::routes);
-    routes::mount(cfg, table, "/api/scaffolder", scaffolder::routes);
+    routes::mount(cfg, table, "/api/tech-insights", |r| {
+        r.openapi();
+        tech_insights::routes(r);
+    });
+    routes::mount(cfg, table, "/api/scaffolder", |r| {
+        r.openapi();
+        scaffolder::routes(r);
+    });
     routes::mount(cfg, table, "", |r| {
         dashboard::routes(r);
         compliance::pages(r);
@@ -124,5 +138,6 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
 
 pub use auth::{caller, Principal};
 pub use errors::fill_request as fill_error_request;
+pub use openapi::Doc;
 pub use params::{cors, json_body};
 pub use routes::{Access, RouteInfo};

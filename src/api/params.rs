@@ -17,9 +17,14 @@ impl Params {
         )
     }
 
-    /// Refuses parameters the endpoint does not know, as Backstage's OpenAPI validator does.
-    pub fn allow(&self, known: &[&str]) -> Result<()> {
-        match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+    /// Refuses parameters the endpoint does not know (those its [`Doc`](super::openapi::Doc)
+    /// lists), as Backstage's OpenAPI validator does.
+    pub fn allow(&self, known: &[super::openapi::Param]) -> Result<()> {
+        match self
+            .0
+            .iter()
+            .find(|(k, _)| !known.iter().any(|p| p.name == k.as_str()))
+        {
             Some((k, _)) => Err(Error::Input(format!("Unknown query parameter '{k}'"))),
             None => Ok(()),
         }

@@ -5,6 +5,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
+use super::openapi::{shapes, Doc};
 use super::params::json_body;
 use super::routes::Routes;
 use super::{blocking, ApiError, AppState};
@@ -12,9 +13,22 @@ use crate::error::Error;
 
 type Reply = Result<HttpResponse, ApiError>;
 
+fn validation_errors() -> Value {
+    json!({"type": "object", "required": ["errors"], "properties": {"errors": shapes::objects()}})
+}
+const REFRESH: Doc = Doc::new("Re-reads the location an entity came from")
+    .body(shapes::refresh_request)
+    .empty();
+const VALIDATE: Doc = Doc::new("Validates an entity as ingestion would, storing nothing")
+    .body(shapes::validate_request)
+    .empty()
+    .also(400, validation_errors);
+
 pub fn routes(r: &mut Routes) {
     r.post("/refresh", refresh)
-        .post("/validate-entity", validate_entity);
+        .doc(&REFRESH)
+        .post("/validate-entity", validate_entity)
+        .doc(&VALIDATE);
 }
 
 async fn refresh(body: Bytes, state: web::Data<AppState>) -> Reply {

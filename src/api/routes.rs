@@ -10,6 +10,7 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, Handler, HttpMessage, Responder, ResponseError};
 
 use super::auth;
+use super::openapi::Doc;
 use super::{ApiError, AppState};
 
 /// Who may call a route.
@@ -26,12 +27,15 @@ pub enum Access {
     Write,
 }
 
-/// One registered route: its method, full path pattern and access.
+/// One registered route: its method, full path pattern, access, the mount it belongs to and the
+/// description of its inputs and reply.
 #[derive(Debug, Clone)]
 pub struct RouteInfo {
     pub method: Method,
     pub path: String,
     pub access: Access,
+    pub mount: &'static str,
+    pub doc: Option<&'static Doc>,
 }
 
 impl RouteInfo {
@@ -84,6 +88,22 @@ impl<'a> Routes<'a> {
         delete: DELETE, Write;
     }
 
+    /// Describes the route registered last (its query parameters, body and reply) for the
+    /// OpenAPI document.
+    pub fn doc(&mut self, doc: &'static Doc) -> &mut Self {
+        if let Some(last) = self.table.last_mut() {
+            last.doc = Some(doc);
+        }
+        self
+    }
+
+    /// Serves this mount's OpenAPI document at `openapi.json`.
+    pub fn openapi(&mut self) -> &mut Self {
+        let mount = self.mount;
+        self.get("/openapi.json", move || super::openapi::serve(mount))
+            .doc(&super::openapi::SERVE)
+    }
+
     /// A POST whose body may be larger than the server-wide limit.
     pub fn post_with_limit<F, Args>(&mut self, path: &str, limit: usize, handler: F) -> &mut Self
     where
@@ -107,6 +127,8 @@ impl<'a> Routes<'a> {
             method,
             path: format!("{}{path}", self.mount),
             access,
+            mount: self.mount,
+            doc: None,
         });
         let route = guarded(route, access, self.mount);
         match body_limit {

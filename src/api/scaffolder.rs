@@ -9,6 +9,7 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use super::openapi::{q, shapes, Doc};
 use super::params::Params;
 use super::{blocking, ApiError, AppState, Principal};
 use crate::error::Error;
@@ -19,22 +20,93 @@ type Reply = Result<HttpResponse, ApiError>;
 /// Dry-run bodies carry a template's files; Backstage accepts 10 MB.
 const DRY_RUN_LIMIT: usize = 10 << 20;
 
+fn parameter_schema_body() -> Value {
+    json!({
+        "type": "object",
+        "required": ["title", "steps"],
+        "properties": {"title": {"type": "string"}, "steps": shapes::objects()},
+    })
+}
+fn validation_errors() -> Value {
+    json!({"type": "object", "required": ["errors"], "properties": {"errors": shapes::objects()}})
+}
+fn dry_run_request() -> Value {
+    json!({
+        "type": "object",
+        "required": ["template", "values"],
+        "properties": {
+            "template": {"type": "object"},
+            "values": {"type": "object"},
+            "secrets": {"type": "object", "additionalProperties": {"type": "string"}},
+            "directoryContents": {"type": "array", "items": {
+                "type": "object",
+                "required": ["path", "base64Content"],
+                "properties": {"path": {"type": "string"}, "base64Content": {"type": "string"}},
+            }},
+        },
+    })
+}
+const AFTER: &[super::openapi::Param] = &[q("after").int(i64::MIN)];
+const PARAMETER_SCHEMA: Doc =
+    Doc::new("A template's parameter pages as JSON Schemas").json(parameter_schema_body);
+const ACTIONS: Doc = Doc::new("The scaffolder actions Cairn runs").json(shapes::objects);
+const CREATE: Doc = Doc::new("Starts a task from a template")
+    .body(shapes::task_request)
+    .created(shapes::task_id)
+    .also(400, validation_errors);
+const LIST: Doc = Doc::new("Tasks, newest first by default")
+    .query(&[
+        q("createdBy").many(),
+        q("status").many(),
+        q("limit").int(0),
+        q("offset").int(0),
+        q("order").many(),
+    ])
+    .json(shapes::tasks);
+const GET: Doc = Doc::new("One task");
+const EVENT_STREAM: Doc = Doc::new("A task's log and status as server-sent events")
+    .query(AFTER)
+    .media("text/event-stream");
+const EVENTS: Doc = Doc::new("A task's events after one (waits up to 30 s for a new one)")
+    .query(AFTER)
+    .json(shapes::objects);
+const CANCEL: Doc = Doc::new("Cancels a running task");
+const RETRY: Doc =
+    Doc::new("Runs a failed task again from its first unfinished step").created(shapes::task_id);
+const DRY_RUN: Doc = Doc::new("Runs a template without publishing anything")
+    .body(dry_run_request)
+    .also(400, validation_errors);
+const AUTOCOMPLETE: Doc = Doc::new("Autocompletion for pickers (no providers yet)");
+const TEMPLATING_EXTENSIONS: Doc = Doc::new("The filters and globals templates can use");
+
 pub fn routes(r: &mut Routes) {
     r.get(
         "/v2/templates/{namespace}/{kind}/{name}/parameter-schema",
         parameter_schema,
     )
+    .doc(&PARAMETER_SCHEMA)
     .get("/v2/actions", list_actions)
+    .doc(&ACTIONS)
     .post("/v2/tasks", create_task)
+    .doc(&CREATE)
     .get("/v2/tasks", list_tasks)
+    .doc(&LIST)
     .get("/v2/tasks/{id}", get_task)
+    .doc(&GET)
     .get("/v2/tasks/{id}/eventstream", event_stream)
+    .doc(&EVENT_STREAM)
     .get("/v2/tasks/{id}/events", events)
+    .doc(&EVENTS)
     .post("/v2/tasks/{id}/cancel", cancel)
+    .doc(&CANCEL)
     .post("/v2/tasks/{id}/retry", retry)
+    .doc(&RETRY)
     .post_with_limit("/v2/dry-run", DRY_RUN_LIMIT, dry_run)
+    .doc(&DRY_RUN)
     .post("/v2/autocomplete/{provider}/{resource}", autocomplete)
-    .get("/v2/templating-extensions", templating_extensions);
+    .doc(&AUTOCOMPLETE)
+    .get("/v2/templating-extensions", templating_extensions)
+    .doc(&TEMPLATING_EXTENSIONS);
 }
 
 fn scaffolder(state: &AppState) -> Arc<Scaffolder> {
@@ -158,7 +230,7 @@ async fn create_task(req: HttpRequest, body: Bytes, state: web::Data<AppState>) 
 
 async fn list_tasks(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["createdBy", "status", "limit", "offset", "order"])?;
+    params.allow(LIST.query)?;
     let number = |k: &str| -> Result<Option<usize>, Error> {
         params
             .one(k)

@@ -9,6 +9,7 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::openapi::{q, shapes, Doc};
 use super::params::Params;
 use super::{blocking, ApiError, AppState};
 use crate::error::Error;
@@ -17,34 +18,119 @@ use crate::scorecard::{Scorecard, Summary};
 
 type Reply = Result<HttpResponse, ApiError>;
 
+fn items() -> Value {
+    json!({"type": "object", "required": ["items"], "properties": {"items": shapes::objects()}})
+}
+fn check_input() -> Value {
+    json!({
+        "type": "object",
+        "required": ["entityRef", "result"],
+        "properties": {
+            "entityRef": {"type": "string"},
+            "result": {"type": "string", "enum": ["pass", "fail"]},
+            "justification": {"type": "string"},
+            "details": {"type": "string"},
+        },
+    })
+}
+fn exemption_request() -> Value {
+    json!({
+        "type": "object",
+        "required": ["entityRef", "check", "reason", "expiresAt"],
+        "properties": {
+            "entityRef": {"type": "string"},
+            "check": {"type": "string"},
+            "reason": {"type": "string"},
+            "expiresAt": {"type": "string"},
+        },
+    })
+}
+fn facts_request() -> Value {
+    json!({
+        "type": "object",
+        "required": ["entityRef", "facts"],
+        "properties": {"entityRef": {"type": "string"}, "facts": {"type": "object"}},
+    })
+}
+const LIST: Doc =
+    Doc::new("Every scorecard with its level distribution and pass rate per check").json(items);
+const ONE: Doc = Doc::new("One scorecard with its level distribution and pass rate per check");
+const ENTITIES: Doc = Doc::new("The entities a scorecard applies to, with their levels")
+    .query(&[q("level"), q("owner")])
+    .json(items);
+const HISTORY: Doc = Doc::new("Level and check changes, newest first")
+    .query(&[q("entityRef")])
+    .json(items);
+const OF_ENTITY: Doc = Doc::new("An entity's results on every scorecard, with evidence");
+const ATTEST: Doc = Doc::new("Attests a manual check for one entity")
+    .body(check_input)
+    .created(shapes::object);
+const PUSH_RESULT: Doc = Doc::new("Records an external check's result for one entity")
+    .body(check_input)
+    .created(shapes::object);
+const ROLLUP: Doc = Doc::new("Levels rolled up by owner, system or domain")
+    .query(&[q("by").one_of(&["owner", "system", "domain"])])
+    .json(items);
+const BADGE: Doc = Doc::new("An entity's level as an SVG badge").media("image/svg+xml");
+const EXEMPTIONS: Doc = Doc::new("Exemptions granted on a scorecard").json(items);
+const GRANT: Doc = Doc::new("Grants an exemption from one check until a date")
+    .body(exemption_request)
+    .created(shapes::object);
+const EXPIRE: Doc = Doc::new("Ends an exemption now").no_content();
+const TREND: Doc = Doc::new("The scorecard's state at the end of each period").query(&[
+    q("interval").one_of(&["day", "week", "month"]),
+    q("from"),
+    q("to"),
+    q("entityRef"),
+    q("owner"),
+]);
+const PUSH_FACTS: Doc = Doc::new("Facts about an entity from CI").body(facts_request);
+const GET_FACTS: Doc =
+    Doc::new("The facts pushed for an entity").query(&[q("entityRef").required()]);
+
 pub fn routes(r: &mut Routes) {
     r.get("/scorecards", list)
+        .doc(&LIST)
         .get("/scorecards/{namespace}/{name}", one)
+        .doc(&ONE)
         .get("/scorecards/{namespace}/{name}/entities", entities)
+        .doc(&ENTITIES)
         .get("/scorecards/{namespace}/{name}/history", history)
+        .doc(&HISTORY)
         .get("/entities/{kind}/{namespace}/{name}/scorecards", of_entity)
+        .doc(&OF_ENTITY)
         .post(
             "/scorecards/{namespace}/{name}/checks/{check}/attestations",
             attest,
         )
+        .doc(&ATTEST)
         .post(
             "/scorecards/{namespace}/{name}/checks/{check}/results",
             push_result,
         )
+        .doc(&PUSH_RESULT)
         .get("/scorecards/{namespace}/{name}/rollup", rollup)
+        .doc(&ROLLUP)
         .get(
             "/scorecards/{namespace}/{name}/badge/{kind}/{entity_namespace}/{entity_name}",
             badge,
         )
+        .doc(&BADGE)
         .get("/scorecards/{namespace}/{name}/exemptions", list_exemptions)
+        .doc(&EXEMPTIONS)
         .post("/scorecards/{namespace}/{name}/exemptions", grant_exemption)
+        .doc(&GRANT)
         .delete(
             "/scorecards/{namespace}/{name}/exemptions/{id}",
             expire_exemption,
         )
+        .doc(&EXPIRE)
         .get("/scorecards/{namespace}/{name}/trend", trend)
+        .doc(&TREND)
         .post("/facts", push_facts)
-        .get("/facts", get_facts);
+        .doc(&PUSH_FACTS)
+        .get("/facts", get_facts)
+        .doc(&GET_FACTS);
 }
 
 fn summary(card: &Scorecard, results: &[std::sync::Arc<Summary>]) -> Value {
@@ -113,7 +199,7 @@ async fn entities(
     state: web::Data<AppState>,
 ) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["level", "owner"])?;
+    params.allow(ENTITIES.query)?;
     let (namespace, name) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
     let snap = state.readmodel.snapshot();
@@ -146,7 +232,7 @@ async fn history(
     state: web::Data<AppState>,
 ) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["entityRef"])?;
+    params.allow(HISTORY.query)?;
     let (namespace, name) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
     let entity = params.one("entityRef").map(|e| e.to_lowercase());
@@ -164,7 +250,7 @@ async fn trend(
 ) -> Reply {
     use crate::scorecard::trend::{Interval, TrendQuery};
     let params = Params::parse(req.query_string());
-    params.allow(&["interval", "from", "to", "entityRef", "owner"])?;
+    params.allow(TREND.query)?;
     let (namespace, name) = path.into_inner();
     let card = find(&state, &namespace, &name)?;
     let interval = match params.one("interval") {
@@ -253,7 +339,7 @@ async fn push_facts(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
 
 async fn get_facts(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["entityRef"])?;
+    params.allow(GET_FACTS.query)?;
     let r = params
         .one("entityRef")
         .ok_or_else(|| Error::Input("entityRef is required".into()))?
@@ -319,7 +405,7 @@ async fn rollup(
     state: web::Data<AppState>,
 ) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["by"])?;
+    params.allow(ROLLUP.query)?;
     let by = params.one("by").unwrap_or_else(|| "owner".into());
     let (namespace, name) = path.into_inner();
     let card = find(&state, &namespace, &name)?;

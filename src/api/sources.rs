@@ -5,16 +5,30 @@ use super::routes::Routes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::openapi::{q, shapes, Doc};
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
 
 type Reply = Result<HttpResponse, ApiError>;
 
+fn items() -> Value {
+    json!({"type": "object", "required": ["items"], "properties": {"items": shapes::objects()}})
+}
+const LIST: Doc = Doc::new("Configured Git sources and their crawl status").json(items);
+const CRAWL: Doc = Doc::new("Crawls one source now");
+const REPOSITORY: Doc =
+    Doc::new("The Git repository an entity's descriptor came from; `path` reads one file")
+        .query(&[q("path")]);
+pub const METRICS: Doc = Doc::new("Prometheus metrics").media("text/plain");
+
 pub fn routes(r: &mut Routes) {
     r.get("/sources", list)
+        .doc(&LIST)
         .post("/sources/{id}/crawl", crawl)
-        .get("/entities/{kind}/{namespace}/{name}/repository", repository);
+        .doc(&CRAWL)
+        .get("/entities/{kind}/{namespace}/{name}/repository", repository)
+        .doc(&REPOSITORY);
 }
 
 async fn list(state: web::Data<AppState>) -> Reply {
@@ -39,7 +53,7 @@ async fn repository(
     state: web::Data<AppState>,
 ) -> Reply {
     let params = Params::parse(req.query_string());
-    params.allow(&["path"])?;
+    params.allow(REPOSITORY.query)?;
     let (kind, namespace, name) = path.into_inner();
     let r = format!("{kind}:{namespace}/{name}").to_lowercase();
     let snap = state.readmodel.snapshot();

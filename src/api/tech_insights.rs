@@ -8,6 +8,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use super::openapi::{q, shapes, Doc};
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::error::Error;
@@ -18,13 +19,42 @@ use crate::scorecard::{annotate, Check, Facts, Scorecard};
 
 type Reply = Result<HttpResponse, ApiError>;
 
+fn checks_request() -> Value {
+    json!({"type": "object", "properties": {"checks": {"type": "array", "items": {"type": "string"}}}})
+}
+const CHECKS: Doc = Doc::new("Every check, one per scorecard check").json(shapes::objects);
+const RUN_BULK: Doc = Doc::new("Runs checks on several entities")
+    .body(shapes::entities_run_request)
+    .json(shapes::objects);
+const RUN_ONE: Doc = Doc::new("Runs checks on one entity")
+    .body(checks_request)
+    .json(shapes::objects);
+const FACT_SCHEMAS: Doc = Doc::new("The schemas of the facts checks read").json(shapes::objects);
+const LATEST: Doc = Doc::new("The latest facts of one entity, by retriever")
+    .query(&[q("ids").many().required(), q("entity").required()])
+    .also(422, shapes::object);
+const RANGE: Doc = Doc::new("Facts of one entity within a time range")
+    .query(&[
+        q("ids").many().required(),
+        q("entity").required(),
+        q("startDatetime").required(),
+        q("endDatetime").required(),
+    ])
+    .also(422, shapes::object);
+
 pub fn routes(r: &mut Routes) {
     r.get("/checks", checks)
+        .doc(&CHECKS)
         .post("/checks/run", run_bulk)
+        .doc(&RUN_BULK)
         .post("/checks/run/{namespace}/{kind}/{name}", run_one)
+        .doc(&RUN_ONE)
         .get("/fact-schemas", fact_schemas)
+        .doc(&FACT_SCHEMAS)
         .get("/facts/latest", facts_latest)
-        .get("/facts/range", facts_range);
+        .doc(&LATEST)
+        .get("/facts/range", facts_range)
+        .doc(&RANGE);
 }
 
 fn facts_of_rule(rule: &Value, out: &mut Vec<String>) {

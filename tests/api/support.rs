@@ -173,6 +173,12 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// GET of a path from the server's root.
+    pub async fn get_raw_json(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.get(format!("{}{path}", self.url)))
+            .await
+    }
+
     /// GET under `/api/catalog`.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.send(self.client.get(format!("{}/api/catalog{path}", self.url)))
