@@ -188,3 +188,49 @@ async fn with_the_database_down_writes_fail_fast_with_503_and_reads_keep_being_s
     let after = app.get("/entities").await.1.as_array().unwrap().len();
     assert_eq!(before, after, "nothing was lost");
 }
+
+#[tokio::test]
+async fn a_file_changed_while_the_database_is_down_is_ingested_once_it_is_back() {
+    let Some(pg) = PrivatePg::start() else { return };
+    let app = spawn_with(
+        &[
+            ("all.yaml", &root_location(&["basic.yaml", "more.yaml"])),
+            ("basic.yaml", BASIC_CATALOG),
+            (
+                "more.yaml",
+                &crate::git::component("before", "experimental"),
+            ),
+        ],
+        Options {
+            database_url: Some(pg.url()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let before = app.get("/entities").await.1.as_array().unwrap().len();
+
+    pg.stop();
+    app.write("more.yaml", crate::git::component("after", "production"));
+    // The watcher sees the change and cannot store it; reads go on from memory, unchanged.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (s, v) = app.get("/entities").await;
+    assert_eq!(s, 200);
+    assert_eq!(v.as_array().unwrap().len(), before, "nothing was dropped");
+    assert!(app.entity("component", "before").await.is_some());
+
+    pg.restart();
+    let applied = app
+        .eventually(30, || async {
+            app.entity("component", "after").await.is_some()
+                && app.entity("component", "before").await.is_none()
+        })
+        .await;
+    assert!(
+        applied,
+        "the change made while the database was down is applied once it is back, with no new edit"
+    );
+    let after = app.get("/entities").await.1.as_array().unwrap().len();
+    assert_eq!(before, after);
+    let (s, v) = app.get_cairn("/audit/verify").await;
+    assert_eq!((s, &v["ok"]), (200, &json!(true)), "{v}");
+}

@@ -177,7 +177,24 @@ fn only_the_lease_holder_crawls_and_another_replica_takes_over() {
     };
     assert_eq!(crawled(&first.url), 1);
     assert_eq!(crawled(&second.url), 0, "only the lease holder crawls");
-    drop(first);
+    // Reads on the survivor, all through the switch: none may fail.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, url) = (stop.clone(), second.url.clone());
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            let (mut reads, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                reads += 1;
+                if lifecycle(&client, &url).is_none() {
+                    failed.push(reads);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            (reads, failed)
+        })
+    };
+    drop(first); // SIGKILL: the lease is left behind until it expires
     repo.write(
         "catalog-info.yaml",
         &crate::git::component("leased", "production"),
@@ -187,6 +204,15 @@ fn only_the_lease_holder_crawls_and_another_replica_takes_over() {
         wait_for(30, || lifecycle(&client, &second.url).as_deref()
             == Some("production")),
         "the second replica took the lease and crawled"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (reads, failed) = reader.join().unwrap();
+    assert!(reads > 20, "{reads} reads during and after the switch");
+    assert!(
+        failed.is_empty(),
+        "{} of {reads} reads failed during the switch",
+        failed.len()
     );
 }
 

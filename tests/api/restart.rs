@@ -218,3 +218,124 @@ fn a_kill_during_a_scaffolder_task_fails_it_cleans_its_workspace_and_loses_nothi
     let _ = Command::new("kill").arg(second.id().to_string()).status();
     second.wait().unwrap();
 }
+
+/// `PRAGMA integrity_check` of a SQLite file, with the database closed by everyone else.
+fn integrity(db: &std::path::Path) -> String {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let mut conn = diesel::SqliteConnection::establish(&db.to_string_lossy()).unwrap();
+    diesel::sql_query("PRAGMA integrity_check")
+        .load::<Check>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.integrity_check)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// How many components a server serves, and how many of them are in production.
+fn components(client: &reqwest::blocking::Client, url: &str) -> (usize, usize) {
+    let all: serde_json::Value = client
+        .get(format!(
+            "{url}/api/catalog/entities?filter=kind=component&fields=spec.lifecycle"
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let all = all.as_array().unwrap();
+    let production = all
+        .iter()
+        .filter(|e| e["spec"]["lifecycle"] == "production")
+        .count();
+    (all.len(), production)
+}
+
+#[test]
+fn a_kill_during_a_crawl_keeps_an_intact_catalog_and_the_next_crawl_completes_it() {
+    const BEFORE: usize = 2000;
+    const AFTER: usize = 2500;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = crate::git::WorkRepo::init(&dir.path().join("repo"));
+    let descriptor = |n: usize, lifecycle: &str| {
+        (0..n)
+            .map(|i| crate::git::component(&format!("c{i}"), lifecycle))
+            .collect::<Vec<_>>()
+            .join("---\n")
+    };
+    repo.write("catalog-info.yaml", &descriptor(BEFORE, "experimental"));
+    repo.commit("first");
+    let db = dir.path().join("cairn.sqlite");
+    let config = dir.path().join("app-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n  locations: []\ncairn:\n  watch: false\n  leaseSeconds: 120\n  dataDir: '{}'\n  sources:\n    git:\n      - {{id: org, url: '{}', schedule: '0 0 0 1 1 *'}}\n",
+            db.display(),
+            dir.path().join("data").display(),
+            repo.url()
+        ),
+    )
+    .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let (mut first, url) = start(&config);
+    wait_ready(&client, &url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while components(&client, &url).0 < BEFORE {
+        assert!(Instant::now() < deadline, "the first crawl finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A larger change, crawled on request; the process is killed while it is applied.
+    repo.write("catalog-info.yaml", &descriptor(AFTER, "production"));
+    repo.commit("second");
+    let crawl_url = format!("{url}/api/cairn/sources/org/crawl");
+    let crawl = std::thread::spawn(move || {
+        let _ = reqwest::blocking::Client::new().post(crawl_url).send();
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    crawl.join().unwrap();
+    assert_eq!(integrity(&db), "ok");
+
+    let (mut second, url) = start(&config);
+    wait_ready(&client, &url);
+    let (count, production) = components(&client, &url);
+    assert!(
+        (count, production) == (BEFORE, 0) || (count, production) == (AFTER, AFTER),
+        "the crawl is applied whole or not at all: {count} components, {production} in production"
+    );
+    let r = client
+        .post(format!("{url}/api/cairn/sources/org/crawl"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while components(&client, &url) != (AFTER, AFTER) {
+        assert!(
+            Instant::now() < deadline,
+            "the next crawl completes the change: {:?}",
+            components(&client, &url)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill").arg(second.id().to_string()).status();
+    second.wait().unwrap();
+    let verify = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--config")
+        .arg(&config)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "cairn audit verify: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
