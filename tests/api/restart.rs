@@ -137,6 +137,24 @@ fn a_restart_after_kill_takes_the_dead_lease_and_is_ready_only_with_the_whole_ca
         Some(N as u64),
         "ready with the whole catalog, without waiting for the dead process's 120 s lease"
     );
+    assert_eq!(integrity(&db), "ok");
+    audit_verifies(&config);
+}
+
+/// `cairn audit verify` with this config exits 0.
+fn audit_verifies(config: &std::path::Path) {
+    let verify = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--config")
+        .arg(config)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "cairn audit verify: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }
 
 const WAITING: &str = "---\napiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: waiting}\nspec:\n  type: service\n  steps:\n    - {id: wait, action: debug:wait, input: {seconds: 60}}\n";
@@ -326,16 +344,5 @@ fn a_kill_during_a_crawl_keeps_an_intact_catalog_and_the_next_crawl_completes_it
     }
     let _ = Command::new("kill").arg(second.id().to_string()).status();
     second.wait().unwrap();
-    let verify = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--config")
-        .arg(&config)
-        .args(["audit", "verify"])
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "cairn audit verify: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    audit_verifies(&config);
 }
