@@ -33,6 +33,28 @@ pub struct Config {
     /// Backstage Tech Insights settings; `factChecker.checks` are evaluated by Cairn.
     pub tech_insights: TechInsights,
     pub scaffolder: Scaffolder,
+    /// The MCP server for AI agents (`/api/mcp-actions/v1`), as Backstage's `mcpActions`.
+    pub mcp_actions: McpActions,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct McpActions {
+    /// `serverInfo.name` in the `initialize` answer.
+    pub name: String,
+    pub description: Option<String>,
+    /// Tool names carry their plugin (`catalog_get_catalog_entity`), as Backstage's default.
+    pub namespaced_tool_names: bool,
+}
+
+impl Default for McpActions {
+    fn default() -> Self {
+        McpActions {
+            name: "cairn".into(),
+            description: None,
+            namespaced_tool_names: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

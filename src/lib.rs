@@ -1,6 +1,7 @@
 //! Cairn: a Backstage-compatible catalog backend. See `DESIGN.md` in the shared docs for the
 //! module map; data flows sources → descriptor → processing → storage → read model → api.
 
+pub mod agents;
 pub mod api;
 pub mod app;
 pub mod compliance;

@@ -13,7 +13,7 @@ use super::params::{fields_list, json_body, Params};
 use super::{ApiError, AppState};
 use crate::error::Error;
 use crate::readmodel::filter::{parse_filter_params, parse_predicate, Predicate};
-use crate::readmodel::query::{self, Cursor, FullTextFilter, OrderField, QuerySpec};
+use crate::readmodel::query::{self, write_items, Cursor, FullTextFilter, OrderField, QuerySpec};
 use crate::readmodel::Snapshot;
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -93,35 +93,6 @@ fn json_response(body: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json; charset=utf-8")
         .body(body)
-}
-
-/// Serialises docs as a JSON array, projecting `fields` when given.
-fn write_items(
-    snap: &Snapshot,
-    ids: impl Iterator<Item = Option<u32>>,
-    fields: Option<&[String]>,
-) -> String {
-    let mut out = String::from("[");
-    for (n, id) in ids.enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        match id {
-            None => out.push_str("null"),
-            Some(i) => {
-                let doc = &snap.docs[i as usize];
-                match fields {
-                    None => out.push_str(&doc.json),
-                    Some(f) => {
-                        let v: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-                        out.push_str(&query::project(&v, f).to_string());
-                    }
-                }
-            }
-        }
-    }
-    out.push(']');
-    out
 }
 
 fn filter_of(params: &Params) -> Result<Option<Predicate>, Error> {

@@ -12,6 +12,7 @@ mod errors;
 mod graph;
 mod health;
 mod locations;
+mod mcp;
 mod openapi;
 mod params;
 mod processing;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub scorecards: Arc<crate::scorecard::Engine>,
     pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
     pub compliance: Arc<crate::compliance::Compliance>,
+    pub mcp: Arc<crate::agents::Mcp>,
     pub auth: auth::AuthPolicy,
     pub max_body_bytes: usize,
 }
@@ -54,7 +56,15 @@ impl AppState {
         compliance: Arc<crate::compliance::Compliance>,
         config: &Config,
     ) -> Self {
+        let mcp = crate::agents::Mcp::new(
+            crate::agents::Context {
+                catalog: catalog.clone(),
+                readmodel: readmodel.clone(),
+            },
+            config.mcp_actions.clone(),
+        );
         AppState {
+            mcp: Arc::new(mcp),
             catalog,
             readmodel,
             crawler,
@@ -124,6 +134,10 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
     routes::mount(cfg, table, "/api/tech-insights", |r| {
         r.openapi();
         tech_insights::routes(r);
+    });
+    routes::mount(cfg, table, "/api/mcp-actions", |r| {
+        r.openapi();
+        mcp::routes(r);
     });
     routes::mount(cfg, table, "/api/scaffolder", |r| {
         r.openapi();

@@ -21,8 +21,11 @@ pub struct Doc {
     pub reply: Reply,
     /// Another answer with this status (validate-entity's 400 `{errors}`), besides Backstage's
     /// error body.
-    pub also: Option<(u16, fn() -> Value)>,
+    pub also: [Option<OtherReply>; 2],
 }
+
+/// A status and the schema of its JSON body.
+pub type OtherReply = (u16, fn() -> Value);
 
 /// A query parameter.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +65,7 @@ impl Doc {
             query: &[],
             body: None,
             reply: Reply::Json(200, shapes::object),
-            also: None,
+            also: [None, None],
         }
     }
     pub const fn query(mut self, query: &'static [Param]) -> Doc {
@@ -89,8 +92,10 @@ impl Doc {
         self.reply = Reply::Empty;
         self
     }
+    /// Another answer (at most two per operation).
     pub const fn also(mut self, status: u16, schema: fn() -> Value) -> Doc {
-        self.also = Some((status, schema));
+        let slot = if self.also[0].is_none() { 0 } else { 1 };
+        self.also[slot] = Some((status, schema));
         self
     }
     pub const fn media(mut self, media_type: &'static str) -> Doc {
@@ -241,7 +246,7 @@ fn operation(route: &RouteInfo) -> Value {
             );
         }
     }
-    if let Some((status, schema)) = doc.also {
+    for (status, schema) in doc.also.iter().flatten() {
         responses.insert(
             status.to_string(),
             json!({"description": "Refused", "content": {"application/json": {"schema": {

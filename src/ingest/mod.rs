@@ -286,13 +286,22 @@ impl Catalog {
         Ok(written)
     }
 
-    /// Processes and stores one root location as the catalog's own work; returns how many rows
-    /// changed.
+    /// The problems ingestion would find in one entity read from `location` under the rules of
+    /// registered locations, storing nothing.
+    pub fn validate(&self, entity: &serde_json::Value, location: &str) -> Vec<String> {
+        crate::processing::validate_single(entity, location, &self.registered_rules)
+            .into_iter()
+            .map(|e| e.message)
+            .collect()
+    }
+
     /// The rules of registered locations (the configured `catalog.rules`).
     pub fn rules(&self) -> &CatalogRules {
         &self.registered_rules
     }
 
+    /// Processes and stores one root location as the catalog's own work; returns how many rows
+    /// changed.
     pub fn ingest_root(&self, root: &RootLocation, rules: &CatalogRules) -> Result<usize> {
         self.ingest_root_by(root, rules, &Actor::cairn())
     }

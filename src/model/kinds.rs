@@ -52,6 +52,26 @@ const CAIRN: &[&str] = &["cairn.dev/v1alpha1"];
 const LIFECYCLE: SpecField = req("lifecycle", String);
 const OWNER_FIELD: SpecField = req("owner", String);
 
+/// Every kind Cairn knows the spec of: Backstage's built-in kinds, Backstage's `AiResource`, and
+/// Cairn's own.
+pub const KNOWN_KINDS: &[&str] = &[
+    "Component",
+    "API",
+    "Resource",
+    "System",
+    "Domain",
+    "Group",
+    "User",
+    "Location",
+    "Template",
+    "AiResource",
+    "Event",
+    "DataProduct",
+    "AIAgent",
+    "Scorecard",
+    "Campaign",
+];
+
 /// The spec rules for a kind, or `None` for kinds Cairn does not know (those only get envelope
 /// validation). Kind matching is case-sensitive, as in Backstage.
 pub fn spec_rules(kind: &str) -> Option<&'static KindRules> {

@@ -419,6 +419,36 @@ fn insert_path(dst: &mut Value, path: &[String], v: Value) {
     }
 }
 
+/// Serialises documents as a JSON array (`null` for each `None`), projecting `fields` when given,
+/// straight from the stored JSON when there is no projection.
+pub fn write_items(
+    snap: &Snapshot,
+    ids: impl Iterator<Item = Option<u32>>,
+    fields: Option<&[String]>,
+) -> String {
+    let mut out = String::from("[");
+    for (n, id) in ids.enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        match id {
+            None => out.push_str("null"),
+            Some(i) => {
+                let doc = &snap.docs[i as usize];
+                match fields {
+                    None => out.push_str(&doc.json),
+                    Some(f) => {
+                        let v: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
+                        out.push_str(&project(&v, f).to_string());
+                    }
+                }
+            }
+        }
+    }
+    out.push(']');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

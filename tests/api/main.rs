@@ -11,6 +11,7 @@ mod faults;
 mod git;
 mod graph;
 mod ingestion;
+mod mcp;
 mod openapi;
 mod postgres;
 mod restart;

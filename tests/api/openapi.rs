@@ -14,6 +14,7 @@ const DOCUMENTS: &[(&str, &str)] = &[
     ("/api/scaffolder", "/api/scaffolder/openapi.json"),
     ("/api/tech-insights", "/api/tech-insights/openapi.json"),
     ("/api/cairn", "/api/cairn/openapi.json"),
+    ("/api/mcp-actions", "/api/mcp-actions/openapi.json"),
     ("", "/openapi.json"),
 ];
 

@@ -1,0 +1,222 @@
+//! AI agents as callers: the MCP server Backstage's `@backstage/plugin-mcp-actions-backend`
+//! serves at `/api/mcp-actions/v1` — JSON-RPC 2.0 over Streamable HTTP, stateless (every POST is
+//! answered on its own, so any replica can serve it) — and its tools.
+
+mod catalog;
+mod tools;
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::config::McpActions;
+use crate::ingest::Catalog;
+use crate::readmodel::ReadModel;
+
+pub use tools::Tool;
+
+/// The protocol versions Cairn speaks, newest first.
+const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// JSON-RPC error codes.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+const INTERNAL_ERROR: i64 = -32603;
+
+/// What the tools reach.
+pub struct Context {
+    pub catalog: Arc<Catalog>,
+    pub readmodel: Arc<ReadModel>,
+}
+
+/// The MCP server: its identity and its tools.
+pub struct Mcp {
+    context: Context,
+    settings: McpActions,
+    tools: Vec<Tool>,
+}
+
+/// The HTTP answer to one POST: a status and, unless the POST held only a notification, a
+/// JSON-RPC message.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl Answer {
+    fn result(id: Value, result: Value) -> Answer {
+        Answer {
+            status: 200,
+            body: Some(json!({"jsonrpc": "2.0", "id": id, "result": result})),
+        }
+    }
+
+    fn error(status: u16, id: Value, code: i64, message: impl Into<String>) -> Answer {
+        Answer {
+            status,
+            body: Some(
+                json!({"jsonrpc": "2.0", "error": {"code": code, "message": message.into()}, "id": id}),
+            ),
+        }
+    }
+
+    /// What a GET or DELETE gets: this server keeps no sessions and sends nothing unasked.
+    pub fn method_not_allowed() -> Answer {
+        Answer::error(405, Value::Null, -32000, "Method not allowed.")
+    }
+
+    /// A failure outside any tool.
+    pub fn internal() -> Answer {
+        Answer::error(500, Value::Null, INTERNAL_ERROR, "Internal server error")
+    }
+}
+
+impl Mcp {
+    pub fn new(context: Context, settings: McpActions) -> Mcp {
+        Mcp {
+            context,
+            settings,
+            tools: catalog::tools(),
+        }
+    }
+
+    /// The tools as `tools/list` shows them.
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// Answers one POSTed body.
+    pub fn handle(&self, body: &[u8]) -> Answer {
+        let message: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return Answer::error(400, Value::Null, PARSE_ERROR, format!("Parse error: {e}"))
+            }
+        };
+        let Value::Object(message) = message else {
+            let what = if message.is_array() {
+                "batches are not supported (protocol 2025-06-18)"
+            } else {
+                "a message must be a JSON object"
+            };
+            return Answer::error(
+                400,
+                Value::Null,
+                INVALID_REQUEST,
+                format!("Invalid Request: {what}"),
+            );
+        };
+        let id = message.get("id").cloned();
+        let method = message.get("method").and_then(Value::as_str);
+        if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") || method.is_none() {
+            // A response to a request of ours (we send none) or a malformed message.
+            if id.is_some() && method.is_none() && message.contains_key("result") {
+                return Answer {
+                    status: 202,
+                    body: None,
+                };
+            }
+            return Answer::error(
+                400,
+                id.unwrap_or(Value::Null),
+                INVALID_REQUEST,
+                "Invalid Request: expected a JSON-RPC 2.0 request with a method",
+            );
+        }
+        let method = method.unwrap_or_default();
+        let Some(id) = id else {
+            // A notification (`notifications/initialized`, `notifications/cancelled`): accepted.
+            return Answer {
+                status: 202,
+                body: None,
+            };
+        };
+        let params = message.get("params").cloned().unwrap_or(json!({}));
+        match method {
+            "initialize" => Answer::result(id, self.initialize(&params)),
+            "ping" => Answer::result(id, json!({})),
+            "tools/list" => Answer::result(id, json!({"tools": self.list()})),
+            "tools/call" => match self.call(&params) {
+                Ok(result) => Answer::result(id, result),
+                Err(CallError::Params(message)) => Answer::error(200, id, INVALID_PARAMS, message),
+                Err(CallError::Internal(message)) => {
+                    Answer::error(200, id, INTERNAL_ERROR, message)
+                }
+            },
+            other => Answer::error(
+                200,
+                id,
+                METHOD_NOT_FOUND,
+                format!("Method not found: {other}"),
+            ),
+        }
+    }
+
+    fn initialize(&self, params: &Value) -> Value {
+        let asked = params["protocolVersion"].as_str().unwrap_or_default();
+        let version = PROTOCOL_VERSIONS
+            .iter()
+            .find(|v| **v == asked)
+            .unwrap_or(&PROTOCOL_VERSIONS[0]);
+        let mut info = json!({"name": self.settings.name, "version": env!("CARGO_PKG_VERSION")});
+        if let Some(d) = &self.settings.description {
+            info["description"] = json!(d);
+        }
+        json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": info})
+    }
+
+    fn list(&self) -> Vec<Value> {
+        self.tools
+            .iter()
+            .map(|t| t.listing(self.settings.namespaced_tool_names))
+            .collect()
+    }
+
+    fn call(&self, params: &Value) -> Result<Value, CallError> {
+        let name = params["name"]
+            .as_str()
+            .ok_or_else(|| CallError::Params("params.name must be a string".into()))?;
+        let arguments = match params.get("arguments") {
+            None | Some(Value::Null) => json!({}),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => {
+                return Err(CallError::Params(
+                    "params.arguments must be an object".into(),
+                ))
+            }
+        };
+        let namespaced = self.settings.namespaced_tool_names;
+        let Some(tool) = self.tools.iter().find(|t| t.answers_to(name, namespaced)) else {
+            return Ok(tool_error(&crate::error::Error::NotFound(format!(
+                "Action \"{name}\" not found"
+            ))));
+        };
+        let outcome = tool
+            .check_input(&arguments)
+            .and_then(|()| (tool.run)(&self.context, &arguments));
+        match outcome {
+            Ok(output) => Ok(json!({
+                "content": [{"type": "text", "text": output.to_string()}],
+                "structuredContent": output,
+            })),
+            Err(crate::error::Error::Internal(message)) => Err(CallError::Internal(message)),
+            Err(e) => Ok(tool_error(&e)),
+        }
+    }
+}
+
+enum CallError {
+    Params(String),
+    Internal(String),
+}
+
+/// A known error as the tool's result, as Backstage answers it: `isError` with `Name: message`.
+fn tool_error(e: &crate::error::Error) -> Value {
+    json!({
+        "content": [{"type": "text", "text": format!("{}: {e}", e.name())}],
+        "isError": true,
+    })
+}
