@@ -46,10 +46,13 @@ async fn backstage_catalog_client_works_against_cairn() {
     let dir = repo_root().join("tests/compat");
     let url = app.url.clone();
     let output = tokio::task::spawn_blocking(move || {
-        if !dir
-            .join("node_modules/@backstage-community/plugin-tech-insights-common")
-            .exists()
-        {
+        let installed = [
+            "@backstage-community/plugin-tech-insights-common",
+            "@modelcontextprotocol/sdk",
+        ]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).exists());
+        if !installed {
             let ci = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
                 .current_dir(&dir)
