@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use super::tools::{object, Tool};
-use super::Context;
+use super::Invocation;
 use crate::error::{Error, Result};
 use crate::model::kinds::{self, FieldType};
 use crate::readmodel::filter::parse_predicate;
@@ -113,7 +113,7 @@ fn entity_of(snap: &crate::readmodel::Snapshot, id: u32) -> Value {
     serde_json::from_str(&snap.docs[id as usize].json).unwrap_or(Value::Null)
 }
 
-fn get_entity(cx: &Context, input: &Value) -> Result<Value> {
+fn get_entity(call: &Invocation, input: &Value) -> Result<Value> {
     let name = input["name"].as_str().unwrap_or_default();
     let mut predicate = json!({"metadata.name": name});
     if let Some(kind) = input["kind"].as_str() {
@@ -123,7 +123,7 @@ fn get_entity(cx: &Context, input: &Value) -> Result<Value> {
         predicate["metadata.namespace"] = json!(namespace);
     }
     let predicate = parse_predicate(&predicate).map_err(Error::Input)?;
-    let snap = cx.readmodel.snapshot();
+    let snap = call.cx.readmodel.snapshot();
     let found: Vec<u32> = predicate.eval(&snap).iter().collect();
     match found.as_slice() {
         [] => Err(Error::NotFound(format!(
@@ -152,12 +152,12 @@ fn strings(v: &Value) -> Option<Vec<String>> {
     })
 }
 
-fn query_entities(cx: &Context, input: &Value) -> Result<Value> {
+fn query_entities(call: &Invocation, input: &Value) -> Result<Value> {
     let limit = input["limit"]
         .as_u64()
         .map_or(DEFAULT_LIMIT, |l| l as usize);
     let fields = strings(&input["fields"]).filter(|f| !f.is_empty());
-    let snap = cx.readmodel.snapshot();
+    let snap = call.cx.readmodel.snapshot();
     let page = match input["cursor"].as_str() {
         Some(c) => {
             let cursor = Cursor::decode(c).map_err(Error::Input)?;
@@ -211,7 +211,7 @@ fn query_entities(cx: &Context, input: &Value) -> Result<Value> {
     Ok(out)
 }
 
-fn validate_entity(cx: &Context, input: &Value) -> Result<Value> {
+fn validate_entity(call: &Invocation, input: &Value) -> Result<Value> {
     let text = input["entity"].as_str().unwrap_or_default();
     let entity: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
@@ -226,7 +226,7 @@ fn validate_entity(cx: &Context, input: &Value) -> Result<Value> {
     let location = input["location"]
         .as_str()
         .unwrap_or("url:https://localhost/entity-validator");
-    let errors = cx.catalog.validate(&entity, location);
+    let errors = call.cx.catalog.validate(&entity, location);
     let mut out = json!({"isValid": errors.is_empty(), "isValidYaml": true, "errors": errors});
     if errors.is_empty() {
         out["entity"] = entity;
@@ -248,7 +248,7 @@ fn type_name(ty: FieldType) -> String {
     }
 }
 
-fn model_description(_: &Context, _: &Value) -> Result<Value> {
+fn model_description(_: &Invocation, _: &Value) -> Result<Value> {
     let mut md = String::from(
         "# Catalog Model\n\nEvery entity has `apiVersion`, `kind`, `metadata` (`name`, `namespace` \
          (default \"default\"), `title`, `description`, `labels`, `annotations`, `tags`, `links`) \

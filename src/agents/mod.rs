@@ -3,16 +3,19 @@
 //! answered on its own, so any replica can serve it) — and its tools.
 
 mod catalog;
+mod policy;
 mod tools;
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::compliance::Compliance;
 use crate::config::McpActions;
 use crate::ingest::Catalog;
 use crate::readmodel::ReadModel;
 
+pub use policy::{Agent, Caller};
 pub use tools::Tool;
 
 /// The protocol versions Cairn speaks, newest first.
@@ -29,6 +32,14 @@ const INTERNAL_ERROR: i64 = -32603;
 pub struct Context {
     pub catalog: Arc<Catalog>,
     pub readmodel: Arc<ReadModel>,
+    pub compliance: Arc<Compliance>,
+}
+
+/// One tool call: what it reaches, who makes it and the tools that caller may call.
+pub struct Invocation<'a> {
+    pub cx: &'a Context,
+    pub caller: &'a Caller,
+    pub allowed: Vec<String>,
 }
 
 /// The MCP server: its identity and its tools.
@@ -79,8 +90,13 @@ impl Mcp {
         Mcp {
             context,
             settings,
-            tools: catalog::tools(),
+            tools: catalog::tools().into_iter().chain(own_tools()).collect(),
         }
+    }
+
+    /// The caller a token's subject names (an `aiagent:` ref must be a catalog agent).
+    pub fn caller(&self, subject: Option<&str>) -> crate::error::Result<Caller> {
+        Caller::of(&self.context, subject)
     }
 
     /// The tools as `tools/list` shows them.
@@ -88,8 +104,8 @@ impl Mcp {
         &self.tools
     }
 
-    /// Answers one POSTed body.
-    pub fn handle(&self, body: &[u8]) -> Answer {
+    /// Answers one POSTed body from `caller`.
+    pub fn handle(&self, caller: &Caller, body: &[u8]) -> Answer {
         let message: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
@@ -138,8 +154,8 @@ impl Mcp {
         match method {
             "initialize" => Answer::result(id, self.initialize(&params)),
             "ping" => Answer::result(id, json!({})),
-            "tools/list" => Answer::result(id, json!({"tools": self.list()})),
-            "tools/call" => match self.call(&params) {
+            "tools/list" => Answer::result(id, json!({"tools": self.list(caller)})),
+            "tools/call" => match self.call(caller, &params) {
                 Ok(result) => Answer::result(id, result),
                 Err(CallError::Params(message)) => Answer::error(200, id, INVALID_PARAMS, message),
                 Err(CallError::Internal(message)) => {
@@ -168,14 +184,15 @@ impl Mcp {
         json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": info})
     }
 
-    fn list(&self) -> Vec<Value> {
+    fn list(&self, caller: &Caller) -> Vec<Value> {
         self.tools
             .iter()
+            .filter(|t| caller.may_call(t))
             .map(|t| t.listing(self.settings.namespaced_tool_names))
             .collect()
     }
 
-    fn call(&self, params: &Value) -> Result<Value, CallError> {
+    fn call(&self, caller: &Caller, params: &Value) -> Result<Value, CallError> {
         let name = params["name"]
             .as_str()
             .ok_or_else(|| CallError::Params("params.name must be a string".into()))?;
@@ -194,9 +211,26 @@ impl Mcp {
                 "Action \"{name}\" not found"
             ))));
         };
-        let outcome = tool
-            .check_input(&arguments)
-            .and_then(|()| (tool.run)(&self.context, &arguments));
+        let started = std::time::Instant::now();
+        let outcome = if caller.may_call(tool) {
+            let call = Invocation {
+                cx: &self.context,
+                caller,
+                allowed: self
+                    .tools
+                    .iter()
+                    .filter(|t| caller.may_call(t))
+                    .map(|t| t.name(namespaced))
+                    .collect(),
+            };
+            tool.check_input(&arguments)
+                .and_then(|()| (tool.run)(&call, &arguments))
+        } else {
+            Err(caller.refusal(tool))
+        };
+        if let Caller::Agent(agent) = caller {
+            self.audit(agent, tool, &arguments, &outcome, started.elapsed())?;
+        }
         match outcome {
             Ok(output) => Ok(json!({
                 "content": [{"type": "text", "text": output.to_string()}],
@@ -206,6 +240,62 @@ impl Mcp {
             Err(e) => Ok(tool_error(&e)),
         }
     }
+}
+
+impl Mcp {
+    /// An agent's call on the audit trail: the tool, a hash of its input, the outcome and how
+    /// long it took. A call that cannot be recorded is not answered.
+    fn audit(
+        &self,
+        agent: &Agent,
+        tool: &Tool,
+        arguments: &Value,
+        outcome: &crate::error::Result<Value>,
+        took: std::time::Duration,
+    ) -> Result<(), CallError> {
+        use sha2::Digest;
+        let input = hex::encode(sha2::Sha256::digest(arguments.to_string().as_bytes()));
+        let result = match outcome {
+            Ok(_) => "ok",
+            Err(e) => e.name(),
+        };
+        let entry = crate::model::audit::Entry::new(
+            &crate::model::audit::Actor::new(agent.entity_ref.clone()),
+            "mcp.tools/call",
+            Some(&agent.entity_ref),
+            json!({
+                "tool": tool.id(),
+                "inputSha256": input,
+                "outcome": result,
+                "durationMs": took.as_millis() as u64,
+                "tier": agent.tier,
+            }),
+        );
+        self.context
+            .catalog
+            .db()
+            .append_audit(&[entry])
+            .map_err(|e| CallError::Internal(format!("the call could not be audited: {e}")))
+    }
+}
+
+/// Cairn's own tools.
+fn own_tools() -> Vec<Tool> {
+    vec![Tool {
+        plugin: "cairn",
+        action: "who-am-i",
+        title: "Who am I",
+        description: "Who this connection acts as: the person, or the AI agent's entity ref, its EU AI Act tier, the tools it may call and the rule that decided it.",
+        input: || tools::object(json!({}), &[]),
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        run: |call, _| {
+            let mut me = call.caller.describe();
+            me["allowedTools"] = json!(call.allowed);
+            Ok(me)
+        },
+    }]
 }
 
 enum CallError {

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::Context;
+use super::Invocation;
 use crate::error::{Error, Result};
 
 pub struct Tool {
@@ -17,7 +17,7 @@ pub struct Tool {
     pub read_only: bool,
     pub destructive: bool,
     pub idempotent: bool,
-    pub run: fn(&Context, &Value) -> Result<Value>,
+    pub run: fn(&Invocation, &Value) -> Result<Value>,
 }
 
 impl Tool {

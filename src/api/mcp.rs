@@ -4,12 +4,12 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
 use super::openapi::Doc;
 use super::routes::Routes;
-use super::AppState;
+use super::{ApiError, AppState};
 use crate::agents::Answer;
 
 fn message() -> serde_json::Value {
@@ -59,9 +59,19 @@ async fn post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Http
             "id": null,
         }));
     }
+    let subject = req
+        .extensions()
+        .get::<super::Principal>()
+        .map(|p| p.0.clone());
     let mcp = state.mcp.clone();
-    match web::block(move || mcp.handle(&body)).await {
-        Ok(answer) => reply(answer),
+    let answer = web::block(move || {
+        mcp.caller(subject.as_deref())
+            .map(|caller| mcp.handle(&caller, &body))
+    })
+    .await;
+    match answer {
+        Ok(Ok(answer)) => reply(answer),
+        Ok(Err(e)) => ApiError(e).error_response(),
         Err(_) => reply(Answer::internal()),
     }
 }

@@ -60,6 +60,7 @@ impl AppState {
             crate::agents::Context {
                 catalog: catalog.clone(),
                 readmodel: readmodel.clone(),
+                compliance: compliance.clone(),
             },
             config.mcp_actions.clone(),
         );

@@ -20,7 +20,9 @@ pub use classify::what_if;
 pub use dashboard::{dashboard, path_of, systems, Filters};
 pub use evidence::Evidence;
 pub use obligations::ObligationsSource;
-pub use pack::{Decision, Obligation, PackSource, Question, RulePack, Tier};
+pub use pack::{
+    AgentPolicy, AgentRule, Decision, Obligation, PackSource, Question, RulePack, Tier, ToolAccess,
+};
 pub use technical_file::technical_file_zip;
 pub use watch::ClassificationWatch;
 

@@ -168,6 +168,75 @@ pub struct RulePack {
     pub questions: Vec<Question>,
     pub decisions: Vec<Decision>,
     pub obligations: Vec<Obligation>,
+    /// What AI agents may call over MCP, by tier, oversight and autonomy.
+    pub agents: AgentPolicy,
+}
+
+/// The `agents` section: the MCP server an agent must list among its tools, and rules that
+/// narrow what it may call. Every rule that matches an agent applies; the narrowest wins.
+#[derive(Debug, Clone, Default)]
+pub struct AgentPolicy {
+    /// The entity ref of Cairn's MCP server (`api:default/cairn-mcp`).
+    pub mcp_server: String,
+    pub rules: Vec<AgentRule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentRule {
+    pub id: String,
+    pub cite: String,
+    /// Matches agents of these tiers (any tier when empty).
+    pub tiers: Vec<String>,
+    /// Matches agents of these `spec.autonomy` values (any when empty).
+    pub autonomy: Vec<String>,
+    /// `Some(false)`: matches agents without `spec.humanOversight`; `Some(true)`: with it.
+    pub human_oversight: Option<bool>,
+    pub allow: ToolAccess,
+}
+
+/// What a rule lets an agent call, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ToolAccess {
+    None,
+    ReadOnly,
+    NonDestructive,
+    All,
+}
+
+impl AgentPolicy {
+    fn parse(v: &Value) -> Result<AgentPolicy, String> {
+        if v.is_null() {
+            return Ok(AgentPolicy::default());
+        }
+        let mut rules = Vec::new();
+        for (i, r) in v["rules"].as_array().into_iter().flatten().enumerate() {
+            let field = format!("spec.agents.rules[{i}]");
+            let allow = match r["allow"].as_str() {
+                Some("none") => ToolAccess::None,
+                Some("read-only") => ToolAccess::ReadOnly,
+                Some("non-destructive") => ToolAccess::NonDestructive,
+                Some("all") => ToolAccess::All,
+                other => return Err(format!(
+                    "{field}.allow: must be none, read-only, non-destructive or all, got {other:?}"
+                )),
+            };
+            rules.push(AgentRule {
+                id: r["id"]
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.id: required"))?
+                    .to_string(),
+                cite: r["cite"].as_str().unwrap_or_default().to_string(),
+                tiers: strings(&r["when"]["tier"]),
+                autonomy: strings(&r["when"]["autonomy"]),
+                human_oversight: r["when"]["humanOversight"].as_bool(),
+                allow,
+            });
+        }
+        Ok(AgentPolicy {
+            mcp_server: v["mcpServer"].as_str().unwrap_or_default().to_lowercase(),
+            rules,
+        })
+    }
 }
 
 /// `fact: answers, path: $.X` in the pack reads `spec.aiAct.answers.X` of the entity.
@@ -490,6 +559,7 @@ impl RulePack {
             questions,
             decisions,
             obligations,
+            agents: AgentPolicy::parse(&spec["agents"])?,
         })
     }
 

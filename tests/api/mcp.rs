@@ -252,3 +252,159 @@ async fn bad_mcp_messages_get_json_rpc_errors_and_never_act() {
         .unwrap();
     assert_eq!(r.status(), 406);
 }
+
+const AGENT_TOKENS: &str = "backend:\n  auth:\n    externalAccess:\n      - {type: static, options: {token: coding-agent-token-0001, subject: 'aiagent:default/coding-agent'}}\n      - {type: static, options: {token: support-token-0000001, subject: 'aiagent:default/support-assistant'}}\n      - {type: static, options: {token: fresh-agent-token-001, subject: 'aiagent:default/fresh-agent'}}\n      - {type: static, options: {token: ghost-agent-token-001, subject: 'aiagent:default/ghost'}}\n      - {type: static, options: {token: a-person-token-000001, subject: 'user:default/elena.vasquez'}}\n";
+
+/// An agent that lists Cairn's MCP server but has not answered the AI Act questionnaire.
+const FRESH_AGENT: &str = "apiVersion: cairn.dev/v1alpha1\nkind: AIAgent\nmetadata: {name: fresh-agent}\nspec:\n  type: agent\n  lifecycle: experimental\n  owner: group:default/team-platform\n  tools: [api:default/cairn-mcp]\n";
+
+async fn rpc_as(app: &TestApp, token: &str, method: &str, params: Value) -> (u16, Value) {
+    let r = app
+        .client
+        .post(format!("{}/api/mcp-actions/v1", app.url))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn tool_names(app: &TestApp, token: &str) -> Vec<String> {
+    let (_, v) = rpc_as(app, token, "tools/list", json!({})).await;
+    v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn what_an_agent_may_call_follows_from_its_catalog_entry_and_the_rule_pack_and_is_audited() {
+    let extra = tempfile::tempdir().unwrap();
+    let fresh = extra.path().join("fresh.yaml");
+    std::fs::write(&fresh, FRESH_AGENT).unwrap();
+    let app = crate::support::spawn_with(
+        &[],
+        crate::support::Options {
+            catalog_target: Some(crate::support::repo_root().join("catalog-examples/all.yaml")),
+            extra_targets: vec![fresh],
+            extra_config: AGENT_TOKENS.into(),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    // The coding agent lists api:default/cairn-mcp and is overseen: every tool.
+    let coding = tool_names(&app, "coding-agent-token-0001").await;
+    assert!(
+        coding.contains(&"catalog_get_catalog_entity".to_string())
+            && coding.contains(&"cairn_who_am_i".to_string()),
+        "{coding:?}"
+    );
+    let (_, me) = rpc_as(
+        &app,
+        "coding-agent-token-0001",
+        "tools/call",
+        json!({"name": "cairn_who_am_i", "arguments": {}}),
+    )
+    .await;
+    let me = &me["result"]["structuredContent"];
+    assert_eq!(me["caller"], "aiagent:default/coding-agent", "{me}");
+    assert_eq!(me["agent"], true);
+    assert_eq!(me["access"], "all");
+    assert_eq!(me["allowedTools"].as_array().unwrap().len(), coding.len());
+    let (_, got) = rpc_as(
+        &app,
+        "coding-agent-token-0001",
+        "tools/call",
+        json!({"name": "catalog_get_catalog_entity", "arguments": {"kind": "API", "name": "cairn-mcp"}}),
+    )
+    .await;
+    assert_eq!(
+        got["result"]["structuredContent"]["spec"]["type"], "mcp-server",
+        "{got}"
+    );
+
+    // The support assistant does not list Cairn's MCP server: nothing is listed, a call is refused
+    // naming why.
+    assert_eq!(
+        tool_names(&app, "support-token-0000001").await,
+        Vec::<String>::new()
+    );
+    let (_, refused) = rpc_as(
+        &app,
+        "support-token-0000001",
+        "tools/call",
+        json!({"name": "catalog_get_catalog_entity", "arguments": {"name": "cairn-mcp"}}),
+    )
+    .await;
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    let text = refused["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("NotAllowedError: aiagent:default/support-assistant may not call catalog:get-catalog-entity")
+            && text.contains("spec.tools does not list api:default/cairn-mcp"),
+        "{text}"
+    );
+
+    // An agent with unanswered questions is unclassified: the rule pack's rule says no tools.
+    assert_eq!(
+        tool_names(&app, "fresh-agent-token-001").await,
+        Vec::<String>::new()
+    );
+    let (_, refused) = rpc_as(
+        &app,
+        "fresh-agent-token-001",
+        "tools/call",
+        json!({"name": "cairn_who_am_i", "arguments": {}}),
+    )
+    .await;
+    let text = refused["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("rule unclassified-or-prohibited (Art. 5; Art. 9)"),
+        "{text}"
+    );
+
+    // A token bound to an agent the catalog does not hold is refused outright.
+    let (status, body) = rpc_as(&app, "ghost-agent-token-001", "tools/list", json!({})).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["name"], "AuthenticationError");
+
+    // A person's token reaches every tool.
+    let person = tool_names(&app, "a-person-token-000001").await;
+    assert_eq!(person, coding);
+
+    // Every agent call is on the audit trail, allowed or not; people's reads are not.
+    let (_, audit) = app
+        .get_cairn("/audit?entity=aiagent:default/coding-agent")
+        .await;
+    let calls: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "mcp.tools/call")
+        .collect();
+    assert_eq!(calls.len(), 2, "{audit}");
+    assert_eq!(calls[1]["actor"], "aiagent:default/coding-agent");
+    assert_eq!(calls[1]["details"]["tool"], "catalog:get-catalog-entity");
+    assert_eq!(calls[1]["details"]["outcome"], "ok");
+    assert_eq!(
+        calls[1]["details"]["inputSha256"].as_str().unwrap().len(),
+        64
+    );
+    let (_, audit) = app
+        .get_cairn("/audit?entity=aiagent:default/support-assistant")
+        .await;
+    let refused: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "mcp.tools/call")
+        .collect();
+    assert_eq!(refused.len(), 1, "{audit}");
+    assert_eq!(refused[0]["details"]["outcome"], "NotAllowedError");
+    let (_, verify) = app.get_cairn("/audit/verify").await;
+    assert_eq!(verify["ok"], true, "{verify}");
+}
