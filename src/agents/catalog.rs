@@ -79,7 +79,118 @@ pub fn tools() -> Vec<Tool> {
             idempotent: true,
             run: validate_entity,
         },
+        Tool {
+            plugin: "catalog",
+            action: "register-entity",
+            title: "Register entity in the Catalog",
+            description: "Registers the entities of a catalog-info.yaml by its URL, as the frontend's \"Register existing component\" does: a Location is created and every entity in the file is ingested. Answers the locationId, which unregister-entity takes.",
+            input: || {
+                object(
+                    json!({"locationUrl": {"type": "string", "description": "URL of the catalog-info.yaml file to register"}}),
+                    &["locationUrl"],
+                )
+            },
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+            run: register_entity,
+        },
+        Tool {
+            plugin: "catalog",
+            action: "unregister-entity",
+            title: "Unregister entity from the Catalog",
+            description: "Unregisters a Location, given its locationId or the URL it was registered with; the entities it brought in leave the catalog.",
+            input: || {
+                json!({
+                    "type": "object",
+                    "properties": {"type": {"anyOf": [
+                        object(json!({"locationId": {"type": "string", "description": "Location ID of the entity to unregister"}}), &["locationId"]),
+                        object(json!({"locationUrl": {"type": "string", "description": "URL of the catalog-info.yaml file to unregister"}}), &["locationUrl"]),
+                    ]}},
+                    "required": ["type"],
+                    "additionalProperties": false,
+                    "description": "Either locationId or locationUrl must be provided.",
+                })
+            },
+            read_only: false,
+            destructive: true,
+            idempotent: true,
+            run: unregister_entity,
+        },
+        Tool {
+            plugin: "catalog",
+            action: "refresh-catalog-entity",
+            title: "Refresh Catalog Entity",
+            description: "Reads the location an entity came from again, so a change (for example one a template just made) shows before the next scheduled crawl. Give kind and namespace when the name is not unique.",
+            input: || {
+                object(
+                    json!({
+                        "kind": {"type": "string", "minLength": 1},
+                        "namespace": {"type": "string", "minLength": 1},
+                        "name": {"type": "string", "minLength": 1},
+                    }),
+                    &["name"],
+                )
+            },
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+            run: refresh_entity,
+        },
     ]
+}
+
+fn actor(call: &Invocation) -> crate::model::audit::Actor {
+    crate::model::audit::Actor::new(call.caller.name())
+}
+
+fn register_entity(call: &Invocation, input: &Value) -> Result<Value> {
+    let target = input["locationUrl"].as_str().unwrap_or_default();
+    url::Url::parse(target).map_err(|_| Error::Input(format!("{target} is an invalid URL")))?;
+    let location = call
+        .cx
+        .catalog
+        .add_location("url", target, false, &actor(call))?;
+    Ok(json!({"locationId": location.id}))
+}
+
+fn unregister_entity(call: &Invocation, input: &Value) -> Result<Value> {
+    let which = &input["type"];
+    let ids: Vec<String> = match (which["locationId"].as_str(), which["locationUrl"].as_str()) {
+        (Some(id), _) => vec![id.to_string()],
+        (None, Some(url)) => {
+            let found: Vec<String> = call
+                .cx
+                .catalog
+                .list_locations()?
+                .into_iter()
+                .filter(|l| l.target.eq_ignore_ascii_case(url))
+                .map(|l| l.id)
+                .collect();
+            if found.is_empty() {
+                return Err(Error::NotFound(format!(
+                    "Location with URL {url} not found"
+                )));
+            }
+            found
+        }
+        _ => {
+            return Err(Error::Input(
+                "Either locationId or locationUrl must be provided".into(),
+            ))
+        }
+    };
+    for id in ids {
+        call.cx.catalog.delete_location(&id, &actor(call))?;
+    }
+    Ok(json!({}))
+}
+
+fn refresh_entity(call: &Invocation, input: &Value) -> Result<Value> {
+    let entity = get_entity(call, input)?;
+    let entity_ref = crate::model::entity_ref_of(&entity).canonical();
+    call.cx.catalog.refresh(&entity_ref)?;
+    Ok(json!({"entityRef": entity_ref}))
 }
 
 fn query_input() -> Value {

@@ -4,6 +4,7 @@
 
 mod catalog;
 mod policy;
+mod scaffolding;
 mod tools;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub struct Context {
     pub catalog: Arc<Catalog>,
     pub readmodel: Arc<ReadModel>,
     pub compliance: Arc<Compliance>,
+    pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
 }
 
 /// One tool call: what it reaches, who makes it and the tools that caller may call.
@@ -90,7 +92,11 @@ impl Mcp {
         Mcp {
             context,
             settings,
-            tools: catalog::tools().into_iter().chain(own_tools()).collect(),
+            tools: catalog::tools()
+                .into_iter()
+                .chain(scaffolding::tools())
+                .chain(own_tools())
+                .collect(),
         }
     }
 

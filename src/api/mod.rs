@@ -61,6 +61,7 @@ impl AppState {
                 catalog: catalog.clone(),
                 readmodel: readmodel.clone(),
                 compliance: compliance.clone(),
+                scaffolder: scaffolder.clone(),
             },
             config.mcp_actions.clone(),
         );

@@ -216,9 +216,11 @@ impl AgentPolicy {
                 Some("read-only") => ToolAccess::ReadOnly,
                 Some("non-destructive") => ToolAccess::NonDestructive,
                 Some("all") => ToolAccess::All,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "{field}.allow: must be none, read-only, non-destructive or all, got {other:?}"
-                )),
+                ))
+                }
             };
             rules.push(AgentRule {
                 id: r["id"]

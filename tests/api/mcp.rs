@@ -408,3 +408,116 @@ async fn what_an_agent_may_call_follows_from_its_catalog_entry_and_the_rule_pack
     let (_, verify) = app.get_cairn("/audit/verify").await;
     assert_eq!(verify["ok"], true, "{verify}");
 }
+
+/// The example coding agent, renamed and made autonomous.
+fn autonomous_agent() -> String {
+    let examples = std::fs::read_to_string(
+        crate::support::repo_root().join("catalog-examples/systems/ai.yaml"),
+    )
+    .unwrap();
+    let doc = examples
+        .split("\n---\n")
+        .find(|d| d.contains("name: coding-agent\n") && d.contains("kind: AIAgent"))
+        .expect("the coding agent example");
+    doc.replace("name: coding-agent\n", "name: autonomous-agent\n")
+        .replace("autonomy: human-in-the-loop", "autonomy: autonomous")
+}
+
+#[tokio::test]
+async fn an_agent_runs_a_golden_path_and_an_autonomous_one_may_not() {
+    let extra = tempfile::tempdir().unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    let autonomous = extra.path().join("autonomous.yaml");
+    std::fs::write(&autonomous, autonomous_agent()).unwrap();
+    let app = crate::support::spawn_with(
+        &[],
+        crate::support::Options {
+            catalog_target: Some(crate::support::repo_root().join("catalog-examples/all.yaml")),
+            extra_targets: vec![
+                autonomous,
+                crate::support::repo_root().join("templates/all.yaml"),
+            ],
+            extra_config: format!(
+                "{AGENT_TOKENS}      - {{type: static, options: {{token: autonomous-token-0001, subject: 'aiagent:default/autonomous-agent'}}}}\nscaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\n",
+                repos.path().display()
+            ),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    // An autonomous agent keeps reads and non-destructive writes, never a destructive tool.
+    let tools = tool_names(&app, "autonomous-token-0001").await;
+    assert!(
+        tools.contains(&"catalog_register_entity".to_string()),
+        "{tools:?}"
+    );
+    assert!(
+        !tools.contains(&"scaffolder_execute_template".to_string()),
+        "{tools:?}"
+    );
+    assert!(
+        !tools.contains(&"catalog_unregister_entity".to_string()),
+        "{tools:?}"
+    );
+    let (_, refused) = rpc_as(
+        &app,
+        "autonomous-token-0001",
+        "tools/call",
+        json!({"name": "scaffolder_execute_template", "arguments": {"templateRef": "template:default/rust-service", "values": {}}}),
+    )
+    .await;
+    let text = refused["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains(
+            "rule autonomous-agents-never-destroy (Art. 14(4)) allows non-destructive tools"
+        ),
+        "{text}"
+    );
+
+    // The coding agent runs the golden path; the task is its own and the new component arrives.
+    let (_, started) = rpc_as(
+        &app,
+        "coding-agent-token-0001",
+        "tools/call",
+        json!({"name": "scaffolder_execute_template", "arguments": {
+            "templateRef": "template:default/rust-service",
+            "values": {"name": "agent-made", "owner": "group:default/team-platform", "description": "Made by an agent"}}}),
+    )
+    .await;
+    let task = started["result"]["structuredContent"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{started}"))
+        .to_string();
+    let completed = app
+        .eventually(60, || async {
+            let (_, logs) = rpc_as(
+                &app,
+                "coding-agent-token-0001",
+                "tools/call",
+                json!({"name": "scaffolder_get_scaffolder_task_logs", "arguments": {"taskId": task}}),
+            )
+            .await;
+            logs["result"]["structuredContent"]["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["type"] == "completion"))
+        })
+        .await;
+    assert!(completed, "the task completed");
+    let (_, owned) = rpc_as(
+        &app,
+        "coding-agent-token-0001",
+        "tools/call",
+        json!({"name": "scaffolder_list_scaffolder_tasks", "arguments": {"owned": true}}),
+    )
+    .await;
+    let tasks = &owned["result"]["structuredContent"];
+    assert_eq!(tasks["totalTasks"], 1, "{tasks}");
+    assert_eq!(tasks["tasks"][0]["status"], "completed", "{tasks}");
+    let arrived = app
+        .eventually(30, || async {
+            app.entity("component", "agent-made").await.is_some()
+        })
+        .await;
+    assert!(arrived, "the scaffolded component is in the catalog");
+}
