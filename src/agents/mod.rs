@@ -3,6 +3,7 @@
 //! answered on its own, so any replica can serve it) — and its tools.
 
 mod catalog;
+mod governance;
 mod policy;
 mod scaffolding;
 mod tools;
@@ -35,6 +36,7 @@ pub struct Context {
     pub readmodel: Arc<ReadModel>,
     pub compliance: Arc<Compliance>,
     pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
+    pub scorecards: Arc<crate::scorecard::Engine>,
 }
 
 /// One tool call: what it reaches, who makes it and the tools that caller may call.
@@ -95,7 +97,7 @@ impl Mcp {
             tools: catalog::tools()
                 .into_iter()
                 .chain(scaffolding::tools())
-                .chain(own_tools())
+                .chain(governance::tools())
                 .collect(),
         }
     }
@@ -283,25 +285,6 @@ impl Mcp {
             .append_audit(&[entry])
             .map_err(|e| CallError::Internal(format!("the call could not be audited: {e}")))
     }
-}
-
-/// Cairn's own tools.
-fn own_tools() -> Vec<Tool> {
-    vec![Tool {
-        plugin: "cairn",
-        action: "who-am-i",
-        title: "Who am I",
-        description: "Who this connection acts as: the person, or the AI agent's entity ref, its EU AI Act tier, the tools it may call and the rule that decided it.",
-        input: || tools::object(json!({}), &[]),
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-        run: |call, _| {
-            let mut me = call.caller.describe();
-            me["allowedTools"] = json!(call.allowed);
-            Ok(me)
-        },
-    }]
 }
 
 enum CallError {

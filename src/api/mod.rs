@@ -62,6 +62,7 @@ impl AppState {
                 readmodel: readmodel.clone(),
                 compliance: compliance.clone(),
                 scaffolder: scaffolder.clone(),
+                scorecards: scorecards.clone(),
             },
             config.mcp_actions.clone(),
         );

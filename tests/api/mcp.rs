@@ -521,3 +521,81 @@ async fn an_agent_runs_a_golden_path_and_an_autonomous_one_may_not() {
         .await;
     assert!(arrived, "the scaffolded component is in the catalog");
 }
+
+#[tokio::test]
+async fn cairns_own_tools_answer_what_its_api_answers() {
+    let app = crate::support::spawn_with(
+        &[],
+        crate::support::Options {
+            catalog_target: Some(crate::support::repo_root().join("catalog-examples/all.yaml")),
+            extra_targets: vec![crate::support::repo_root().join("scorecards/all.yaml")],
+            extra_config: AGENT_TOKENS.into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.settled().await;
+    let tool = |name: &'static str, arguments: Value| {
+        let app = &app;
+        async move {
+            let (_, v) = rpc_as(
+                app,
+                "a-person-token-000001",
+                "tools/call",
+                json!({"name": name, "arguments": arguments}),
+            )
+            .await;
+            assert_ne!(v["result"]["isError"], true, "{name}: {v}");
+            v["result"]["structuredContent"].clone()
+        }
+    };
+
+    let cards = tool(
+        "cairn_get_entity_scorecards",
+        json!({"entityRef": "aiagent:default/credit-scorer"}),
+    )
+    .await;
+    let (_, api) = app
+        .get_cairn("/entities/aiagent/default/credit-scorer/scorecards")
+        .await;
+    assert_eq!(cards["items"], api["items"]);
+    assert!(!cards["items"].as_array().unwrap().is_empty(), "{cards}");
+
+    let obligations = tool(
+        "cairn_get_ai_system_obligations",
+        json!({"entityRef": "aiagent:default/credit-scorer"}),
+    )
+    .await;
+    let (_, api) = app
+        .get_cairn("/compliance/ai-act/entities/aiagent/default/credit-scorer")
+        .await;
+    assert_eq!(
+        obligations["classification"], api["classification"],
+        "{obligations}"
+    );
+    assert_eq!(obligations["classification"]["tier"], "high-risk");
+
+    let what_if = tool(
+        "cairn_classify_ai_system",
+        json!({"role": "provider", "answers": {"S1": false}}),
+    )
+    .await;
+    let (_, api) = app
+        .post_cairn(
+            "/compliance/ai-act/classify",
+            json!({"role": "provider", "answers": {"S1": false}}),
+        )
+        .await;
+    assert_eq!(what_if, api);
+
+    let impact = tool(
+        "cairn_get_entity_impact",
+        json!({"entityRef": "api:default/orders-api"}),
+    )
+    .await;
+    let (_, api) = app
+        .get_cairn("/graph/impact?entityRef=api:default/orders-api")
+        .await;
+    assert_eq!(impact["items"], api["items"], "{impact}");
+    assert!(!impact["items"].as_array().unwrap().is_empty());
+}
