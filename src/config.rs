@@ -45,6 +45,24 @@ pub struct McpActions {
     pub description: Option<String>,
     /// Tool names carry their plugin (`catalog_get_catalog_entity`), as Backstage's default.
     pub namespaced_tool_names: bool,
+    /// At most this many `tools/call`s per agent in any window of `perSeconds`.
+    pub agent_rate_limit: RateLimit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RateLimit {
+    pub calls: u32,
+    pub per_seconds: u64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            calls: 600,
+            per_seconds: 60,
+        }
+    }
 }
 
 impl Default for McpActions {
@@ -53,6 +71,7 @@ impl Default for McpActions {
             name: "cairn".into(),
             description: None,
             namespaced_tool_names: true,
+            agent_rate_limit: RateLimit::default(),
         }
     }
 }

@@ -8,7 +8,11 @@ mod policy;
 mod scaffolding;
 mod tools;
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use serde_json::{json, Value};
 
@@ -51,6 +55,10 @@ pub struct Mcp {
     context: Context,
     settings: McpActions,
     tools: Vec<Tool>,
+    /// Calls by (agent, tool, outcome), for `/metrics`.
+    counts: Mutex<BTreeMap<(String, String, String), u64>>,
+    /// Each agent's current rate-limit window: when it began and the calls in it.
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 /// The HTTP answer to one POST: a status and, unless the POST held only a notification, a
@@ -99,6 +107,8 @@ impl Mcp {
                 .chain(scaffolding::tools())
                 .chain(governance::tools())
                 .collect(),
+            counts: Mutex::new(BTreeMap::new()),
+            windows: Mutex::new(HashMap::new()),
         }
     }
 
@@ -219,8 +229,10 @@ impl Mcp {
                 "Action \"{name}\" not found"
             ))));
         };
-        let started = std::time::Instant::now();
-        let outcome = if caller.may_call(tool) {
+        let started = Instant::now();
+        let outcome = if let Err(e) = self.within_rate(caller) {
+            Err(e)
+        } else if caller.may_call(tool) {
             let call = Invocation {
                 cx: &self.context,
                 caller,
@@ -238,6 +250,12 @@ impl Mcp {
         };
         if let Caller::Agent(agent) = caller {
             self.audit(agent, tool, &arguments, &outcome, started.elapsed())?;
+            let result = outcome.as_ref().map_or_else(|e| e.name(), |_| "ok");
+            *self
+                .counts
+                .lock()
+                .entry((agent.entity_ref.clone(), tool.id(), result.to_string()))
+                .or_default() += 1;
         }
         match outcome {
             Ok(output) => Ok(json!({
@@ -251,6 +269,42 @@ impl Mcp {
 }
 
 impl Mcp {
+    /// Counts an agent's call against its window; refuses it past the configured limit.
+    fn within_rate(&self, caller: &Caller) -> crate::error::Result<()> {
+        let Caller::Agent(agent) = caller else {
+            return Ok(());
+        };
+        let limit = &self.settings.agent_rate_limit;
+        let window = Duration::from_secs(limit.per_seconds.max(1));
+        let now = Instant::now();
+        let mut windows = self.windows.lock();
+        let (began, calls) = windows.entry(agent.entity_ref.clone()).or_insert((now, 0));
+        if now.duration_since(*began) >= window {
+            (*began, *calls) = (now, 0);
+        }
+        if *calls >= limit.calls {
+            return Err(crate::error::Error::NotAllowed(format!(
+                "{} is over its rate limit of {} calls per {} s (mcpActions.agentRateLimit)",
+                agent.entity_ref, limit.calls, limit.per_seconds
+            )));
+        }
+        *calls += 1;
+        Ok(())
+    }
+
+    /// Agents' calls per tool and outcome, in Prometheus' text format.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::from(
+            "# HELP cairn_mcp_tool_calls_total MCP tool calls by AI agents.\n# TYPE cairn_mcp_tool_calls_total counter\n",
+        );
+        for ((agent, tool, outcome), n) in self.counts.lock().iter() {
+            out.push_str(&format!(
+                "cairn_mcp_tool_calls_total{{agent=\"{agent}\",tool=\"{tool}\",outcome=\"{outcome}\"}} {n}\n"
+            ));
+        }
+        out
+    }
+
     /// An agent's call on the audit trail: the tool, a hash of its input, the outcome and how
     /// long it took. A call that cannot be recorded is not answered.
     fn audit(
@@ -259,7 +313,7 @@ impl Mcp {
         tool: &Tool,
         arguments: &Value,
         outcome: &crate::error::Result<Value>,
-        took: std::time::Duration,
+        took: Duration,
     ) -> Result<(), CallError> {
         use sha2::Digest;
         let input = hex::encode(sha2::Sha256::digest(arguments.to_string().as_bytes()));

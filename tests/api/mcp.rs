@@ -599,3 +599,67 @@ async fn cairns_own_tools_answer_what_its_api_answers() {
     assert_eq!(impact["items"], api["items"], "{impact}");
     assert!(!impact["items"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_agent_over_its_rate_limit_is_refused_and_its_calls_are_counted() {
+    let app = crate::support::spawn_with(
+        &[],
+        crate::support::Options {
+            catalog_target: Some(crate::support::repo_root().join("catalog-examples/all.yaml")),
+            extra_config: format!(
+                "{AGENT_TOKENS}mcpActions:\n  agentRateLimit: {{calls: 3, perSeconds: 3600}}\n"
+            ),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut texts = Vec::new();
+    for _ in 0..4 {
+        let (_, v) = rpc_as(
+            &app,
+            "coding-agent-token-0001",
+            "tools/call",
+            json!({"name": "cairn_who_am_i", "arguments": {}}),
+        )
+        .await;
+        texts.push((
+            v["result"]["isError"] == true,
+            v["result"]["content"][0]["text"].clone(),
+        ));
+    }
+    assert!(texts[..3].iter().all(|(error, _)| !error), "{texts:?}");
+    let (refused, text) = &texts[3];
+    assert!(refused, "{texts:?}");
+    assert!(
+        text.as_str().unwrap().starts_with(
+            "NotAllowedError: aiagent:default/coding-agent is over its rate limit of 3 calls per 3600 s"
+        ),
+        "{text}"
+    );
+    // A person is not limited by the agents' limit.
+    for _ in 0..4 {
+        let (_, v) = rpc_as(
+            &app,
+            "a-person-token-000001",
+            "tools/call",
+            json!({"name": "cairn_who_am_i", "arguments": {}}),
+        )
+        .await;
+        assert_ne!(v["result"]["isError"], true, "{v}");
+    }
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "cairn_mcp_tool_calls_total{agent=\"aiagent:default/coding-agent\",tool=\"cairn:who-am-i\",outcome=\"ok\"} 3",
+        "cairn_mcp_tool_calls_total{agent=\"aiagent:default/coding-agent\",tool=\"cairn:who-am-i\",outcome=\"NotAllowedError\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
