@@ -407,6 +407,31 @@ async fn what_an_agent_may_call_follows_from_its_catalog_entry_and_the_rule_pack
     assert_eq!(refused[0]["details"]["outcome"], "NotAllowedError");
     let (_, verify) = app.get_cairn("/audit/verify").await;
     assert_eq!(verify["ok"], true, "{verify}");
+
+    // The agent's calls are part of its technical file.
+    let bytes = app
+        .client
+        .get(format!(
+            "{}/api/cairn/compliance/ai-act/entities/aiagent/default/coding-agent/technical-file",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut audit = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("audit.json").unwrap(), &mut audit).unwrap();
+    let audit: Value = serde_json::from_str(&audit).unwrap();
+    let in_file = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "mcp.tools/call")
+        .count();
+    assert_eq!(in_file, 2, "{audit}");
 }
 
 /// The example coding agent, renamed and made autonomous.
