@@ -47,6 +47,42 @@ pub struct McpActions {
     pub namespaced_tool_names: bool,
     /// At most this many `tools/call`s per agent in any window of `perSeconds`.
     pub agent_rate_limit: RateLimit,
+    /// More servers at `/api/mcp-actions/v1/<key>`, each offering a subset of the tools.
+    pub servers: std::collections::BTreeMap<String, McpServer>,
+}
+
+/// A named MCP server: its `serverInfo` and which tools it offers.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct McpServer {
+    pub name: String,
+    pub description: Option<String>,
+    pub filter: ToolFilter,
+}
+
+/// Tools offered: those matching any `include` rule (all when there is none) and no `exclude` rule.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ToolFilter {
+    pub include: Vec<ToolRule>,
+    pub exclude: Vec<ToolRule>,
+}
+
+/// Matches a tool whose id (`catalog:get-catalog-entity`) fits the glob `id` and whose
+/// attributes equal every one given.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ToolRule {
+    pub id: Option<String>,
+    pub attributes: ToolAttributes,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ToolAttributes {
+    pub destructive: Option<bool>,
+    pub read_only: Option<bool>,
+    pub idempotent: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +108,7 @@ impl Default for McpActions {
             description: None,
             namespaced_tool_names: true,
             agent_rate_limit: RateLimit::default(),
+            servers: Default::default(),
         }
     }
 }

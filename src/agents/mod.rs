@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::compliance::Compliance;
-use crate::config::McpActions;
+use crate::config::{McpActions, McpServer, ToolRule};
 use crate::ingest::Catalog;
 use crate::readmodel::ReadModel;
 
@@ -122,8 +122,31 @@ impl Mcp {
         &self.tools
     }
 
-    /// Answers one POSTed body from `caller`.
-    pub fn handle(&self, caller: &Caller, body: &[u8]) -> Answer {
+    /// The named server at `/api/mcp-actions/v1/<key>`, if configured.
+    pub fn server(&self, key: &str) -> Option<&McpServer> {
+        self.settings.servers.get(key)
+    }
+
+    /// Whether `server` (the default one when `None`) offers `tool`.
+    fn offers(server: Option<&McpServer>, tool: &Tool) -> bool {
+        let Some(server) = server else { return true };
+        let matches = |rule: &ToolRule| {
+            let id = rule.id.as_deref().is_none_or(|glob| {
+                globset::Glob::new(glob)
+                    .map(|g| g.compile_matcher().is_match(tool.id()))
+                    .unwrap_or(false)
+            });
+            let a = &rule.attributes;
+            id && a.destructive.is_none_or(|d| d == tool.destructive)
+                && a.read_only.is_none_or(|r| r == tool.read_only)
+                && a.idempotent.is_none_or(|i| i == tool.idempotent)
+        };
+        let f = &server.filter;
+        (f.include.is_empty() || f.include.iter().any(matches)) && !f.exclude.iter().any(matches)
+    }
+
+    /// Answers one POSTed body from `caller` to `server` (the default server when `None`).
+    pub fn handle(&self, caller: &Caller, server: Option<&McpServer>, body: &[u8]) -> Answer {
         let message: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
@@ -170,10 +193,10 @@ impl Mcp {
         };
         let params = message.get("params").cloned().unwrap_or(json!({}));
         match method {
-            "initialize" => Answer::result(id, self.initialize(&params)),
+            "initialize" => Answer::result(id, self.initialize(server, &params)),
             "ping" => Answer::result(id, json!({})),
-            "tools/list" => Answer::result(id, json!({"tools": self.list(caller)})),
-            "tools/call" => match self.call(caller, &params) {
+            "tools/list" => Answer::result(id, json!({"tools": self.list(caller, server)})),
+            "tools/call" => match self.call(caller, server, &params) {
                 Ok(result) => Answer::result(id, result),
                 Err(CallError::Params(message)) => Answer::error(200, id, INVALID_PARAMS, message),
                 Err(CallError::Internal(message)) => {
@@ -189,28 +212,37 @@ impl Mcp {
         }
     }
 
-    fn initialize(&self, params: &Value) -> Value {
+    fn initialize(&self, server: Option<&McpServer>, params: &Value) -> Value {
         let asked = params["protocolVersion"].as_str().unwrap_or_default();
         let version = PROTOCOL_VERSIONS
             .iter()
             .find(|v| **v == asked)
             .unwrap_or(&PROTOCOL_VERSIONS[0]);
-        let mut info = json!({"name": self.settings.name, "version": env!("CARGO_PKG_VERSION")});
-        if let Some(d) = &self.settings.description {
+        let (name, description) = match server {
+            Some(s) => (&s.name, &s.description),
+            None => (&self.settings.name, &self.settings.description),
+        };
+        let mut info = json!({"name": name, "version": env!("CARGO_PKG_VERSION")});
+        if let Some(d) = description {
             info["description"] = json!(d);
         }
         json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": info})
     }
 
-    fn list(&self, caller: &Caller) -> Vec<Value> {
+    fn list(&self, caller: &Caller, server: Option<&McpServer>) -> Vec<Value> {
         self.tools
             .iter()
-            .filter(|t| caller.may_call(t))
+            .filter(|t| Self::offers(server, t) && caller.may_call(t))
             .map(|t| t.listing(self.settings.namespaced_tool_names))
             .collect()
     }
 
-    fn call(&self, caller: &Caller, params: &Value) -> Result<Value, CallError> {
+    fn call(
+        &self,
+        caller: &Caller,
+        server: Option<&McpServer>,
+        params: &Value,
+    ) -> Result<Value, CallError> {
         let name = params["name"]
             .as_str()
             .ok_or_else(|| CallError::Params("params.name must be a string".into()))?;
@@ -224,7 +256,11 @@ impl Mcp {
             }
         };
         let namespaced = self.settings.namespaced_tool_names;
-        let Some(tool) = self.tools.iter().find(|t| t.answers_to(name, namespaced)) else {
+        let Some(tool) = self
+            .tools
+            .iter()
+            .find(|t| t.answers_to(name, namespaced) && Self::offers(server, t))
+        else {
             return Ok(tool_error(&crate::error::Error::NotFound(format!(
                 "Action \"{name}\" not found"
             ))));
@@ -239,7 +275,7 @@ impl Mcp {
                 allowed: self
                     .tools
                     .iter()
-                    .filter(|t| caller.may_call(t))
+                    .filter(|t| Self::offers(server, t) && caller.may_call(t))
                     .map(|t| t.name(namespaced))
                     .collect(),
             };

@@ -23,12 +23,24 @@ const POST: Doc = Doc::new("One JSON-RPC message: initialize, ping, tools/list, 
 const NOT_ALLOWED: Doc =
     Doc::new("Not served: the server keeps no sessions (405)").also(405, message);
 
+const POST_NAMED: Doc = Doc::new("One JSON-RPC message to a named server (mcpActions.servers)")
+    .body(message)
+    .json(message)
+    .also(202, message)
+    .also(400, message);
+
 pub fn routes(r: &mut Routes) {
     r.post("/v1", post)
         .doc(&POST)
         .get("/v1", not_allowed)
         .doc(&NOT_ALLOWED)
         .delete("/v1", not_allowed)
+        .doc(&NOT_ALLOWED)
+        .post("/v1/{key}", post_named)
+        .doc(&POST_NAMED)
+        .get("/v1/{key}", not_allowed)
+        .doc(&NOT_ALLOWED)
+        .delete("/v1/{key}", not_allowed)
         .doc(&NOT_ALLOWED);
 }
 
@@ -52,6 +64,31 @@ fn accepts_json(req: &HttpRequest) -> bool {
 }
 
 async fn post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> HttpResponse {
+    answer(req, None, body, state).await
+}
+
+async fn post_named(
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let key = key.into_inner();
+    if state.mcp.server(&key).is_none() {
+        return ApiError(crate::error::Error::NotFound(format!(
+            "No MCP server named {key}"
+        )))
+        .error_response();
+    }
+    answer(req, Some(key), body, state).await
+}
+
+async fn answer(
+    req: HttpRequest,
+    server: Option<String>,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     if !accepts_json(&req) {
         return HttpResponse::NotAcceptable().json(json!({
             "jsonrpc": "2.0",
@@ -65,8 +102,9 @@ async fn post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Http
         .map(|p| p.0.clone());
     let mcp = state.mcp.clone();
     let answer = web::block(move || {
+        let server = server.as_deref().and_then(|k| mcp.server(k));
         mcp.caller(subject.as_deref())
-            .map(|caller| mcp.handle(&caller, &body))
+            .map(|caller| mcp.handle(&caller, server, &body))
     })
     .await;
     match answer {

@@ -688,3 +688,72 @@ async fn an_agent_over_its_rate_limit_is_refused_and_its_calls_are_counted() {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn a_named_server_offers_the_tools_its_filter_keeps() {
+    let app = crate::support::spawn_with(
+        &[("all.yaml", BASIC_CATALOG)],
+        crate::support::Options {
+            extra_config: "mcpActions:\n  servers:\n    readers:\n      name: Cairn catalog, read-only\n      filter:\n        include: [{id: 'catalog:*'}]\n        exclude: [{attributes: {readOnly: false}}]\n".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let post = |path: &'static str, method: &'static str, params: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(format!("{}/api/mcp-actions{path}", app.url))
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, init) = post(
+        "/v1/readers",
+        "initialize",
+        json!({"protocolVersion": "2025-06-18"}),
+    )
+    .await;
+    assert_eq!(
+        init["result"]["serverInfo"]["name"],
+        "Cairn catalog, read-only"
+    );
+    let (_, list) = post("/v1/readers", "tools/list", json!({})).await;
+    let mut names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "catalog_get_catalog_entity",
+            "catalog_get_catalog_model_description",
+            "catalog_query_catalog_entities",
+            "catalog_validate_entity"
+        ]
+    );
+    let (_, refused) = post(
+        "/v1/readers",
+        "tools/call",
+        json!({"name": "catalog_register_entity", "arguments": {"locationUrl": "file:///x"}}),
+    )
+    .await;
+    assert_eq!(
+        refused["result"]["content"][0]["text"],
+        "NotFoundError: Action \"catalog_register_entity\" not found"
+    );
+    // The default server still offers everything; an unknown key is not a server.
+    let (_, all) = post("/v1", "tools/list", json!({})).await;
+    assert!(all["result"]["tools"].as_array().unwrap().len() > names.len());
+    let (status, body) = post("/v1/nope", "tools/list", json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["name"], "NotFoundError");
+}
