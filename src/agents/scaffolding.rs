@@ -74,6 +74,29 @@ pub fn tools() -> Vec<Tool> {
         },
         Tool {
             plugin: "scaffolder",
+            action: "dry-run-template",
+            title: "Dry Run Scaffolder Template",
+            description: "Dry-runs a scaffolder template to validate it without making changes (nothing is published or registered). Returns success with the log, output and steps, or the validation errors.",
+            input: || {
+                object(
+                    json!({
+                        "templateYaml": {"type": "string", "description": "The YAML content of the scaffolder template to validate"},
+                        "values": {"type": "object", "description": "Input values for template parameters"},
+                        "files": {"type": "array", "description": "Files required for running the template", "items": object(
+                            json!({"path": {"type": "string", "description": "File path relative to template root"}, "content": {"type": "string", "description": "File content"}}),
+                            &["path", "content"],
+                        )},
+                    }),
+                    &["templateYaml"],
+                )
+            },
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+            run: dry_run,
+        },
+        Tool {
+            plugin: "scaffolder",
             action: "get-scaffolder-task-logs",
             title: "Get Scaffolder Task Logs",
             description: "The log events of a scaffolder task (log, completion, cancelled, recovered); `after` returns only later events, for polling.",
@@ -161,6 +184,75 @@ fn execute_template(call: &Invocation, input: &Value) -> Result<Value> {
                 messages.join("; ")
             )))
         }
+    }
+}
+
+fn invalid(message: &str, errors: Vec<String>) -> Value {
+    json!({"valid": false, "message": message, "errors": errors})
+}
+
+fn dry_run(call: &Invocation, input: &Value) -> Result<Value> {
+    let template: Value = match serde_yaml::from_str(input["templateYaml"].as_str().unwrap_or("")) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(invalid(
+                "Failed to parse YAML template",
+                vec![format!("YAML parsing error: {e}")],
+            ))
+        }
+    };
+    let files: Vec<(String, Vec<u8>)> = input["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let text = f["content"].as_str().unwrap_or_default();
+            (
+                f["path"].as_str().unwrap_or_default().to_string(),
+                text.as_bytes().to_vec(),
+            )
+        })
+        .collect();
+    let values = input.get("values").cloned().unwrap_or(json!({}));
+    match call
+        .cx
+        .scaffolder
+        .dry_run(&template, &values, &Map::new(), &files, call.caller.name())
+    {
+        Ok(result) => {
+            let log: Vec<Value> = result["log"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|l| {
+                    json!({"message": l["body"]["message"], "stepId": l["body"]["stepId"], "status": l["body"]["status"]})
+                })
+                .collect();
+            let steps: Vec<Value> = result["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| json!({"id": s["id"], "name": s["name"].as_str().or(s["id"].as_str()), "action": s["action"]}))
+                .collect();
+            Ok(json!({
+                "valid": true,
+                "message": "Template validation successful",
+                "log": log,
+                "output": result["output"],
+                "steps": steps,
+            }))
+        }
+        Err(CreateError::Invalid(errors)) => Ok(invalid(
+            "Template validation failed",
+            errors
+                .iter()
+                .map(|e| e["message"].as_str().unwrap_or("is not valid").to_string())
+                .collect(),
+        )),
+        Err(CreateError::Api(Error::Input(message))) => {
+            Ok(invalid("Template validation failed", vec![message]))
+        }
+        Err(CreateError::Api(e)) => Err(e),
     }
 }
 

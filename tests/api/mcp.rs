@@ -757,3 +757,45 @@ async fn a_named_server_offers_the_tools_its_filter_keeps() {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["name"], "NotFoundError");
 }
+
+const DRY_TEMPLATE: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: hello}\nspec:\n  type: service\n  parameters:\n    - {properties: {name: {type: string}}, required: [name]}\n  steps:\n    - {id: say, name: Say hello, action: 'debug:log', input: {message: 'hello ${{ parameters.name }}'}}\n";
+
+#[tokio::test]
+async fn dry_run_template_validates_and_runs_a_template_without_publishing() {
+    let app = spawn(&[("all.yaml", BASIC_CATALOG)]).await;
+    let ok = call(
+        &app,
+        "scaffolder_dry_run_template",
+        json!({"templateYaml": DRY_TEMPLATE, "values": {"name": "world"}}),
+    )
+    .await["structuredContent"]
+        .clone();
+    assert_eq!(ok["valid"], true, "{ok}");
+    assert_eq!(
+        ok["steps"],
+        json!([{"id": "say", "name": "Say hello", "action": "debug:log"}])
+    );
+    assert!(
+        ok["log"].as_array().unwrap().iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("hello world"))),
+        "{ok}"
+    );
+    let missing = call(
+        &app,
+        "scaffolder_dry_run_template",
+        json!({"templateYaml": DRY_TEMPLATE, "values": {}}),
+    )
+    .await["structuredContent"]
+        .clone();
+    assert_eq!(missing["valid"], false, "{missing}");
+    assert!(!missing["errors"].as_array().unwrap().is_empty());
+    let yaml = call(
+        &app,
+        "scaffolder_dry_run_template",
+        json!({"templateYaml": "kind: [Template"}),
+    )
+    .await["structuredContent"]
+        .clone();
+    assert_eq!(yaml["message"], "Failed to parse YAML template", "{yaml}");
+}
