@@ -8,6 +8,7 @@ pub mod compliance;
 pub mod config;
 pub mod descriptor;
 pub mod error;
+pub mod events;
 pub mod ingest;
 pub mod model;
 pub mod processing;

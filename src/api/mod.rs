@@ -9,6 +9,7 @@ mod catalog;
 mod compliance;
 mod dashboard;
 mod errors;
+mod events;
 mod graph;
 mod health;
 mod locations;
@@ -42,38 +43,43 @@ pub struct AppState {
     pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
     pub compliance: Arc<crate::compliance::Compliance>,
     pub mcp: Arc<crate::agents::Mcp>,
+    pub feed: Arc<crate::events::Feed>,
     pub auth: auth::AuthPolicy,
     pub max_body_bytes: usize,
 }
 
+/// The domain services the handlers call, built by `app`.
+pub struct Domain {
+    pub catalog: Arc<Catalog>,
+    pub readmodel: Arc<ReadModel>,
+    pub crawler: Arc<Crawler>,
+    pub scorecards: Arc<crate::scorecard::Engine>,
+    pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
+    pub compliance: Arc<crate::compliance::Compliance>,
+    pub feed: Arc<crate::events::Feed>,
+}
+
 impl AppState {
-    pub fn new(
-        catalog: Arc<Catalog>,
-        readmodel: Arc<ReadModel>,
-        crawler: Arc<Crawler>,
-        scorecards: Arc<crate::scorecard::Engine>,
-        scaffolder: Arc<crate::scaffolder::Scaffolder>,
-        compliance: Arc<crate::compliance::Compliance>,
-        config: &Config,
-    ) -> Self {
+    pub fn new(d: Domain, config: &Config) -> Self {
         let mcp = crate::agents::Mcp::new(
             crate::agents::Context {
-                catalog: catalog.clone(),
-                readmodel: readmodel.clone(),
-                compliance: compliance.clone(),
-                scaffolder: scaffolder.clone(),
-                scorecards: scorecards.clone(),
+                catalog: d.catalog.clone(),
+                readmodel: d.readmodel.clone(),
+                compliance: d.compliance.clone(),
+                scaffolder: d.scaffolder.clone(),
+                scorecards: d.scorecards.clone(),
             },
             config.mcp_actions.clone(),
         );
         AppState {
             mcp: Arc::new(mcp),
-            catalog,
-            readmodel,
-            crawler,
-            scorecards,
-            compliance,
-            scaffolder,
+            feed: d.feed,
+            catalog: d.catalog,
+            readmodel: d.readmodel,
+            crawler: d.crawler,
+            scorecards: d.scorecards,
+            compliance: d.compliance,
+            scaffolder: d.scaffolder,
             auth: auth::AuthPolicy::from_config(config),
             max_body_bytes: config.cairn.max_body_bytes,
         }
@@ -118,6 +124,7 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
             .openapi();
     });
     routes::mount(cfg, table, "/api/cairn", |r| {
+        events::routes(r);
         r.get("/settled", health::settled)
             .doc(&health::SETTLED)
             .openapi();

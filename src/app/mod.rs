@@ -295,16 +295,19 @@ impl Application {
             std::path::Path::new(&config.cairn.data_dir),
         );
         let state = web::Data::new(AppState::new(
-            catalog.clone(),
-            readmodel.clone(),
-            crawler.clone(),
-            scorecards.clone(),
-            scaffolder.clone(),
-            Arc::new(crate::compliance::Compliance::new(
-                db.clone(),
-                crawler.clone(),
-                rule_pack.clone(),
-            )),
+            crate::api::Domain {
+                catalog: catalog.clone(),
+                readmodel: readmodel.clone(),
+                crawler: crawler.clone(),
+                scorecards: scorecards.clone(),
+                scaffolder: scaffolder.clone(),
+                compliance: Arc::new(crate::compliance::Compliance::new(
+                    db.clone(),
+                    crawler.clone(),
+                    rule_pack.clone(),
+                )),
+                feed: Arc::new(crate::events::Feed::new(db.clone())),
+            },
             &config,
         ));
         scaffolder.recover()?;

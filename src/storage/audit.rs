@@ -91,6 +91,16 @@ impl Db {
         })
     }
 
+    /// The id of the newest audit record (0 when there is none).
+    pub fn last_audit_id(&self) -> Result<i64> {
+        with_conn!(self, conn => {
+            let last: Option<i64> = audit_log::table
+                .select(diesel::dsl::max(audit_log::id))
+                .first(conn)?;
+            Ok(last.unwrap_or(0))
+        })
+    }
+
     /// Recomputes the chain from the first record, in pages.
     pub fn verify_audit(&self) -> Result<Report> {
         let mut last = (0i64, GENESIS.to_string());

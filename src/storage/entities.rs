@@ -80,7 +80,7 @@ impl Db {
                             .optional()?;
                         repos.insert(origin.to_string(), found);
                     }
-                    let mut details = serde_json::json!({"origin": origin, "etag": etag});
+                    let mut details = serde_json::json!({"origin": origin, "etag": etag, "sequence": seq});
                     let by = match &repos[origin] {
                         Some((commit, author)) => {
                             details["commit"] = serde_json::json!(commit);

@@ -1,0 +1,113 @@
+//! The change feed: entity, scorecard-result and classification changes as CloudEvents, read
+//! from the audit trail. The trail is append-only, shared by every replica and written in the
+//! same transaction as the change, so any replica serves the feed and a client resuming from the
+//! last event id it saw (`Last-Event-ID`) misses nothing, across restarts.
+
+use serde_json::{json, Value};
+
+use crate::model::audit::Record;
+use crate::storage::Db;
+
+/// What a client follows: event types (`dev.cairn.entity.added`, …; all when empty) and entity
+/// kinds (all when empty).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub types: Vec<String>,
+    pub kinds: Vec<String>,
+}
+
+impl Filter {
+    fn keeps(&self, event_type: &str, entity_ref: Option<&str>) -> bool {
+        let kind = entity_ref
+            .and_then(|r| r.split_once(':'))
+            .map(|(k, _)| k.to_lowercase());
+        (self.types.is_empty() || self.types.iter().any(|t| t == event_type))
+            && (self.kinds.is_empty()
+                || kind.is_some_and(|k| self.kinds.iter().any(|w| w.eq_ignore_ascii_case(&k))))
+    }
+}
+
+/// The CloudEvents type and source of an audit action that belongs in the feed.
+fn type_of(action: &str) -> Option<(&'static str, &'static str)> {
+    Some(match action {
+        "entity.created" => ("dev.cairn.entity.added", "/api/catalog"),
+        "entity.changed" => ("dev.cairn.entity.changed", "/api/catalog"),
+        "entity.removed" => ("dev.cairn.entity.removed", "/api/catalog"),
+        "scorecard.result-changed" => ("dev.cairn.scorecard.changed", "/api/cairn/scorecards"),
+        "classification.changed" => (
+            "dev.cairn.classification.changed",
+            "/api/cairn/compliance/ai-act",
+        ),
+        _ => return None,
+    })
+}
+
+/// One audit record as a CloudEvent (JSON format, spec 1.0), or `None` when it is not a change
+/// the feed carries.
+pub fn cloud_event(r: &Record) -> Option<Value> {
+    let (event_type, source) = type_of(&r.action)?;
+    let mut data: Value = serde_json::from_str(&r.details).unwrap_or(json!({}));
+    if let Some(d) = data.as_object_mut() {
+        d.insert("entityRef".into(), json!(r.entity_ref));
+        d.insert("actor".into(), json!(r.actor));
+    }
+    Some(json!({
+        "specversion": "1.0",
+        "id": r.id.to_string(),
+        "source": source,
+        "type": event_type,
+        "subject": r.entity_ref,
+        "time": chrono::DateTime::from_timestamp_millis(r.at)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        "datacontenttype": "application/json",
+        "data": data,
+    }))
+}
+
+/// The feed over one database.
+pub struct Feed {
+    db: Db,
+}
+
+impl Feed {
+    pub fn new(db: Db) -> Feed {
+        Feed { db }
+    }
+
+    /// The feed's events after audit record `after`, oldest first; at most `limit` records are
+    /// read. Returns the events that pass `filter` with their ids, and the id of the last record
+    /// read (to continue from).
+    pub fn after(
+        &self,
+        after: i64,
+        limit: i64,
+        filter: &Filter,
+    ) -> crate::storage::Result<(Vec<(i64, Value)>, i64)> {
+        let records = self.db.audit_records(after, limit, None, None, None)?;
+        let last = records.last().map_or(after, |r| r.id);
+        let events = records
+            .iter()
+            .filter_map(|r| {
+                let e = cloud_event(r)?;
+                filter
+                    .keeps(
+                        e["type"].as_str().unwrap_or_default(),
+                        r.entity_ref.as_deref(),
+                    )
+                    .then_some((r.id, e))
+            })
+            .collect();
+        Ok((events, last))
+    }
+
+    /// Where a client that names no event starts: after the newest record.
+    pub fn head(&self) -> crate::storage::Result<i64> {
+        self.db.last_audit_id()
+    }
+
+    /// Changes after each write this process commits or hears of (another replica's, on
+    /// PostgreSQL): when to look for new events.
+    pub fn wake(&self) -> tokio::sync::watch::Receiver<u64> {
+        crate::storage::writes()
+    }
+}
