@@ -61,11 +61,27 @@ impl Tool {
         })
     }
 
-    /// Refuses arguments that do not fit the input schema, naming the field.
+    /// Refuses arguments that do not fit the input schema, naming the field. The schema is
+    /// compiled once per tool, not per call.
     pub fn check_input(&self, arguments: &Value) -> Result<()> {
-        let schema = (self.input)();
-        let validator = jsonschema::validator_for(&schema)
-            .map_err(|e| Error::Internal(format!("the input schema of {}: {e}", self.id())))?;
+        static COMPILED: once_cell::sync::Lazy<
+            parking_lot::Mutex<
+                std::collections::HashMap<String, std::sync::Arc<jsonschema::Validator>>,
+            >,
+        > = once_cell::sync::Lazy::new(Default::default);
+        let id = self.id();
+        let cached = COMPILED.lock().get(&id).cloned();
+        let validator = match cached {
+            Some(v) => v,
+            None => {
+                let v = std::sync::Arc::new(
+                    jsonschema::validator_for(&(self.input)())
+                        .map_err(|e| Error::Internal(format!("the input schema of {id}: {e}")))?,
+                );
+                COMPILED.lock().insert(id, v.clone());
+                v
+            }
+        };
         let problems: Vec<String> = validator
             .iter_errors(arguments)
             .map(|e| {
