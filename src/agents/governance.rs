@@ -91,7 +91,7 @@ pub fn tools() -> Vec<Tool> {
             idempotent: true,
             run: |call, _| {
                 let mut me = call.caller.describe();
-                me["allowedTools"] = json!(call.allowed);
+                me["allowedTools"] = json!(call.allowed());
                 Ok(me)
             },
         },

@@ -43,11 +43,24 @@ pub struct Context {
     pub scorecards: Arc<crate::scorecard::Engine>,
 }
 
-/// One tool call: what it reaches, who makes it and the tools that caller may call.
+/// One tool call: what it reaches, who makes it, and on which server.
 pub struct Invocation<'a> {
     pub cx: &'a Context,
     pub caller: &'a Caller,
-    pub allowed: Vec<String>,
+    mcp: &'a Mcp,
+    server: Option<&'a McpServer>,
+}
+
+impl Invocation<'_> {
+    /// The names of the tools this caller may call on this server (only `who-am-i` asks).
+    pub fn allowed(&self) -> Vec<String> {
+        self.mcp
+            .tools
+            .iter()
+            .filter(|t| Mcp::offers(self.server, t) && self.caller.may_call(t))
+            .map(|t| t.name(self.mcp.settings.namespaced_tool_names))
+            .collect()
+    }
 }
 
 /// The MCP server: its identity and its tools.
@@ -272,12 +285,8 @@ impl Mcp {
             let call = Invocation {
                 cx: &self.context,
                 caller,
-                allowed: self
-                    .tools
-                    .iter()
-                    .filter(|t| Self::offers(server, t) && caller.may_call(t))
-                    .map(|t| t.name(namespaced))
-                    .collect(),
+                mcp: self,
+                server,
             };
             tool.check_input(&arguments)
                 .and_then(|()| (tool.run)(&call, &arguments))
