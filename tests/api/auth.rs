@@ -199,8 +199,16 @@ async fn raw_status(base: &str, method: &str, path: &str, token: Option<&str>) -
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
+    // Only the status line is read: some routes (the change feed) stream without end.
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
+    let mut chunk = [0u8; 1024];
+    while !response.windows(2).any(|w| w == b"\r\n") {
+        let n = stream.read(&mut chunk).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&chunk[..n]);
+    }
     let head = String::from_utf8_lossy(&response);
     head.split(' ')
         .nth(1)
