@@ -6,6 +6,7 @@ mod catalog;
 mod governance;
 mod policy;
 mod scaffolding;
+mod tech_insights;
 mod tools;
 
 use std::collections::{BTreeMap, HashMap};
@@ -118,6 +119,7 @@ impl Mcp {
             tools: catalog::tools()
                 .into_iter()
                 .chain(scaffolding::tools())
+                .chain(tech_insights::tools())
                 .chain(governance::tools())
                 .collect(),
             counts: Mutex::new(BTreeMap::new()),

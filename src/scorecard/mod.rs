@@ -8,6 +8,7 @@ mod grade;
 mod inputs;
 pub mod rollup;
 mod spec;
+pub mod tech_insights;
 pub mod trend;
 
 use std::collections::HashMap;

@@ -623,6 +623,85 @@ async fn cairns_own_tools_answer_what_its_api_answers() {
         .await;
     assert_eq!(impact["items"], api["items"], "{impact}");
     assert!(!impact["items"].as_array().unwrap().is_empty());
+
+    // Tech Insights' actions answer what its API answers.
+    let checks = tool("tech_insights_get_checks", json!({})).await;
+    let api: Value = app
+        .client
+        .get(format!("{}/api/tech-insights/checks", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(checks["checks"], api);
+    let first = api[0]["id"].as_str().unwrap().to_string();
+    let run = tool(
+        "tech_insights_run_checks",
+        json!({"entityRef": "component:default/checkout-service"}),
+    )
+    .await;
+    let api: Value = app
+        .client
+        .post(format!(
+            "{}/api/tech-insights/checks/run/default/component/checkout-service",
+            app.url
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["results"], api);
+    assert!(!api.as_array().unwrap().is_empty());
+    let one = tool(
+        "tech_insights_run_checks",
+        json!({"entityRef": "component:default/checkout-service", "checks": [first]}),
+    )
+    .await;
+    assert!(one["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["check"]["id"] == first.as_str()));
+    let card = tool(
+        "tech_insights_get_entity_scorecard",
+        json!({"entityRef": "component:default/checkout-service"}),
+    )
+    .await;
+    let items = card["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{card}");
+    let counted: usize = items
+        .iter()
+        .map(|i| i["passed"].as_array().unwrap().len() + i["failed"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(counted, api.as_array().unwrap().len());
+    for i in items {
+        let lowest_failing = i["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["rank"].as_u64().unwrap())
+            .min();
+        if let Some(f) = lowest_failing {
+            assert!(i["rank"].as_u64().unwrap() < f, "{i}");
+        }
+    }
+    let (_, missing) = rpc_as(
+        &app,
+        "a-person-token-000001",
+        "tools/call",
+        json!({"name": "tech_insights_run_checks", "arguments": {"entityRef": "component:default/nope"}}),
+    )
+    .await;
+    assert_eq!(missing["result"]["isError"], true, "{missing}");
+    assert!(missing["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("NotFoundError"));
 }
 
 #[tokio::test]
