@@ -1,6 +1,7 @@
 //! `GET /api/cairn/events`: the change feed as Server-Sent Events, one CloudEvent (JSON) per
 //! event, its `id` the audit record's; resumable with `Last-Event-ID` (or `?after=`). Filters:
-//! `kind` (entity kinds) and `type` (event types), each repeatable.
+//! `kind` (entity kinds), `type` (event types) and `filter` (the catalog's entity filter), each
+//! repeatable.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,7 +19,12 @@ use crate::events::{Feed, Filter};
 
 const FEED: Doc =
     Doc::new("Entity, scorecard and classification changes as Server-Sent Events (CloudEvents)")
-        .query(&[q("kind").many(), q("type").many(), q("after").int(0)])
+        .query(&[
+            q("kind").many(),
+            q("type").many(),
+            q("filter").many(),
+            q("after").int(0),
+        ])
         .media("text/event-stream");
 
 /// A comment line sent when nothing happened for this long, so proxies keep the stream open.
@@ -42,6 +48,8 @@ async fn feed(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     let filter = Filter {
         types: params.all("type"),
         kinds: params.all("kind"),
+        entities: crate::readmodel::filter::parse_filter_params(&params.all("filter"))
+            .map_err(Error::Input)?,
     };
     let resume = req
         .headers()

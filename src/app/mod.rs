@@ -306,7 +306,7 @@ impl Application {
                     crawler.clone(),
                     rule_pack.clone(),
                 )),
-                feed: Arc::new(crate::events::Feed::new(db.clone())),
+                feed: Arc::new(crate::events::Feed::new(db.clone(), readmodel.clone())),
             },
             &config,
         ));

@@ -5,26 +5,56 @@
 
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+
 use crate::model::audit::Record;
+use crate::model::EntityRef;
+use crate::readmodel::filter::Predicate;
+use crate::readmodel::{ReadModel, Snapshot};
 use crate::storage::Db;
 
-/// What a client follows: event types (`dev.cairn.entity.added`, …; all when empty) and entity
-/// kinds (all when empty).
+/// What a client follows: event types (`dev.cairn.entity.added`, …; all when empty), entity
+/// kinds (all when empty) and an entity filter in the catalog's `filter=` syntax.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub types: Vec<String>,
     pub kinds: Vec<String>,
+    pub entities: Option<Predicate>,
 }
 
 impl Filter {
-    fn keeps(&self, event_type: &str, entity_ref: Option<&str>) -> bool {
+    /// The entity filter is judged on the entity as the catalog serves it now; an entity that is
+    /// gone is judged on its kind, namespace and name alone, which is all that is left of it.
+    fn keeps(&self, event_type: &str, entity_ref: Option<&str>, snap: &Snapshot) -> bool {
         let kind = entity_ref
             .and_then(|r| r.split_once(':'))
             .map(|(k, _)| k.to_lowercase());
-        (self.types.is_empty() || self.types.iter().any(|t| t == event_type))
-            && (self.kinds.is_empty()
-                || kind.is_some_and(|k| self.kinds.iter().any(|w| w.eq_ignore_ascii_case(&k))))
+        let typed = self.types.is_empty() || self.types.iter().any(|t| t == event_type);
+        let kinded = self.kinds.is_empty()
+            || kind.is_some_and(|k| self.kinds.iter().any(|w| w.eq_ignore_ascii_case(&k)));
+        typed
+            && kinded
+            && self
+                .entities
+                .as_ref()
+                .is_none_or(|p| matches(p, entity_ref, snap))
     }
+}
+
+fn matches(p: &Predicate, entity_ref: Option<&str>, snap: &Snapshot) -> bool {
+    let Some(r) = entity_ref else {
+        return false;
+    };
+    if let Some(&doc) = snap.by_ref.get(r) {
+        return p.matches_doc(snap, doc);
+    }
+    let Ok(r) = EntityRef::parse_full(r) else {
+        return false;
+    };
+    p.matches_entity(&json!({
+        "kind": r.kind,
+        "metadata": {"namespace": r.namespace, "name": r.name},
+    }))
 }
 
 /// The CloudEvents type and source of an audit action that belongs in the feed.
@@ -67,11 +97,12 @@ pub fn cloud_event(r: &Record) -> Option<Value> {
 /// The feed over one database.
 pub struct Feed {
     db: Db,
+    readmodel: Arc<ReadModel>,
 }
 
 impl Feed {
-    pub fn new(db: Db) -> Feed {
-        Feed { db }
+    pub fn new(db: Db, readmodel: Arc<ReadModel>) -> Feed {
+        Feed { db, readmodel }
     }
 
     /// The feed's events after audit record `after`, oldest first; at most `limit` records are
@@ -84,6 +115,7 @@ impl Feed {
         filter: &Filter,
     ) -> crate::storage::Result<(Vec<(i64, Value)>, i64)> {
         let records = self.db.audit_records(after, limit, None, None, None)?;
+        let snap = self.readmodel.snapshot();
         let last = records.last().map_or(after, |r| r.id);
         let events = records
             .iter()
@@ -93,6 +125,7 @@ impl Feed {
                     .keeps(
                         e["type"].as_str().unwrap_or_default(),
                         r.entity_ref.as_deref(),
+                        &snap,
                     )
                     .then_some((r.id, e))
             })

@@ -118,6 +118,27 @@ async fn the_feed_carries_entity_changes_live_and_a_resumed_client_misses_nothin
         .iter()
         .all(|e| e["subject"].as_str().unwrap().starts_with("component:")));
 
+    // An entity filter, in the catalog's syntax, judges the entity as served now; a removed one
+    // on its kind, namespace and name.
+    let mut fresh = follow(
+        &app,
+        "?filter=spec.lifecycle=production,metadata.name=fresh",
+        Some(&id),
+    )
+    .await;
+    let (_, e) = next(&mut fresh).await;
+    assert_eq!(e["type"], "dev.cairn.entity.changed", "{e}");
+    assert_eq!(e["subject"], "component:default/fresh");
+    let mut gone = follow(
+        &app,
+        "?filter=kind=component,metadata.name=legacy",
+        Some(&id),
+    )
+    .await;
+    let (_, e) = next(&mut gone).await;
+    assert_eq!(e["type"], "dev.cairn.entity.removed", "{e}");
+    assert_eq!(e["subject"], "component:default/legacy");
+
     // Filters keep other kinds and types out; a bad event id is refused.
     let mut apis = follow(&app, "?kind=api&type=dev.cairn.entity.removed", Some("0")).await;
     assert!(
