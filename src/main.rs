@@ -110,6 +110,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let app = cairn::app::Application::build(config).await?;
+        app.stop_on_signals()?;
         app.run_until_stopped().await?;
         Ok(())
     })

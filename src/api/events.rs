@@ -40,6 +40,7 @@ struct Follow {
     last: i64,
     pending: VecDeque<Bytes>,
     wake: tokio::sync::watch::Receiver<u64>,
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 async fn feed(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -71,6 +72,7 @@ async fn feed(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     };
     let follow = Follow {
         wake: feed.wake(),
+        closed: feed.closed(),
         feed,
         filter,
         last,
@@ -80,6 +82,9 @@ async fn feed(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         loop {
             if let Some(frame) = f.pending.pop_front() {
                 return Some((Ok::<_, actix_web::Error>(frame), f));
+            }
+            if *f.closed.borrow() {
+                return None;
             }
             f.wake.borrow_and_update();
             let (feed, filter, last) = (f.feed.clone(), f.filter.clone(), f.last);
@@ -99,11 +104,13 @@ async fn feed(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
             if !f.pending.is_empty() || read_to > last {
                 continue;
             }
-            if tokio::time::timeout(KEEPALIVE, f.wake.changed())
-                .await
-                .is_err()
-            {
-                return Some((Ok(Bytes::from_static(b": keepalive\n\n")), f));
+            tokio::select! {
+                woke = tokio::time::timeout(KEEPALIVE, f.wake.changed()) => {
+                    if woke.is_err() {
+                        return Some((Ok(Bytes::from_static(b": keepalive\n\n")), f));
+                    }
+                }
+                _ = f.closed.changed() => return None,
             }
         }
     });

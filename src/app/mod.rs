@@ -25,6 +25,7 @@ const WRITER_LEASE: &str = "writer";
 
 pub struct Application {
     server: Server,
+    feed: Arc<crate::events::Feed>,
     port: u16,
     pub catalog: Arc<Catalog>,
     pub readmodel: Arc<ReadModel>,
@@ -313,6 +314,7 @@ impl Application {
         scaffolder.recover()?;
         let cors_config = config.backend.cors.clone();
         let body_limit = config.cairn.max_body_bytes;
+        let feed = state.feed.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -327,6 +329,8 @@ impl Application {
                 .configure(api::configure)
         })
         .workers(2)
+        // Signals are heard by `stop_on_signals`, which ends the change feed's streams first.
+        .disable_signals()
         .listen(listener)?
         .run();
 
@@ -460,6 +464,7 @@ impl Application {
         }));
 
         Ok(Application {
+            feed,
             stop,
             tasks,
             crawler,
@@ -477,7 +482,26 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server stops (SIGTERM or SIGINT: in-flight requests drain), then stops
+    /// On SIGTERM or SIGINT: ends the change feed's streams, then stops the server, whose
+    /// in-flight requests drain.
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let (feed, handle) = (self.feed.clone(), self.server.handle());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::info!("stopping");
+            feed.close();
+            handle.stop(true).await;
+        });
+        Ok(())
+    }
+
+    /// Serves until the server stops (see `stop_on_signals`: in-flight requests drain), then stops
     /// the background tasks and releases the writer lease.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;

@@ -98,11 +98,27 @@ pub fn cloud_event(r: &Record) -> Option<Value> {
 pub struct Feed {
     db: Db,
     readmodel: Arc<ReadModel>,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Feed {
     pub fn new(db: Db, readmodel: Arc<ReadModel>) -> Feed {
-        Feed { db, readmodel }
+        Feed {
+            db,
+            readmodel,
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// Ends every stream: the process is stopping, and a follower left open would hold the
+    /// shutdown until its drain timeout. Clients resume elsewhere with `Last-Event-ID`.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Turns true when the feed closes.
+    pub fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// The feed's events after audit record `after`, oldest first; at most `limit` records are

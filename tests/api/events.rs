@@ -15,9 +15,16 @@ async fn follow(
     query: &str,
     last: Option<&str>,
 ) -> mpsc::UnboundedReceiver<(String, Value)> {
-    let mut req = app
-        .client
-        .get(format!("{}/api/cairn/events{query}", app.url))
+    follow_url(&app.url, query, last).await
+}
+
+async fn follow_url(
+    url: &str,
+    query: &str,
+    last: Option<&str>,
+) -> mpsc::UnboundedReceiver<(String, Value)> {
+    let mut req = reqwest::Client::new()
+        .get(format!("{url}/api/cairn/events{query}"))
         .header("accept", "text/event-stream");
     if let Some(id) = last {
         req = req.header("last-event-id", id);
@@ -155,4 +162,92 @@ async fn the_feed_carries_entity_changes_live_and_a_resumed_client_misses_nothin
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+fn components(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {n}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[tokio::test]
+async fn a_client_follows_the_feed_across_a_restart_and_misses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.yaml");
+    std::fs::write(&catalog, components(&["c0", "c1", "c2"])).unwrap();
+    let config = dir.path().join("app-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n  rules:\n    - allow: [Component, Location]\n  locations:\n    - {{type: file, target: '{}'}}\ncairn:\n  watch: false\n  dataDir: '{}'\n",
+            dir.path().join("cairn.sqlite").display(),
+            catalog.display(),
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+
+    let (mut first, url) = crate::support::start_process(&config);
+    let mut feed = follow_url(&url, "?kind=component&after=0", None).await;
+    let mut last = String::new();
+    let mut added = Vec::new();
+    while added.len() < 3 {
+        let (id, e) = next(&mut feed).await;
+        assert_eq!(e["type"], "dev.cairn.entity.added", "{e}");
+        added.push(e["subject"].as_str().unwrap().to_string());
+        last = id;
+    }
+    added.sort();
+    assert_eq!(
+        added,
+        [
+            "component:default/c0",
+            "component:default/c1",
+            "component:default/c2"
+        ]
+    );
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    first.wait().unwrap();
+    // The stream ends with the process.
+    assert!(tokio::time::timeout(Duration::from_secs(15), feed.recv())
+        .await
+        .expect("the stream ends")
+        .is_none());
+
+    // While it is down, c0 goes and c3 comes; the next process ingests that at start.
+    std::fs::write(&catalog, components(&["c1", "c2", "c3"])).unwrap();
+    let (mut second, url) = crate::support::start_process(&config);
+    let mut resumed = follow_url(&url, "?kind=component", Some(&last)).await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (id, e) = next(&mut resumed).await;
+        assert!(id.parse::<i64>().unwrap() > last.parse::<i64>().unwrap());
+        seen.push(format!(
+            "{} {}",
+            e["type"].as_str().unwrap(),
+            e["subject"].as_str().unwrap()
+        ));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "dev.cairn.entity.added component:default/c3",
+            "dev.cairn.entity.removed component:default/c0"
+        ]
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), resumed.recv())
+            .await
+            .is_err(),
+        "nothing else, and nothing twice"
+    );
+    let _ = second.kill();
+    let _ = second.wait();
 }
