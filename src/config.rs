@@ -436,6 +436,48 @@ pub struct Cairn {
     /// How long the writer lease lasts without renewal (several replicas on PostgreSQL).
     pub lease_seconds: u64,
     pub compliance: Compliance,
+    /// Webhook subscriptions to the change feed.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// `cairn.webhooks[]`: where to POST the change feed's events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Webhook {
+    /// Unique: the key of its delivery position.
+    pub name: String,
+    pub url: String,
+    /// Signs each body (HMAC-SHA256, header `X-Cairn-Signature-256`).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Event types (`dev.cairn.entity.added`, …); all when empty.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Entity kinds; all when empty.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Entity filters in the catalog's `filter=` syntax (ORed).
+    #[serde(default)]
+    pub filter: Vec<String>,
+    #[serde(default = "Webhook::default_max_attempts")]
+    pub max_attempts: u32,
+    /// The wait before the second attempt, doubling for each further one (up to 5 minutes).
+    #[serde(default = "Webhook::default_retry_base_millis")]
+    pub retry_base_millis: u64,
+    #[serde(default = "Webhook::default_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+impl Webhook {
+    fn default_max_attempts() -> u32 {
+        8
+    }
+    fn default_retry_base_millis() -> u64 {
+        1000
+    }
+    fn default_timeout_seconds() -> u64 {
+        10
+    }
 }
 
 /// `cairn.compliance`: the EU AI Act rule pack.
@@ -546,6 +588,7 @@ impl Default for Cairn {
             sources: Sources::default(),
             lease_seconds: 30,
             compliance: Compliance::default(),
+            webhooks: Vec::new(),
         }
     }
 }

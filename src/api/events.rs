@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 
-use super::openapi::{q, Doc};
+use super::openapi::{q, shapes, Doc};
 use super::params::Params;
 use super::routes::Routes;
 use super::{blocking, ApiError, AppState};
@@ -30,8 +30,20 @@ const FEED: Doc =
 /// A comment line sent when nothing happened for this long, so proxies keep the stream open.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
+const WEBHOOKS: Doc = Doc::new(
+    "Each configured webhook: the last event handled, counts delivered and given up, the last error",
+)
+.json(shapes::objects);
+
 pub fn routes(r: &mut Routes) {
-    r.get("/events", feed).doc(&FEED);
+    r.get("/events", feed)
+        .doc(&FEED)
+        .get("/events/webhooks", webhooks)
+        .doc(&WEBHOOKS);
+}
+
+async fn webhooks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.feed.webhooks()))
 }
 
 struct Follow {

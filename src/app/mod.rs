@@ -380,6 +380,12 @@ impl Application {
         // locations and crawls; every replica serves reads and follows the change sequence.
         let lease_ttl = Duration::from_secs(config.cairn.lease_seconds.max(1));
         let holder = ingest::lease::holder_id();
+        tasks.extend(feed.deliver(
+            webhook_subscriptions(&config.cairn.webhooks)?,
+            holder.clone(),
+            ingest::lease::holder_is_dead,
+            stopped.clone(),
+        ));
         tasks.push(tokio::spawn(hold_the_lease(
             Lease {
                 db: db.clone(),
@@ -512,4 +518,40 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+/// `cairn.webhooks` as the feed delivers them; a bad entry stops the start with its name.
+fn webhook_subscriptions(
+    hooks: &[crate::config::Webhook],
+) -> anyhow::Result<Vec<crate::events::webhooks::Subscription>> {
+    let mut out: Vec<crate::events::webhooks::Subscription> = Vec::new();
+    for (i, h) in hooks.iter().enumerate() {
+        let at = format!("cairn.webhooks[{i}]");
+        if h.name.trim().is_empty() {
+            anyhow::bail!("{at}.name is required");
+        }
+        if out.iter().any(|o| o.name == h.name) {
+            anyhow::bail!("{at}.name: another webhook is named {}", h.name);
+        }
+        match url::Url::parse(&h.url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            _ => anyhow::bail!("{at}.url must be an http or https URL"),
+        }
+        let entities = crate::readmodel::filter::parse_filter_params(&h.filter)
+            .map_err(|e| anyhow::anyhow!("{at}.filter: {e}"))?;
+        out.push(crate::events::webhooks::Subscription {
+            name: h.name.clone(),
+            url: h.url.clone(),
+            secret: h.secret.clone().filter(|s| !s.is_empty()),
+            filter: crate::events::Filter {
+                types: h.types.clone(),
+                kinds: h.kinds.clone(),
+                entities,
+            },
+            max_attempts: h.max_attempts.max(1),
+            retry_base: Duration::from_millis(h.retry_base_millis),
+            timeout: Duration::from_secs(h.timeout_seconds.max(1)),
+        });
+    }
+    Ok(out)
 }

@@ -5,6 +5,8 @@
 
 use serde_json::{json, Value};
 
+pub mod webhooks;
+
 use std::sync::Arc;
 
 use crate::model::audit::Record;
@@ -99,6 +101,7 @@ pub struct Feed {
     db: Db,
     readmodel: Arc<ReadModel>,
     closing: tokio::sync::watch::Sender<bool>,
+    webhooks: parking_lot::Mutex<Vec<webhooks::Status>>,
 }
 
 impl Feed {
@@ -107,6 +110,7 @@ impl Feed {
             db,
             readmodel,
             closing: tokio::sync::watch::channel(false).0,
+            webhooks: Default::default(),
         }
     }
 

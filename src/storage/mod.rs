@@ -212,6 +212,7 @@ mod locations;
 mod repositories;
 mod scaffolder;
 mod scorecards;
+mod webhooks;
 
 pub use changes::{writes, Change, ChangeKind};
 pub use entities::{Changes, EntityRow};

@@ -143,3 +143,11 @@ diesel::table! {
         at -> BigInt,
     }
 }
+
+diesel::table! {
+    webhook_cursors (name) {
+        name -> Text,
+        last_id -> BigInt,
+        updated_at -> BigInt,
+    }
+}

@@ -251,3 +251,157 @@ async fn a_client_follows_the_feed_across_a_restart_and_misses_nothing() {
     let _ = second.kill();
     let _ = second.wait();
 }
+
+/// A webhook receiver on a free port: answers 500 to the first `failures` requests, then 200;
+/// each request arrives on the receiver as (headers, body).
+async fn receiver(
+    failures: usize,
+) -> (
+    String,
+    mpsc::UnboundedReceiver<(std::collections::HashMap<String, String>, String, u16)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let (tx, seen) = (tx.clone(), seen.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let headers: std::collections::HashMap<String, String> = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let len: usize = headers["content-length"].parse().unwrap();
+                    while buf.len() < head_end + len {
+                        let mut chunk = [0u8; 4096];
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string();
+                    buf.drain(..head_end + len);
+                    let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let status = if n < failures { 500 } else { 200 };
+                    let _ = tx.send((headers, body, status));
+                    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+                    if conn.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn webhooks_get_signed_events_in_order_with_retries_and_a_dead_one_is_reported() {
+    use hmac::Mac;
+    let (url, mut hooks) = receiver(2).await;
+    let config = format!(
+        "cairn:\n  webhooks:\n    - name: sink\n      url: {url}/hook?token=abc\n      secret: s3cret\n      kinds: [component]\n      retryBaseMillis: 50\n    - name: nowhere\n      url: http://127.0.0.1:1/hook\n      maxAttempts: 2\n      retryBaseMillis: 10\n"
+    );
+    let app = crate::support::spawn_with(
+        &[("all.yaml", BASIC_CATALOG)],
+        crate::support::Options {
+            extra_config: config,
+            ..Default::default()
+        },
+    )
+    .await;
+    app.settled().await;
+    app.write("all.yaml", format!("{BASIC_CATALOG}{FRESH}"));
+
+    let mut delivered: Vec<(i64, Value)> = Vec::new();
+    let mut attempts = Vec::new();
+    while !delivered
+        .iter()
+        .any(|(_, e)| e["subject"] == "component:default/fresh")
+    {
+        let (headers, body, status) = tokio::time::timeout(Duration::from_secs(20), hooks.recv())
+            .await
+            .expect("a delivery within 20 s")
+            .unwrap();
+        assert_eq!(
+            headers["content-type"],
+            "application/cloudevents+json; charset=utf-8"
+        );
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+        mac.update(body.as_bytes());
+        assert_eq!(
+            headers["x-cairn-signature-256"],
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            "signed over the body"
+        );
+        let event: Value = serde_json::from_str(&body).unwrap();
+        let id: i64 = headers["x-cairn-event-id"].parse().unwrap();
+        assert_eq!(event["id"], id.to_string());
+        assert!(event["subject"].as_str().unwrap().starts_with("component:"));
+        attempts.push((id, headers["x-cairn-attempt"].clone()));
+        if status == 200 {
+            delivered.push((id, event));
+        }
+    }
+    // The first event failed twice and went through on its third attempt.
+    assert_eq!(attempts[0].1, "1");
+    assert_eq!(attempts[1], (attempts[0].0, "2".to_string()));
+    assert_eq!(attempts[2], (attempts[0].0, "3".to_string()));
+    let ids: Vec<i64> = delivered.iter().map(|(id, _)| *id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "in order, once: {ids:?}"
+    );
+
+    let (status, _) = app.get_cairn("/events/webhooks").await;
+    assert_eq!(status, 200);
+    let hook = |name: &'static str| {
+        let app = &app;
+        async move {
+            let (_, list) = app.get_cairn("/events/webhooks").await;
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["name"] == name)
+                .unwrap()
+                .clone()
+        }
+    };
+    assert_eq!(
+        hook("sink").await["url"],
+        format!("{url}/hook"),
+        "no query shown"
+    );
+    assert!(
+        app.eventually(10, || async {
+            hook("sink").await["delivered"].as_u64().unwrap() >= ids.len() as u64
+        })
+        .await,
+        "{}",
+        hook("sink").await
+    );
+    assert!(
+        app.eventually(20, || async {
+            let dead = hook("nowhere").await;
+            dead["failed"].as_u64().unwrap_or(0) > 0 && dead["lastError"].is_string()
+        })
+        .await
+    );
+}
