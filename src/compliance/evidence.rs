@@ -48,6 +48,51 @@ fn non_empty(v: &Value) -> bool {
 }
 
 impl Evidence<'_> {
+    /// An agent that declares tools reaches them through Cairn's MCP server, where each call is
+    /// checked against its catalog entry and the rule pack and lands on the audit trail.
+    fn governed_tools(
+        &self,
+        pack: &RulePack,
+        found: &mut Vec<String>,
+        missing: &mut Vec<String>,
+    ) -> bool {
+        let tools: Vec<String> = self.entity["spec"]["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|t| {
+                crate::model::EntityRef::parse(t, Some("api"), "default")
+                    .map_or_else(|_| t.to_lowercase(), |r| r.canonical())
+            })
+            .collect();
+        if tools.is_empty() {
+            found.push("declares no tools".into());
+            return true;
+        }
+        let server = pack.agents.mcp_server.as_str();
+        let others: Vec<&str> = tools
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t != server)
+            .collect();
+        if server.is_empty() || others.len() == tools.len() {
+            missing.push(format!(
+                "reach tools through Cairn's MCP server: list {} in spec.tools, so each call is checked against this entry and audited (it lists {})",
+                if server.is_empty() { "the rule pack's agents.mcpServer" } else { server },
+                tools.join(", ")
+            ));
+            return false;
+        }
+        found.push(format!(
+            "tools through {server}: each call checked against its entry and audited"
+        ));
+        if !others.is_empty() {
+            found.push(format!("also declares {}", others.join(", ")));
+        }
+        true
+    }
+
     /// Whether the evidence holds; what was found and what is missing.
     fn check(
         &self,
@@ -210,6 +255,9 @@ impl Evidence<'_> {
             }
             missing.push(format!("relate it with `{t}` (at least {min})"));
             return false;
+        }
+        if m.contains_key("governedTools") {
+            return self.governed_tools(pack, found, missing);
         }
         if m.contains_key("mandatedTemplate") {
             let source = entity["metadata"]["annotations"]["backstage.io/source-template"]

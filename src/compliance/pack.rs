@@ -312,6 +312,7 @@ const EVIDENCE_KINDS: &[&str] = &[
     "relation",
     "attestation",
     "mandatedTemplate",
+    "governedTools",
     "any",
     "all",
 ];
@@ -338,7 +339,7 @@ fn check_evidence(v: &Value, field: &str) -> Result<(), String> {
             regex::Regex::new(m["file"].as_str().unwrap_or_default())
                 .map_err(|e| format!("{field}.file: invalid pattern: {e}"))?;
         }
-        "attestation" | "mandatedTemplate" => {}
+        "attestation" | "mandatedTemplate" | "governedTools" => {}
         k => {
             if !m[k].is_string() {
                 return Err(format!("{field}.{k}: must be a string"));

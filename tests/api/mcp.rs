@@ -624,6 +624,33 @@ async fn cairns_own_tools_answer_what_its_api_answers() {
     assert_eq!(impact["items"], api["items"], "{impact}");
     assert!(!impact["items"].as_array().unwrap().is_empty());
 
+    // The obligations scorecard asks that an agent's tools be reached through Cairn's MCP server.
+    let gov_tools = |agent: &'static str| {
+        let app = &app;
+        async move {
+            let (_, a) = app
+                .get_cairn(&format!(
+                    "/compliance/ai-act/entities/aiagent/default/{agent}"
+                ))
+                .await;
+            a["obligations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["id"] == "GOV-TOOLS")
+                .cloned()
+                .unwrap_or_else(|| panic!("{a}"))
+        }
+    };
+    let coding = gov_tools("coding-agent").await;
+    assert_eq!(coding["status"], "pass", "{coding}");
+    let support = gov_tools("support-assistant").await;
+    assert_eq!(support["status"], "fail", "{support}");
+    assert!(support["missing"][0]
+        .as_str()
+        .unwrap()
+        .contains("api:default/cairn-mcp"));
+
     // Tech Insights' actions answer what its API answers.
     let checks = tool("tech_insights_get_checks", json!({})).await;
     let api: Value = app
