@@ -12,6 +12,14 @@ fn have(cmd: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Tokens bound to two example agents (the coding agent lists Cairn's MCP server among its tools,
+/// the support assistant does not) and to a person.
+const CODING_AGENT_TOKEN: &str = "compat-coding-agent-token-1";
+const DENIED_AGENT_TOKEN: &str = "compat-support-agent-token-1";
+const AGENT_TOKENS: &str = "backend:\n  auth:\n    externalAccess:\n      - {type: static, options: {token: compat-coding-agent-token-1, subject: 'aiagent:default/coding-agent'}}\n      - {type: static, options: {token: compat-support-agent-token-1, subject: 'aiagent:default/support-assistant'}}\n      - {type: static, options: {token: compat-person-token-000001, subject: 'user:default/elena.vasquez'}}\n";
+/// Every suite calls as this person (a token is optional while writes are open).
+const PERSON_TOKEN: &str = "compat-person-token-000001";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn backstage_catalog_client_works_against_cairn() {
     if !have("node") || !have("npm") {
@@ -28,7 +36,7 @@ async fn backstage_catalog_client_works_against_cairn() {
                 repo_root().join("templates/all.yaml"),
             ],
             extra_config: format!(
-                "scaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\n",
+                "scaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\n{AGENT_TOKENS}",
                 repos.path().display()
             ),
             ..Default::default()
@@ -67,6 +75,9 @@ async fn backstage_catalog_client_works_against_cairn() {
         Command::new("npm")
             .arg("test")
             .env("CAIRN_URL", url)
+            .env("CAIRN_TOKEN", PERSON_TOKEN)
+            .env("CAIRN_CODING_AGENT_TOKEN", CODING_AGENT_TOKEN)
+            .env("CAIRN_DENIED_AGENT_TOKEN", DENIED_AGENT_TOKEN)
             .current_dir(&dir)
             .output()
             .unwrap()

@@ -31,6 +31,13 @@ describe('MCP: the official SDK client', { skip: SKIP_UNLESS_CONFIGURED }, () =>
     assert.ok(client.getServerCapabilities()?.tools, 'tools capability');
   });
 
+  test('a person is served with their own rights', { skip: TOKEN ? false : 'CAIRN_TOKEN is not set' }, async () => {
+    const me = await client.callTool({ name: 'cairn_who_am_i', arguments: {} });
+    assert.ok(!me.isError, JSON.stringify(me));
+    assert.equal(me.structuredContent.agent, false);
+    assert.match(me.structuredContent.caller, /^user:/);
+  });
+
   test('tools/list holds the catalog tools with their schemas and hints', async () => {
     const { tools } = await client.listTools();
     const byName = Object.fromEntries(tools.map(t => [t.name, t]));
@@ -87,5 +94,98 @@ describe('MCP: the official SDK client', { skip: SKIP_UNLESS_CONFIGURED }, () =>
     assert.equal(result.structuredContent.isValidYaml, true);
     assert.equal(result.structuredContent.isValid, false);
     assert.ok(result.structuredContent.errors.length > 0);
+  });
+});
+
+// The same SDK client holding a token bound to an AI agent: what it may call follows from its
+// catalog entry and the rule pack, and every call is on the audit trail.
+const CODING_AGENT_TOKEN = (process.env.CAIRN_CODING_AGENT_TOKEN ?? '').trim();
+const DENIED_AGENT_TOKEN = (process.env.CAIRN_DENIED_AGENT_TOKEN ?? '').trim();
+const SKIP_AGENTS = SKIP_UNLESS_CONFIGURED
+  || (CODING_AGENT_TOKEN && DENIED_AGENT_TOKEN ? false : 'CAIRN_CODING_AGENT_TOKEN and CAIRN_DENIED_AGENT_TOKEN are not set');
+
+async function connectAs(token) {
+  const transport = new StreamableHTTPClientTransport(new URL(`${SERVER}/api/mcp-actions/v1`), {
+    requestInit: { headers: { Authorization: `Bearer ${token}` } },
+  });
+  const client = new Client({ name: 'cairn-compat-agent', version: '0.0.0' });
+  await client.connect(transport);
+  return client;
+}
+
+async function json(path) {
+  const res = await fetch(`${SERVER}${path}`, TOKEN ? { headers: { Authorization: `Bearer ${TOKEN}` } } : {});
+  assert.equal(res.status, 200, `${path}: ${res.status}`);
+  return res.json();
+}
+
+describe('MCP: agents are governed callers', { skip: SKIP_AGENTS }, () => {
+  let coding;
+  let denied;
+
+  before(async () => {
+    coding = await connectAs(CODING_AGENT_TOKEN);
+    denied = await connectAs(DENIED_AGENT_TOKEN);
+  });
+
+  after(async () => {
+    await coding?.close();
+    await denied?.close();
+  });
+
+  test('an agent sees who it is and the tools its entry allows', async () => {
+    const me = await coding.callTool({ name: 'cairn_who_am_i', arguments: {} });
+    assert.ok(!me.isError, JSON.stringify(me));
+    assert.equal(me.structuredContent.agent, true, JSON.stringify(me.structuredContent));
+    assert.equal(me.structuredContent.caller, 'aiagent:default/coding-agent');
+    const { tools } = await coding.listTools();
+    const names = tools.map(t => t.name);
+    assert.ok(names.includes('scaffolder_execute_template'), names.join(', '));
+    assert.ok(names.includes('catalog_query_catalog_entities'));
+  });
+
+  test('an agent whose entry does not list Cairn is refused, and the refusal is audited', async () => {
+    const { tools } = await denied.listTools();
+    assert.equal(tools.length, 0, tools.map(t => t.name).join(', '));
+    const refused = await denied.callTool({
+      name: 'catalog_get_catalog_entity',
+      arguments: { name: 'checkout-service' },
+    });
+    assert.equal(refused.isError, true);
+    assert.match(refused.content[0].text, /^NotAllowedError: aiagent:default\/support-assistant may not call/);
+    const trail = await json('/api/cairn/audit?entity=aiagent:default/support-assistant');
+    const refusal = trail.items.find(r => r.action === 'mcp.tools/call'
+      && r.details.tool === 'catalog:get-catalog-entity' && r.details.outcome === 'NotAllowedError');
+    assert.ok(refusal, JSON.stringify(trail.items));
+    assert.equal(refusal.actor, 'aiagent:default/support-assistant');
+    assert.match(refusal.details.inputSha256, /^[0-9a-f]{64}$/);
+  });
+
+  test('a template executed by an agent ends with the new entity in the catalog', async () => {
+    const started = await coding.callTool({
+      name: 'scaffolder_execute_template',
+      arguments: {
+        templateRef: 'template:default/rust-service',
+        values: { name: 'mcp-compat-made', owner: 'group:default/team-platform', description: 'Made by an agent over MCP' },
+      },
+    });
+    assert.ok(!started.isError, JSON.stringify(started));
+    const { taskId } = started.structuredContent;
+    let status;
+    for (let i = 0; i < 300 && status !== 'completed' && status !== 'failed'; i++) {
+      ({ status } = await json(`/api/scaffolder/v2/tasks/${taskId}`));
+      if (status !== 'completed') await new Promise(r => setTimeout(r, 200));
+    }
+    assert.equal(status, 'completed');
+    let found;
+    for (let i = 0; i < 150 && !found?.structuredContent?.metadata; i++) {
+      found = await coding.callTool({
+        name: 'catalog_get_catalog_entity',
+        arguments: { kind: 'Component', name: 'mcp-compat-made' },
+      });
+      if (found.isError) await new Promise(r => setTimeout(r, 200));
+    }
+    assert.ok(!found.isError, JSON.stringify(found));
+    assert.equal(found.structuredContent.metadata.name, 'mcp-compat-made');
   });
 });
