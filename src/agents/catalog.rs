@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use super::tools::{object, Tool};
+use super::tools::{object, Run, Tool};
 use super::Invocation;
 use crate::error::{Error, Result};
 use crate::model::kinds::{self, FieldType};
@@ -27,7 +27,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: model_description,
+            run: Run::Value(model_description),
         },
         Tool {
             plugin: "catalog",
@@ -47,7 +47,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: get_entity,
+            run: Run::Value(get_entity),
         },
         Tool {
             plugin: "catalog",
@@ -58,7 +58,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: query_entities,
+            run: Run::Json(query_entities),
         },
         Tool {
             plugin: "catalog",
@@ -77,7 +77,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: validate_entity,
+            run: Run::Value(validate_entity),
         },
         Tool {
             plugin: "catalog",
@@ -93,7 +93,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: false,
             destructive: false,
             idempotent: false,
-            run: register_entity,
+            run: Run::Value(register_entity),
         },
         Tool {
             plugin: "catalog",
@@ -115,7 +115,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: false,
             destructive: true,
             idempotent: true,
-            run: unregister_entity,
+            run: Run::Value(unregister_entity),
         },
         Tool {
             plugin: "catalog",
@@ -135,7 +135,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: false,
             destructive: false,
             idempotent: true,
-            run: refresh_entity,
+            run: Run::Value(refresh_entity),
         },
     ]
 }
@@ -263,7 +263,7 @@ fn strings(v: &Value) -> Option<Vec<String>> {
     })
 }
 
-fn query_entities(call: &Invocation, input: &Value) -> Result<Value> {
+fn query_entities(call: &Invocation, input: &Value) -> Result<String> {
     let limit = input["limit"]
         .as_u64()
         .map_or(DEFAULT_LIMIT, |l| l as usize);
@@ -311,14 +311,17 @@ fn query_entities(call: &Invocation, input: &Value) -> Result<Value> {
         page.items.iter().map(|i| Some(*i)),
         fields.as_deref(),
     );
-    let mut out = json!({
-        "items": serde_json::from_str::<Value>(&items).unwrap_or(json!([])),
-        "totalItems": page.total_items,
-        "hasMoreEntities": page.next_cursor.is_some(),
-    });
+    // Written as text: the entities are stored serialised, and a page of them is the answer.
+    let mut out = format!(
+        "{{\"items\":{items},\"totalItems\":{},\"hasMoreEntities\":{}",
+        page.total_items,
+        page.next_cursor.is_some()
+    );
     if let Some(c) = page.next_cursor {
-        out["nextPageCursor"] = json!(c);
+        out.push_str(",\"nextPageCursor\":");
+        out.push_str(&json!(c).to_string());
     }
+    out.push('}');
     Ok(out)
 }
 

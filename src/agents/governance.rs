@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::tools::{object, Tool};
+use super::tools::{object, Run, Tool};
 use super::Invocation;
 use crate::error::{Error, Result};
 use crate::model::EntityRef;
@@ -29,7 +29,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: scorecards,
+            run: Run::Value(scorecards),
         },
         Tool {
             plugin: "cairn",
@@ -48,7 +48,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: classify,
+            run: Run::Value(classify),
         },
         Tool {
             plugin: "cairn",
@@ -59,7 +59,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: obligations,
+            run: Run::Value(obligations),
         },
         Tool {
             plugin: "cairn",
@@ -78,7 +78,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: impact,
+            run: Run::Value(impact),
         },
         Tool {
             plugin: "cairn",
@@ -89,11 +89,11 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: |call, _| {
+            run: Run::Value(|call, _| {
                 let mut me = call.caller.describe();
                 me["allowedTools"] = json!(call.allowed());
                 Ok(me)
-            },
+            }),
         },
     ]
 }

@@ -80,14 +80,22 @@ pub struct Mcp {
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
-    pub body: Option<Value>,
+    /// The JSON-RPC response as JSON text.
+    pub body: Option<String>,
 }
 
 impl Answer {
     fn result(id: Value, result: Value) -> Answer {
+        Answer::result_json(id, &result.to_string())
+    }
+
+    /// A result already serialised, passed on as it is.
+    fn result_json(id: Value, result: &str) -> Answer {
         Answer {
             status: 200,
-            body: Some(json!({"jsonrpc": "2.0", "id": id, "result": result})),
+            body: Some(format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{result}}}"
+            )),
         }
     }
 
@@ -95,7 +103,8 @@ impl Answer {
         Answer {
             status,
             body: Some(
-                json!({"jsonrpc": "2.0", "error": {"code": code, "message": message.into()}, "id": id}),
+                json!({"jsonrpc": "2.0", "error": {"code": code, "message": message.into()}, "id": id})
+                    .to_string(),
             ),
         }
     }
@@ -210,9 +219,12 @@ impl Mcp {
         match method {
             "initialize" => Answer::result(id, self.initialize(server, &params)),
             "ping" => Answer::result(id, json!({})),
-            "tools/list" => Answer::result(id, json!({"tools": self.list(caller, server)})),
+            "tools/list" => Answer::result_json(
+                id,
+                &format!("{{\"tools\":[{}]}}", self.list(caller, server).join(",")),
+            ),
             "tools/call" => match self.call(caller, server, &params) {
-                Ok(result) => Answer::result(id, result),
+                Ok(result) => Answer::result_json(id, &result),
                 Err(CallError::Params(message)) => Answer::error(200, id, INVALID_PARAMS, message),
                 Err(CallError::Internal(message)) => {
                     Answer::error(200, id, INTERNAL_ERROR, message)
@@ -244,7 +256,7 @@ impl Mcp {
         json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": info})
     }
 
-    fn list(&self, caller: &Caller, server: Option<&McpServer>) -> Vec<Value> {
+    fn list(&self, caller: &Caller, server: Option<&McpServer>) -> Vec<std::sync::Arc<str>> {
         self.tools
             .iter()
             .filter(|t| Self::offers(server, t) && caller.may_call(t))
@@ -257,7 +269,7 @@ impl Mcp {
         caller: &Caller,
         server: Option<&McpServer>,
         params: &Value,
-    ) -> Result<Value, CallError> {
+    ) -> Result<String, CallError> {
         let name = params["name"]
             .as_str()
             .ok_or_else(|| CallError::Params("params.name must be a string".into()))?;
@@ -278,7 +290,8 @@ impl Mcp {
         else {
             return Ok(tool_error(&crate::error::Error::NotFound(format!(
                 "Action \"{name}\" not found"
-            ))));
+            )))
+            .to_string());
         };
         let started = Instant::now();
         let outcome = if let Err(e) = self.within_rate(caller) {
@@ -291,7 +304,7 @@ impl Mcp {
                 server,
             };
             tool.check_input(&arguments)
-                .and_then(|()| (tool.run)(&call, &arguments))
+                .and_then(|()| tool.run.json(&call, &arguments))
         } else {
             Err(caller.refusal(tool))
         };
@@ -305,12 +318,13 @@ impl Mcp {
                 .or_default() += 1;
         }
         match outcome {
-            Ok(output) => Ok(json!({
-                "content": [{"type": "text", "text": output.to_string()}],
-                "structuredContent": output,
-            })),
+            // The text content is the structured content's JSON text, as Backstage answers.
+            Ok(output) => Ok(format!(
+                "{{\"content\":[{{\"type\":\"text\",\"text\":{}}}],\"structuredContent\":{output}}}",
+                Value::String(output.clone())
+            )),
             Err(crate::error::Error::Internal(message)) => Err(CallError::Internal(message)),
-            Err(e) => Ok(tool_error(&e)),
+            Err(e) => Ok(tool_error(&e).to_string()),
         }
     }
 }
@@ -359,7 +373,7 @@ impl Mcp {
         agent: &Agent,
         tool: &Tool,
         arguments: &Value,
-        outcome: &crate::error::Result<Value>,
+        outcome: &crate::error::Result<String>,
         took: Duration,
     ) -> Result<(), CallError> {
         use sha2::Digest;

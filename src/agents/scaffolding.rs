@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::tools::{object, Tool};
+use super::tools::{object, Run, Tool};
 use super::Invocation;
 use crate::error::{Error, Result};
 use crate::scaffolder::{CreateError, TaskQuery};
@@ -28,7 +28,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: list_actions,
+            run: Run::Value(list_actions),
         },
         Tool {
             plugin: "scaffolder",
@@ -50,7 +50,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: list_tasks,
+            run: Run::Value(list_tasks),
         },
         Tool {
             plugin: "scaffolder",
@@ -70,7 +70,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: false,
             destructive: true,
             idempotent: false,
-            run: execute_template,
+            run: Run::Value(execute_template),
         },
         Tool {
             plugin: "scaffolder",
@@ -93,7 +93,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: dry_run,
+            run: Run::Value(dry_run),
         },
         Tool {
             plugin: "scaffolder",
@@ -112,7 +112,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: task_logs,
+            run: Run::Value(task_logs),
         },
     ]
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::tools::{object, Tool};
+use super::tools::{object, Run, Tool};
 use super::Invocation;
 use crate::error::{Error, Result};
 use crate::model::EntityRef;
@@ -22,7 +22,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: |call, _| Ok(json!({"checks": tech_insights::checks(&call.cx.scorecards)})),
+            run: Run::Value(|call, _| Ok(json!({"checks": tech_insights::checks(&call.cx.scorecards)}))),
         },
         Tool {
             plugin: "tech-insights",
@@ -41,7 +41,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: run_checks,
+            run: Run::Value(run_checks),
         },
         Tool {
             plugin: "tech-insights",
@@ -57,7 +57,7 @@ pub fn tools() -> Vec<Tool> {
             read_only: true,
             destructive: false,
             idempotent: true,
-            run: entity_scorecard,
+            run: Run::Value(entity_scorecard),
         },
     ]
 }

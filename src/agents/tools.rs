@@ -17,7 +17,24 @@ pub struct Tool {
     pub read_only: bool,
     pub destructive: bool,
     pub idempotent: bool,
-    pub run: fn(&Invocation, &Value) -> Result<Value>,
+    pub run: Run,
+}
+
+/// What a tool does with its arguments: answer a JSON value, or JSON text it already has (the
+/// catalog's pre-serialised entities), which is passed on without building a tree.
+pub enum Run {
+    Value(fn(&Invocation, &Value) -> Result<Value>),
+    Json(fn(&Invocation, &Value) -> Result<String>),
+}
+
+impl Run {
+    /// The tool's answer as JSON text.
+    pub fn json(&self, call: &Invocation, arguments: &Value) -> Result<String> {
+        match self {
+            Run::Value(f) => f(call, arguments).map(|v| v.to_string()),
+            Run::Json(f) => f(call, arguments),
+        }
+    }
 }
 
 impl Tool {
@@ -46,7 +63,21 @@ impl Tool {
         name == self.name(namespaced) || name == self.legacy_name(namespaced)
     }
 
-    pub fn listing(&self, namespaced: bool) -> Value {
+    /// The entry `tools/list` shows, as JSON text; built once per tool.
+    pub fn listing(&self, namespaced: bool) -> std::sync::Arc<str> {
+        static BUILT: once_cell::sync::Lazy<
+            parking_lot::Mutex<std::collections::HashMap<(String, bool), std::sync::Arc<str>>>,
+        > = once_cell::sync::Lazy::new(Default::default);
+        let key = (self.id(), namespaced);
+        if let Some(l) = BUILT.lock().get(&key) {
+            return l.clone();
+        }
+        let built: std::sync::Arc<str> = self.listing_value(namespaced).to_string().into();
+        BUILT.lock().insert(key, built.clone());
+        built
+    }
+
+    fn listing_value(&self, namespaced: bool) -> Value {
         json!({
             "name": self.name(namespaced),
             "description": self.description,

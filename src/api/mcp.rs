@@ -47,7 +47,9 @@ pub fn routes(r: &mut Routes) {
 fn reply(answer: Answer) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     match answer.body {
-        Some(body) => HttpResponse::build(status).json(body),
+        Some(body) => HttpResponse::build(status)
+            .content_type("application/json")
+            .body(body),
         None => HttpResponse::build(status).finish(),
     }
 }
