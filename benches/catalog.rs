@@ -20,6 +20,11 @@
 //! classification and obligations in one request, and one technical file.
 //! `cargo bench --bench catalog -- compliance 10000`
 //!
+//! With `mcp N`: N entities plus the example AI systems; `tools/call` of
+//! `catalog_query_catalog_entities` under load as a person and as the coding agent (each agent
+//! call audited), then 100 clients following `/api/cairn/events` and how long after its record a
+//! new entity's event reaches each. `cargo bench --bench catalog -- mcp 100000`
+//!
 //! With `audit N`: appends N audit records (batches of 1,000) to a SQLite database and verifies
 //! the chain. `cargo bench --bench catalog -- audit 1000000`
 
@@ -47,6 +52,10 @@ fn main() {
             .find_map(|a| a.parse().ok())
             .unwrap_or(1_000_000);
         return audit_bench(n);
+    }
+    if args.first().map(String::as_str) == Some("mcp") {
+        let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+        return mcp_bench(n);
     }
     if args.first().map(String::as_str) == Some("graph") {
         let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
@@ -112,6 +121,16 @@ struct Bench {
 /// Starts Cairn on an SQLite file in `dir` with `catalog` and `cairn` config sections, and
 /// waits until the first ingest has finished; returns it with the time that took.
 fn start(dir: &std::path::Path, catalog: &str, cairn: &str) -> (Bench, Duration) {
+    start_layers(dir, catalog, cairn, &[])
+}
+
+/// `start` with further config files layered on top.
+fn start_layers(
+    dir: &std::path::Path,
+    catalog: &str,
+    cairn: &str,
+    layers: &[std::path::PathBuf],
+) -> (Bench, Duration) {
     let config = format!(
         "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: better-sqlite3, connection: '{}'}}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\ncatalog:\n  processingInterval: false\n{catalog}cairn:\n  watch: false\n  dataDir: {}\n{cairn}",
         dir.join("bench.sqlite").display(),
@@ -119,7 +138,9 @@ fn start(dir: &std::path::Path, catalog: &str, cairn: &str) -> (Bench, Duration)
     );
     let cfg_path = dir.join("app-config.yaml");
     std::fs::write(&cfg_path, config).unwrap();
-    let config = cairn::config::Config::load(&[cfg_path]).unwrap();
+    let mut paths = vec![cfg_path];
+    paths.extend(layers.iter().cloned());
+    let config = cairn::config::Config::load(&paths).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -722,5 +743,223 @@ fn compliance_bench(n: usize) {
     println!(
         "technical file of one high-risk system: p50 {p50:.0} ms, max {max:.0} ms ({} KB zip)",
         size / 1024
+    );
+}
+
+/// One HTTP/1.1 keep-alive POST of a JSON body on an open stream; returns the body length.
+fn post_on(
+    stream: &mut TcpStream,
+    path: &str,
+    token: &str,
+    body: &str,
+    buf: &mut Vec<u8>,
+) -> usize {
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    buf.clear();
+    let mut chunk = [0u8; 65536];
+    loop {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find(buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = stream.read(&mut chunk).unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return len;
+        }
+    }
+}
+
+/// Closed-loop POST load, as `load` does for GETs.
+fn load_post(
+    port: u16,
+    path: &str,
+    token: &str,
+    body: &str,
+    conns: usize,
+    dur: Duration,
+) -> (f64, f64, f64) {
+    let deadline = Instant::now() + dur;
+    let handles: Vec<_> = (0..conns)
+        .map(|_| {
+            let (path, token, body) = (path.to_string(), token.to_string(), body.to_string());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut buf = Vec::new();
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    post_on(&mut s, &path, &token, &body, &mut buf);
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all: Vec<f64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (
+        all.len() as f64 / dur.as_secs_f64(),
+        all[all.len() / 2],
+        all[(all.len() * 99 / 100).min(all.len() - 1)],
+    )
+}
+
+fn mcp_bench(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), n);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog-examples");
+    let catalog = format!(
+        "  rules: [{{allow: [Component, API, Group, User, System, Domain, Resource, Location, AIAgent, DataProduct, Event]}}]\n  locations:\n    - {{type: file, target: '{}'}}\n    - {{type: file, target: '{}'}}\n",
+        dir.path().join("all.yaml").display(),
+        examples.join("systems/ai.yaml").display(),
+    );
+    let tokens = "backend:\n  auth:\n    externalAccess:\n      - {type: static, options: {token: bench-person-token-0001, subject: 'user:default/bench'}}\n      - {type: static, options: {token: bench-agent-token-00001, subject: 'aiagent:default/coding-agent'}}\nmcpActions:\n  agentRateLimit: {calls: 100000000, perSeconds: 1}\n";
+    let config_dir = dir.path().join("cfg");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(config_dir.join("tokens.yaml"), tokens).unwrap();
+    let (bench, ingest) = start_layers(dir.path(), &catalog, "", &[config_dir.join("tokens.yaml")]);
+    let port = bench.port;
+    println!(
+        "mcp: {} entities served {ingest:.2?} after start",
+        bench.readmodel.snapshot().len()
+    );
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"catalog_query_catalog_entities","arguments":{"query":{"kind":"component"},"limit":20}}}"#;
+    let path = "/api/mcp-actions/v1";
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut buf = Vec::new();
+    post_on(&mut s, path, "bench-person-token-0001", call, &mut buf);
+    let answer = String::from_utf8_lossy(&buf);
+    assert!(
+        answer.contains("totalItems") && !answer.contains("isError"),
+        "{answer}"
+    );
+    post_on(&mut s, path, "bench-agent-token-00001", call, &mut buf);
+    let answer = String::from_utf8_lossy(&buf);
+    assert!(
+        answer.contains("totalItems") && !answer.contains("\"isError\":true"),
+        "the agent may query: {answer}"
+    );
+    for (what, body) in [
+        ("ping", r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_string()),
+        ("tools/list", r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_string()),
+        ("who-am-i", r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cairn_who_am_i","arguments":{}}}"#.to_string()),
+        ("query", call.to_string()),
+    ] {
+        let t = Instant::now();
+        let mut size = 0;
+        for _ in 0..200 {
+            size = post_on(&mut s, path, "bench-person-token-0001", &body, &mut buf);
+        }
+        println!("  one connection, {what}: {:.3} ms per call ({size} bytes)", t.elapsed().as_secs_f64() * 1000.0 / 200.0);
+    }
+    {
+        let t = Instant::now();
+        let mut size = 0;
+        for _ in 0..200 {
+            size = get(&mut s, "/api/catalog/entities/by-query?filter=kind=component&limit=20", &mut buf);
+        }
+        println!("  one connection, GET by-query: {:.3} ms per call ({size} bytes)", t.elapsed().as_secs_f64() * 1000.0 / 200.0);
+        let t = Instant::now();
+        for _ in 0..200 {
+            size = post_on(&mut s, "/api/catalog/entities/by-query", "bench-person-token-0001", r#"{"query":{"kind":"component"},"limit":20}"#, &mut buf);
+        }
+        println!("  one connection, POST by-query: {:.3} ms per call ({size} bytes)", t.elapsed().as_secs_f64() * 1000.0 / 200.0);
+    }
+    let (rps, p50, p99) = load_post(
+        port,
+        path,
+        "bench-person-token-0001",
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+        4,
+        Duration::from_secs(3),
+    );
+    println!("ping: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms");
+    for (who, token) in [
+        ("a person", "bench-person-token-0001"),
+        ("the coding agent (audited)", "bench-agent-token-00001"),
+    ] {
+        let (rps, p50, p99) = load_post(port, path, token, call, 4, Duration::from_secs(5));
+        println!("tools/call catalog_query_catalog_entities (kind=component, limit=20) as {who}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms (4 connections, 5 s)");
+    }
+    let (rps, p50, p99) = load(
+        port,
+        "/api/catalog/entities/by-query?filter=kind=component&limit=20",
+        4,
+        Duration::from_secs(5),
+    );
+    println!("for comparison, GET by-query (kind=component, limit=20): {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms");
+
+    // 100 followers of the change feed; one new entity; when its event reaches each.
+    const CLIENTS: usize = 100;
+    let (tx, rx) = std::sync::mpsc::channel::<(i64, i64)>();
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(CLIENTS + 1));
+    for _ in 0..CLIENTS {
+        let (tx, ready) = (tx.clone(), ready.clone());
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(s, "GET /api/cairn/events?kind=component HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+            let mut chunk = [0u8; 65536];
+            let mut text = String::new();
+            let n = s.read(&mut chunk).unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            ready.wait();
+            loop {
+                if let Some(i) = text.find("\"subject\":\"component:default/fed-") {
+                    let arrived = chrono::Utc::now().timestamp_millis();
+                    let j = i + text[i..].find("\"time\":\"").expect("the event's time");
+                    let t = &text[j + 8..j + 32];
+                    let at = chrono::DateTime::parse_from_rfc3339(t)
+                        .unwrap()
+                        .timestamp_millis();
+                    let _ = tx.send((at, arrived));
+                    return;
+                }
+                let n = s.read(&mut chunk).unwrap();
+                if n == 0 {
+                    return;
+                }
+                text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
+    }
+    ready.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    let file = dir.path().join("fed.yaml");
+    std::fs::write(&file, "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: fed-1\nspec:\n  type: service\n  lifecycle: production\n  owner: group-0\n").unwrap();
+    let body = format!("{{\"type\":\"file\",\"target\":\"{}\"}}", file.display());
+    post(port, "/api/catalog/locations", &body);
+    let mut lags: Vec<i64> = (0..CLIENTS)
+        .map(|_| {
+            let (at, arrived) = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("every client gets the event");
+            arrived - at
+        })
+        .collect();
+    lags.sort();
+    println!(
+        "change feed: {CLIENTS} followers got the new entity's event p50 {} ms, max {} ms after its record (ms clock)",
+        lags[CLIENTS / 2],
+        lags[CLIENTS - 1]
     );
 }
