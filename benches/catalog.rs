@@ -875,14 +875,30 @@ fn mcp_bench(n: usize) {
         let t = Instant::now();
         let mut size = 0;
         for _ in 0..200 {
-            size = get(&mut s, "/api/catalog/entities/by-query?filter=kind=component&limit=20", &mut buf);
+            size = get(
+                &mut s,
+                "/api/catalog/entities/by-query?filter=kind=component&limit=20",
+                &mut buf,
+            );
         }
-        println!("  one connection, GET by-query: {:.3} ms per call ({size} bytes)", t.elapsed().as_secs_f64() * 1000.0 / 200.0);
+        println!(
+            "  one connection, GET by-query: {:.3} ms per call ({size} bytes)",
+            t.elapsed().as_secs_f64() * 1000.0 / 200.0
+        );
         let t = Instant::now();
         for _ in 0..200 {
-            size = post_on(&mut s, "/api/catalog/entities/by-query", "bench-person-token-0001", r#"{"query":{"kind":"component"},"limit":20}"#, &mut buf);
+            size = post_on(
+                &mut s,
+                "/api/catalog/entities/by-query",
+                "bench-person-token-0001",
+                r#"{"query":{"kind":"component"},"limit":20}"#,
+                &mut buf,
+            );
         }
-        println!("  one connection, POST by-query: {:.3} ms per call ({size} bytes)", t.elapsed().as_secs_f64() * 1000.0 / 200.0);
+        println!(
+            "  one connection, POST by-query: {:.3} ms per call ({size} bytes)",
+            t.elapsed().as_secs_f64() * 1000.0 / 200.0
+        );
     }
     let (rps, p50, p99) = load_post(
         port,

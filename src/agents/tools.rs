@@ -65,9 +65,9 @@ impl Tool {
 
     /// The entry `tools/list` shows, as JSON text; built once per tool.
     pub fn listing(&self, namespaced: bool) -> std::sync::Arc<str> {
-        static BUILT: once_cell::sync::Lazy<
-            parking_lot::Mutex<std::collections::HashMap<(String, bool), std::sync::Arc<str>>>,
-        > = once_cell::sync::Lazy::new(Default::default);
+        type Listings = std::collections::HashMap<(String, bool), std::sync::Arc<str>>;
+        static BUILT: once_cell::sync::Lazy<parking_lot::Mutex<Listings>> =
+            once_cell::sync::Lazy::new(Default::default);
         let key = (self.id(), namespaced);
         if let Some(l) = BUILT.lock().get(&key) {
             return l.clone();
