@@ -8,6 +8,7 @@ mod policy;
 mod scaffolding;
 mod tech_insights;
 mod tools;
+mod trail;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -73,6 +74,7 @@ pub struct Mcp {
     counts: Mutex<BTreeMap<(String, String, String), u64>>,
     /// Each agent's current rate-limit window: when it began and the calls in it.
     windows: Mutex<HashMap<String, (Instant, u32)>>,
+    trail: trail::Trail,
 }
 
 /// The HTTP answer to one POST: a status and, unless the POST held only a notification, a
@@ -132,6 +134,7 @@ impl Mcp {
                 .chain(governance::tools())
                 .collect(),
             counts: Mutex::new(BTreeMap::new()),
+            trail: trail::Trail::default(),
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -394,10 +397,8 @@ impl Mcp {
                 "tier": agent.tier,
             }),
         );
-        self.context
-            .catalog
-            .db()
-            .append_audit(&[entry])
+        self.trail
+            .append(self.context.catalog.db(), entry)
             .map_err(|e| CallError::Internal(format!("the call could not be audited: {e}")))
     }
 }
