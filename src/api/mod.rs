@@ -34,16 +34,11 @@ use crate::ingest::crawler::Crawler;
 use crate::ingest::Catalog;
 use crate::readmodel::ReadModel;
 
-/// What every handler can reach.
+/// What every handler can reach: the domain services (through `Deref`), the MCP server built on
+/// them, and the access policy.
 pub struct AppState {
-    pub catalog: Arc<Catalog>,
-    pub readmodel: Arc<ReadModel>,
-    pub crawler: Arc<Crawler>,
-    pub scorecards: Arc<crate::scorecard::Engine>,
-    pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
-    pub compliance: Arc<crate::compliance::Compliance>,
+    domain: Domain,
     pub mcp: Arc<crate::agents::Mcp>,
-    pub feed: Arc<crate::events::Feed>,
     pub auth: auth::AuthPolicy,
     pub max_body_bytes: usize,
 }
@@ -59,27 +54,29 @@ pub struct Domain {
     pub feed: Arc<crate::events::Feed>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Domain;
+
+    fn deref(&self) -> &Domain {
+        &self.domain
+    }
+}
+
 impl AppState {
-    pub fn new(d: Domain, config: &Config) -> Self {
+    pub fn new(domain: Domain, config: &Config) -> Self {
         let mcp = crate::agents::Mcp::new(
             crate::agents::Context {
-                catalog: d.catalog.clone(),
-                readmodel: d.readmodel.clone(),
-                compliance: d.compliance.clone(),
-                scaffolder: d.scaffolder.clone(),
-                scorecards: d.scorecards.clone(),
+                catalog: domain.catalog.clone(),
+                readmodel: domain.readmodel.clone(),
+                compliance: domain.compliance.clone(),
+                scaffolder: domain.scaffolder.clone(),
+                scorecards: domain.scorecards.clone(),
             },
             config.mcp_actions.clone(),
         );
         AppState {
+            domain,
             mcp: Arc::new(mcp),
-            feed: d.feed,
-            catalog: d.catalog,
-            readmodel: d.readmodel,
-            crawler: d.crawler,
-            scorecards: d.scorecards,
-            compliance: d.compliance,
-            scaffolder: d.scaffolder,
             auth: auth::AuthPolicy::from_config(config),
             max_body_bytes: config.cairn.max_body_bytes,
         }

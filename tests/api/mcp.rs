@@ -5,19 +5,25 @@ use serde_json::{json, Value};
 
 use crate::support::{spawn, TestApp, BASIC_CATALOG};
 
-async fn rpc_raw(app: &TestApp, body: String) -> (u16, Option<Value>) {
-    let r = app
+/// POSTs a body to the MCP server, with a bearer token when given.
+async fn post(app: &TestApp, token: Option<&str>, body: String) -> (u16, Option<Value>) {
+    let mut req = app
         .client
         .post(format!("{}/api/mcp-actions/v1", app.url))
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
     (status, serde_json::from_str(&text).ok())
+}
+
+async fn rpc_raw(app: &TestApp, body: String) -> (u16, Option<Value>) {
+    post(app, None, body).await
 }
 
 async fn rpc(app: &TestApp, method: &str, params: Value) -> Value {
@@ -259,16 +265,9 @@ const AGENT_TOKENS: &str = "backend:\n  auth:\n    externalAccess:\n      - {typ
 const FRESH_AGENT: &str = "apiVersion: cairn.dev/v1alpha1\nkind: AIAgent\nmetadata: {name: fresh-agent}\nspec:\n  type: agent\n  lifecycle: experimental\n  owner: group:default/team-platform\n  tools: [api:default/cairn-mcp]\n";
 
 async fn rpc_as(app: &TestApp, token: &str, method: &str, params: Value) -> (u16, Value) {
-    let r = app
-        .client
-        .post(format!("{}/api/mcp-actions/v1", app.url))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let (status, answer) = post(app, Some(token), body.to_string()).await;
+    (status, answer.expect("a JSON-RPC answer"))
 }
 
 async fn tool_names(app: &TestApp, token: &str) -> Vec<String> {
