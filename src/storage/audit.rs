@@ -133,3 +133,54 @@ impl Db {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::{Connection, RunQueryDsl};
+
+    use super::super::Db;
+    use crate::model::audit::{Actor, Entry};
+
+    /// An append that starts while another connection writes waits for it; it used to read the
+    /// chain's last hash first and then fail to upgrade to a writer ("database is locked"), so an
+    /// agent's call was refused as unauditable.
+    #[test]
+    fn an_append_during_another_write_waits_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite").to_string_lossy().to_string();
+        let db = Db::connect(&path).unwrap();
+        db.migrate().unwrap();
+        let entry = || {
+            Entry::new(
+                &Actor::new("aiagent:default/a".to_string()),
+                "mcp.tools/call",
+                None,
+                serde_json::json!({}),
+            )
+        };
+        db.append_audit(&[entry()]).unwrap();
+        for _ in 0..5 {
+            let (held, go) = std::sync::mpsc::channel();
+            let p = path.clone();
+            let writer = std::thread::spawn(move || {
+                let mut conn = diesel::SqliteConnection::establish(&p).unwrap();
+                diesel::sql_query("PRAGMA busy_timeout = 5000")
+                    .execute(&mut conn)
+                    .unwrap();
+                conn.immediate_transaction::<_, diesel::result::Error, _>(|conn| {
+                    diesel::sql_query("INSERT INTO leases (name, holder, expires_at) VALUES ('x', 'y', 0) ON CONFLICT (name) DO UPDATE SET expires_at = expires_at + 1")
+                        .execute(conn)?;
+                    held.send(()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(150));
+                    Ok(())
+                })
+                .unwrap();
+            });
+            go.recv().unwrap();
+            db.append_audit(&[entry()])
+                .expect("the append waits for the other writer");
+            writer.join().unwrap();
+        }
+        assert!(db.verify_audit().unwrap().ok);
+    }
+}

@@ -19,7 +19,7 @@ impl Db {
         let now = chrono::Utc::now().timestamp_millis();
         let until = now + ttl_millis;
         with_conn!(self, conn => {
-            let held = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            let held = super::WriteTransaction::write_transaction(conn, |conn| {
                 let updated = diesel::update(
                     leases::table
                         .filter(leases::name.eq(name))

@@ -164,7 +164,7 @@ macro_rules! audited {
         let pg = matches!($db, $crate::storage::Db::Postgres(_));
         let _chain = $crate::storage::AUDIT_LOCK.lock();
         let done = with_conn!($db, $conn => {
-            Ok::<_, $crate::storage::StorageError>($conn.transaction::<_, diesel::result::Error, _>(|$conn| {
+            Ok::<_, $crate::storage::StorageError>($crate::storage::WriteTransaction::write_transaction($conn, |$conn| {
                 #[allow(clippy::let_unit_value)]
                 let $out = $body;
                 append_audit!($conn, pg, $audit);
@@ -176,6 +176,33 @@ macro_rules! audited {
         }
         done
     }};
+}
+
+/// A transaction that writes. On SQLite it begins `IMMEDIATE`: one that read first (the audit
+/// chain's last hash) could not become the writer while another connection wrote, and failed at
+/// once with "database is locked" instead of waiting out `busy_timeout`.
+pub(crate) trait WriteTransaction: Sized {
+    fn write_transaction<T, F>(&mut self, f: F) -> std::result::Result<T, diesel::result::Error>
+    where
+        F: FnOnce(&mut Self) -> std::result::Result<T, diesel::result::Error>;
+}
+
+impl WriteTransaction for SqliteConnection {
+    fn write_transaction<T, F>(&mut self, f: F) -> std::result::Result<T, diesel::result::Error>
+    where
+        F: FnOnce(&mut Self) -> std::result::Result<T, diesel::result::Error>,
+    {
+        self.immediate_transaction(f)
+    }
+}
+
+impl WriteTransaction for PgConnection {
+    fn write_transaction<T, F>(&mut self, f: F) -> std::result::Result<T, diesel::result::Error>
+    where
+        F: FnOnce(&mut Self) -> std::result::Result<T, diesel::result::Error>,
+    {
+        self.transaction(f)
+    }
 }
 
 #[derive(Clone)]

@@ -109,7 +109,7 @@ impl Db {
             created_at,
         };
         with_conn!(self, conn => {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            super::WriteTransaction::write_transaction(conn, |conn| {
                 diesel::insert_into(scaffolder_events::table).values(&row).execute(conn)?;
                 scaffolder_events::table
                     .filter(scaffolder_events::task_id.eq(task_id))
