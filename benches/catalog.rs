@@ -220,6 +220,11 @@ fn rss_mb() -> u64 {
 /// One HTTP/1.1 keep-alive GET on an open stream; returns the body length.
 fn get(stream: &mut TcpStream, path: &str, buf: &mut Vec<u8>) -> usize {
     write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    read_response(stream, buf)
+}
+
+/// Reads one 200 response with a `Content-Length` into `buf`; returns the body length.
+fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> usize {
     buf.clear();
     let mut chunk = [0u8; 65536];
     loop {
@@ -254,10 +259,23 @@ fn request(port: u16, path: &str) -> usize {
 
 /// Closed-loop load: `conns` connections, each sending requests back to back for `dur`.
 fn load(port: u16, path: &str, conns: usize, dur: Duration) -> (f64, f64, f64) {
+    let path = path.to_string();
+    closed_loop(port, conns, dur, move |s, buf| {
+        get(s, &path, buf);
+    })
+}
+
+/// `conns` connections, each sending `request` back to back for `dur`: req/s, p50 and p99 in ms.
+fn closed_loop(
+    port: u16,
+    conns: usize,
+    dur: Duration,
+    request: impl Fn(&mut TcpStream, &mut Vec<u8>) + Clone + Send + 'static,
+) -> (f64, f64, f64) {
     let deadline = Instant::now() + dur;
     let handles: Vec<_> = (0..conns)
         .map(|_| {
-            let path = path.to_string();
+            let request = request.clone();
             std::thread::spawn(move || {
                 let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
                 s.set_nodelay(true).unwrap();
@@ -265,7 +283,7 @@ fn load(port: u16, path: &str, conns: usize, dur: Duration) -> (f64, f64, f64) {
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    get(&mut s, &path, &mut buf);
+                    request(&mut s, &mut buf);
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
                 lat
@@ -277,9 +295,8 @@ fn load(port: u16, path: &str, conns: usize, dur: Duration) -> (f64, f64, f64) {
         .flat_map(|h| h.join().unwrap())
         .collect();
     all.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let rps = all.len() as f64 / dur.as_secs_f64();
     (
-        rps,
+        all.len() as f64 / dur.as_secs_f64(),
         all[all.len() / 2],
         all[(all.len() * 99 / 100).min(all.len() - 1)],
     )
@@ -760,27 +777,7 @@ fn post_on(
         body.len()
     )
     .unwrap();
-    buf.clear();
-    let mut chunk = [0u8; 65536];
-    loop {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "connection closed");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = find(buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-            assert!(head.starts_with("http/1.1 200"), "{head}");
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse().unwrap())
-                .unwrap_or(0);
-            while buf.len() < end + 4 + len {
-                let n = stream.read(&mut chunk).unwrap();
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            return len;
-        }
-    }
+    read_response(stream, buf)
 }
 
 /// Closed-loop POST load, as `load` does for GETs.
@@ -792,34 +789,10 @@ fn load_post(
     conns: usize,
     dur: Duration,
 ) -> (f64, f64, f64) {
-    let deadline = Instant::now() + dur;
-    let handles: Vec<_> = (0..conns)
-        .map(|_| {
-            let (path, token, body) = (path.to_string(), token.to_string(), body.to_string());
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                s.set_nodelay(true).unwrap();
-                let mut buf = Vec::new();
-                let mut lat = Vec::new();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    post_on(&mut s, &path, &token, &body, &mut buf);
-                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut all: Vec<f64> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (
-        all.len() as f64 / dur.as_secs_f64(),
-        all[all.len() / 2],
-        all[(all.len() * 99 / 100).min(all.len() - 1)],
-    )
+    let (path, token, body) = (path.to_string(), token.to_string(), body.to_string());
+    closed_loop(port, conns, dur, move |s, buf| {
+        post_on(s, &path, &token, &body, buf);
+    })
 }
 
 fn mcp_bench(n: usize) {
