@@ -270,6 +270,17 @@ async fn rpc_as(app: &TestApp, token: &str, method: &str, params: Value) -> (u16
     (status, answer.expect("a JSON-RPC answer"))
 }
 
+/// A `tools/call` of `name` with `arguments`, as `token`.
+async fn call_as(app: &TestApp, token: &str, name: &str, arguments: Value) -> (u16, Value) {
+    rpc_as(
+        app,
+        token,
+        "tools/call",
+        json!({"name": name, "arguments": arguments}),
+    )
+    .await
+}
+
 async fn tool_names(app: &TestApp, token: &str) -> Vec<String> {
     let (_, v) = rpc_as(app, token, "tools/list", json!({})).await;
     v["result"]["tools"]
@@ -303,23 +314,17 @@ async fn what_an_agent_may_call_follows_from_its_catalog_entry_and_the_rule_pack
             && coding.contains(&"cairn_who_am_i".to_string()),
         "{coding:?}"
     );
-    let (_, me) = rpc_as(
-        &app,
-        "coding-agent-token-0001",
-        "tools/call",
-        json!({"name": "cairn_who_am_i", "arguments": {}}),
-    )
-    .await;
+    let (_, me) = call_as(&app, "coding-agent-token-0001", "cairn_who_am_i", json!({})).await;
     let me = &me["result"]["structuredContent"];
     assert_eq!(me["caller"], "aiagent:default/coding-agent", "{me}");
     assert_eq!(me["agent"], true);
     assert_eq!(me["access"], "all");
     assert_eq!(me["allowedTools"].as_array().unwrap().len(), coding.len());
-    let (_, got) = rpc_as(
+    let (_, got) = call_as(
         &app,
         "coding-agent-token-0001",
-        "tools/call",
-        json!({"name": "catalog_get_catalog_entity", "arguments": {"kind": "API", "name": "cairn-mcp"}}),
+        "catalog_get_catalog_entity",
+        json!({"kind": "API", "name": "cairn-mcp"}),
     )
     .await;
     assert_eq!(
@@ -333,11 +338,11 @@ async fn what_an_agent_may_call_follows_from_its_catalog_entry_and_the_rule_pack
         tool_names(&app, "support-token-0000001").await,
         Vec::<String>::new()
     );
-    let (_, refused) = rpc_as(
+    let (_, refused) = call_as(
         &app,
         "support-token-0000001",
-        "tools/call",
-        json!({"name": "catalog_get_catalog_entity", "arguments": {"name": "cairn-mcp"}}),
+        "catalog_get_catalog_entity",
+        json!({"name": "cairn-mcp"}),
     )
     .await;
     assert_eq!(refused["result"]["isError"], true, "{refused}");
@@ -353,13 +358,7 @@ async fn what_an_agent_may_call_follows_from_its_catalog_entry_and_the_rule_pack
         tool_names(&app, "fresh-agent-token-001").await,
         Vec::<String>::new()
     );
-    let (_, refused) = rpc_as(
-        &app,
-        "fresh-agent-token-001",
-        "tools/call",
-        json!({"name": "cairn_who_am_i", "arguments": {}}),
-    )
-    .await;
+    let (_, refused) = call_as(&app, "fresh-agent-token-001", "cairn_who_am_i", json!({})).await;
     let text = refused["result"]["content"][0]["text"].as_str().unwrap();
     assert!(
         text.contains("rule unclassified-or-prohibited (Art. 5; Art. 9)"),
@@ -484,11 +483,11 @@ async fn an_agent_runs_a_golden_path_and_an_autonomous_one_may_not() {
         !tools.contains(&"catalog_unregister_entity".to_string()),
         "{tools:?}"
     );
-    let (_, refused) = rpc_as(
+    let (_, refused) = call_as(
         &app,
         "autonomous-token-0001",
-        "tools/call",
-        json!({"name": "scaffolder_execute_template", "arguments": {"templateRef": "template:default/rust-service", "values": {}}}),
+        "scaffolder_execute_template",
+        json!({"templateRef": "template:default/rust-service", "values": {}}),
     )
     .await;
     let text = refused["result"]["content"][0]["text"].as_str().unwrap();
@@ -500,14 +499,9 @@ async fn an_agent_runs_a_golden_path_and_an_autonomous_one_may_not() {
     );
 
     // The coding agent runs the golden path; the task is its own and the new component arrives.
-    let (_, started) = rpc_as(
-        &app,
-        "coding-agent-token-0001",
-        "tools/call",
-        json!({"name": "scaffolder_execute_template", "arguments": {
+    let (_, started) = call_as(&app, "coding-agent-token-0001", "scaffolder_execute_template", json!({
             "templateRef": "template:default/rust-service",
-            "values": {"name": "agent-made", "owner": "group:default/team-platform", "description": "Made by an agent"}}}),
-    )
+            "values": {"name": "agent-made", "owner": "group:default/team-platform", "description": "Made by an agent"}}))
     .await;
     let task = started["result"]["structuredContent"]["taskId"]
         .as_str()
@@ -515,11 +509,11 @@ async fn an_agent_runs_a_golden_path_and_an_autonomous_one_may_not() {
         .to_string();
     let completed = app
         .eventually(60, || async {
-            let (_, logs) = rpc_as(
+            let (_, logs) = call_as(
                 &app,
                 "coding-agent-token-0001",
-                "tools/call",
-                json!({"name": "scaffolder_get_scaffolder_task_logs", "arguments": {"taskId": task}}),
+                "scaffolder_get_scaffolder_task_logs",
+                json!({"taskId": task}),
             )
             .await;
             logs["result"]["structuredContent"]["events"]
@@ -528,11 +522,11 @@ async fn an_agent_runs_a_golden_path_and_an_autonomous_one_may_not() {
         })
         .await;
     assert!(completed, "the task completed");
-    let (_, owned) = rpc_as(
+    let (_, owned) = call_as(
         &app,
         "coding-agent-token-0001",
-        "tools/call",
-        json!({"name": "scaffolder_list_scaffolder_tasks", "arguments": {"owned": true}}),
+        "scaffolder_list_scaffolder_tasks",
+        json!({"owned": true}),
     )
     .await;
     let tasks = &owned["result"]["structuredContent"];
@@ -562,13 +556,7 @@ async fn cairns_own_tools_answer_what_its_api_answers() {
     let tool = |name: &'static str, arguments: Value| {
         let app = &app;
         async move {
-            let (_, v) = rpc_as(
-                app,
-                "a-person-token-000001",
-                "tools/call",
-                json!({"name": name, "arguments": arguments}),
-            )
-            .await;
+            let (_, v) = call_as(app, "a-person-token-000001", name, json!(arguments)).await;
             assert_ne!(v["result"]["isError"], true, "{name}: {v}");
             v["result"]["structuredContent"].clone()
         }
@@ -716,11 +704,11 @@ async fn cairns_own_tools_answer_what_its_api_answers() {
             assert!(i["rank"].as_u64().unwrap() < f, "{i}");
         }
     }
-    let (_, missing) = rpc_as(
+    let (_, missing) = call_as(
         &app,
         "a-person-token-000001",
-        "tools/call",
-        json!({"name": "tech_insights_run_checks", "arguments": {"entityRef": "component:default/nope"}}),
+        "tech_insights_run_checks",
+        json!({"entityRef": "component:default/nope"}),
     )
     .await;
     assert_eq!(missing["result"]["isError"], true, "{missing}");
@@ -745,13 +733,7 @@ async fn an_agent_over_its_rate_limit_is_refused_and_its_calls_are_counted() {
     .await;
     let mut texts = Vec::new();
     for _ in 0..4 {
-        let (_, v) = rpc_as(
-            &app,
-            "coding-agent-token-0001",
-            "tools/call",
-            json!({"name": "cairn_who_am_i", "arguments": {}}),
-        )
-        .await;
+        let (_, v) = call_as(&app, "coding-agent-token-0001", "cairn_who_am_i", json!({})).await;
         texts.push((
             v["result"]["isError"] == true,
             v["result"]["content"][0]["text"].clone(),
@@ -768,13 +750,7 @@ async fn an_agent_over_its_rate_limit_is_refused_and_its_calls_are_counted() {
     );
     // A person is not limited by the agents' limit.
     for _ in 0..4 {
-        let (_, v) = rpc_as(
-            &app,
-            "a-person-token-000001",
-            "tools/call",
-            json!({"name": "cairn_who_am_i", "arguments": {}}),
-        )
-        .await;
+        let (_, v) = call_as(&app, "a-person-token-000001", "cairn_who_am_i", json!({})).await;
         assert_ne!(v["result"]["isError"], true, "{v}");
     }
     let metrics = app
