@@ -322,9 +322,10 @@ impl Mcp {
         }
         match outcome {
             // The text content is the structured content's JSON text, as Backstage answers.
+            // Escaped straight from the text, without copying the answer first.
             Ok(output) => Ok(format!(
                 "{{\"content\":[{{\"type\":\"text\",\"text\":{}}}],\"structuredContent\":{output}}}",
-                Value::String(output.clone())
+                serde_json::to_string(output.as_str()).map_err(|e| CallError::Internal(e.to_string()))?
             )),
             Err(crate::error::Error::Internal(message)) => Err(CallError::Internal(message)),
             Err(e) => Ok(tool_error(&e).to_string()),
