@@ -35,6 +35,71 @@ pub struct Config {
     pub scaffolder: Scaffolder,
     /// The MCP server for AI agents (`/api/mcp-actions/v1`), as Backstage's `mcpActions`.
     pub mcp_actions: McpActions,
+    /// Sign-in, as Backstage's `auth` section: the providers Cairn serves itself and the lifetime
+    /// of the user tokens it issues.
+    pub auth: SignIn,
+}
+
+/// `auth`: Backstage's sign-in settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SignIn {
+    /// `development` lets the guest provider sign people in; anything else (the default) keeps it
+    /// off unless it says `dangerouslyAllowOutsideDevelopment`.
+    pub environment: String,
+    pub providers: Providers,
+    /// How long an issued user token lasts (Backstage's `backstageTokenExpiration`).
+    pub backstage_token_expiration: Option<Value>,
+    /// User tokens issued by other Backstage auth backends (a Node Backstage whose sign-in stays
+    /// there), verified against their JWKS.
+    pub external_issuers: Vec<ExternalIssuer>,
+}
+
+impl Default for SignIn {
+    fn default() -> Self {
+        SignIn {
+            environment: "production".into(),
+            providers: Providers::default(),
+            backstage_token_expiration: None,
+            external_issuers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Providers {
+    pub guest: Option<GuestProvider>,
+}
+
+/// `auth.providers.guest`: signs anyone in as one configured user, for development.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GuestProvider {
+    pub user_entity_ref: String,
+    /// Used when the user is not in the catalog; otherwise its memberships count.
+    pub ownership_entity_refs: Vec<String>,
+    pub dangerously_allow_outside_development: bool,
+}
+
+impl Default for GuestProvider {
+    fn default() -> Self {
+        GuestProvider {
+            user_entity_ref: "user:development/guest".into(),
+            ownership_entity_refs: Vec::new(),
+            dangerously_allow_outside_development: false,
+        }
+    }
+}
+
+/// A Backstage auth backend whose user tokens Cairn accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalIssuer {
+    /// The `iss` its tokens carry (its `…/api/auth` base URL).
+    pub issuer: String,
+    /// Where its keys are published (`…/api/auth/.well-known/jwks.json`).
+    pub jwks_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -686,32 +751,49 @@ impl Config {
     }
 
     pub fn processing_interval(&self) -> Result<Option<Duration>, ConfigError> {
-        let bad = |m: String| ConfigError::Type("catalog.processingInterval".into(), m);
         match &self.catalog.processing_interval {
             None => Ok(Some(Duration::from_secs(100))),
             Some(Value::Bool(false)) => Ok(None),
-            Some(Value::Object(o)) => {
-                let mut secs = 0f64;
-                for (unit, v) in o {
-                    let n = v
-                        .as_f64()
-                        .ok_or_else(|| bad(format!("{unit} must be a number")))?;
-                    secs += n * match unit.as_str() {
-                        "milliseconds" => 0.001,
-                        "seconds" => 1.0,
-                        "minutes" => 60.0,
-                        "hours" => 3600.0,
-                        "days" => 86400.0,
-                        other => return Err(bad(format!("unknown unit {other}"))),
-                    };
-                }
-                Ok(Some(Duration::from_secs_f64(secs.max(0.1))))
-            }
-            Some(Value::String(s)) => parse_iso_duration(s)
-                .map(Some)
-                .ok_or_else(|| bad(format!("invalid duration {s}"))),
-            Some(other) => Err(bad(format!("expected a duration object, got {other}"))),
+            Some(v) => duration("catalog.processingInterval", v).map(Some),
         }
+    }
+
+    /// How long a user token Cairn issues lasts: `auth.backstageTokenExpiration`, one hour by
+    /// default, clamped to Backstage's bounds (10 minutes to 24 hours).
+    pub fn user_token_lifetime(&self) -> Result<Duration, ConfigError> {
+        let lifetime = match &self.auth.backstage_token_expiration {
+            None => Duration::from_secs(3600),
+            Some(v) => duration("auth.backstageTokenExpiration", v)?,
+        };
+        Ok(lifetime.clamp(Duration::from_secs(600), Duration::from_secs(86_400)))
+    }
+}
+
+/// A Backstage duration: `{minutes: 10, seconds: 30}` or ISO 8601 (`PT1H`).
+fn duration(key: &str, v: &Value) -> Result<Duration, ConfigError> {
+    let bad = |m: String| ConfigError::Type(key.into(), m);
+    match v {
+        Value::Object(o) => {
+            let mut secs = 0f64;
+            for (unit, v) in o {
+                let n = v
+                    .as_f64()
+                    .ok_or_else(|| bad(format!("{unit} must be a number")))?;
+                secs += n * match unit.as_str() {
+                    "milliseconds" => 0.001,
+                    "seconds" => 1.0,
+                    "minutes" => 60.0,
+                    "hours" => 3600.0,
+                    "days" => 86400.0,
+                    other => return Err(bad(format!("unknown unit {other}"))),
+                };
+            }
+            Ok(Duration::from_secs_f64(secs.max(0.1)))
+        }
+        Value::String(s) => {
+            parse_iso_duration(s).ok_or_else(|| bad(format!("invalid duration {s}")))
+        }
+        other => Err(bad(format!("expected a duration object, got {other}"))),
     }
 }
 

@@ -1,13 +1,19 @@
-//! Access: Backstage's own settings. Static tokens from `backend.auth.externalAccess` are
-//! accepted as bearer tokens (compared in constant time, never logged). Writes need one unless
-//! `dangerouslyDisableDefaultAuthPolicy`; reads only with `cairn.auth.protectReads`.
+//! Access: Backstage's own settings. Two kinds of bearer token are accepted: static tokens from
+//! `backend.auth.externalAccess` (compared in constant time, never logged) and Backstage user
+//! tokens (`identity`). Writes need one unless `dangerouslyDisableDefaultAuthPolicy`; reads only
+//! with `cairn.auth.protectReads`. A token that is given but not valid is refused (401) on every
+//! route but the probes, as Backstage does: it never falls back to an anonymous caller.
+
+use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
 
+use super::identity::Identity;
 use super::routes::Access;
 use crate::config::Config;
 use crate::error::Error;
 use crate::model::audit::Actor;
+use crate::model::identity::UserIdentity;
 
 struct StaticToken {
     token: Vec<u8>,
@@ -20,10 +26,11 @@ pub struct AuthPolicy {
     tokens: Vec<StaticToken>,
     open_writes: bool,
     protect_reads: bool,
+    pub identity: Arc<Identity>,
 }
 
 impl AuthPolicy {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn new(config: &Config, identity: Arc<Identity>) -> Self {
         let tokens = config
             .backend
             .auth
@@ -44,13 +51,27 @@ impl AuthPolicy {
             tokens,
             open_writes: config.backend.auth.dangerously_disable_default_auth_policy,
             protect_reads: config.cairn.auth.protect_reads,
+            identity,
         }
     }
 }
 
-/// Who made a request: the `subject` of the static token it carried.
+/// Who made a request: the `subject` of the static token it carried, or the user entity ref of
+/// a user token with that user's identity.
 #[derive(Debug, Clone)]
-pub struct Principal(pub String);
+pub struct Principal {
+    pub subject: String,
+    pub user: Option<UserIdentity>,
+}
+
+impl Principal {
+    fn service(subject: &str) -> Self {
+        Principal {
+            subject: subject.to_string(),
+            user: None,
+        }
+    }
+}
 
 /// Who a request acts for, as attestations and the audit trail record it: the token's subject,
 /// or `anonymous`.
@@ -58,13 +79,13 @@ pub fn caller(req: &actix_web::HttpRequest) -> Actor {
     Actor::new(
         actix_web::HttpMessage::extensions(req)
             .get::<Principal>()
-            .map_or("anonymous", |p| p.0.as_str()),
+            .map_or("anonymous", |p| p.subject.as_str()),
     )
 }
 
 /// Decides whether a request to a route with `access` may proceed; returns the caller when a
 /// valid token was given. `plugin` is the route's Backstage plugin, for tokens limited to some.
-pub fn check(
+pub async fn check(
     policy: &AuthPolicy,
     access: Access,
     plugin: Option<&str>,
@@ -89,9 +110,24 @@ pub fn check(
                     && (s.plugins.is_empty()
                         || plugin.is_some_and(|plugin| s.plugins.iter().any(|p| p == plugin)))
             });
+            let known = || {
+                policy
+                    .tokens
+                    .iter()
+                    .any(|s| bool::from(s.token.as_slice().ct_eq(t.trim().as_bytes())))
+            };
             match valid {
-                Some(s) => Ok(Some(Principal(s.subject.clone()))),
-                None if !required => Ok(None),
+                Some(s) => Ok(Some(Principal::service(&s.subject))),
+                // A static token limited to other plugins.
+                None if known() && !required => Ok(None),
+                None if known() => Err(Error::Unauthenticated("Illegal token".into())),
+                None if Identity::looks_like_jwt(t.trim()) => {
+                    let user = policy.identity.verify(t.trim()).await?;
+                    Ok(Some(Principal {
+                        subject: user.user_entity_ref.clone(),
+                        user: Some(user),
+                    }))
+                }
                 None => Err(Error::Unauthenticated("Illegal token".into())),
             }
         }

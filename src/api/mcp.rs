@@ -101,7 +101,7 @@ async fn answer(
     let subject = req
         .extensions()
         .get::<super::Principal>()
-        .map(|p| p.0.clone());
+        .map(|p| p.subject.clone());
     let mcp = state.mcp.clone();
     let answer = web::block(move || {
         let server = server.as_deref().and_then(|k| mcp.server(k));

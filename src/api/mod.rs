@@ -12,6 +12,7 @@ mod errors;
 mod events;
 mod graph;
 mod health;
+mod identity;
 mod locations;
 mod mcp;
 mod openapi;
@@ -20,6 +21,7 @@ mod processing;
 mod routes;
 mod scaffolder;
 mod scorecards;
+mod signin;
 mod sources;
 mod tech_insights;
 
@@ -63,7 +65,16 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(domain: Domain, config: &Config) -> Self {
+    pub fn new(
+        domain: Domain,
+        config: &Config,
+        keys: Arc<dyn identity::KeyStore>,
+    ) -> Result<Self, crate::error::Error> {
+        let identity = Arc::new(identity::Identity::new(
+            config,
+            keys,
+            domain.readmodel.clone(),
+        )?);
         let mcp = crate::agents::Mcp::new(
             crate::agents::Context {
                 catalog: domain.catalog.clone(),
@@ -74,12 +85,12 @@ impl AppState {
             },
             config.mcp_actions.clone(),
         );
-        AppState {
+        Ok(AppState {
             domain,
             mcp: Arc::new(mcp),
-            auth: auth::AuthPolicy::from_config(config),
+            auth: auth::AuthPolicy::new(config, identity),
             max_body_bytes: config.cairn.max_body_bytes,
-        }
+        })
     }
 }
 
@@ -138,6 +149,10 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
         locations::routes(r);
         processing::routes(r);
     });
+    routes::mount(cfg, table, "/api/auth", |r| {
+        r.openapi();
+        signin::routes(r);
+    });
     routes::mount(cfg, table, "/api/tech-insights", |r| {
         r.openapi();
         tech_insights::routes(r);
@@ -159,6 +174,7 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
 
 pub use auth::{caller, Principal};
 pub use errors::fill_request as fill_error_request;
+pub use identity::KeyStore;
 pub use openapi::Doc;
 pub use params::{cors, json_body};
 pub use routes::{Access, RouteInfo};

@@ -78,8 +78,10 @@ macro_rules! register_as {
 
 impl<'a> Routes<'a> {
     register_as! {
-        /// A GET that needs no token (probes).
+        /// A GET that needs no token (probes, sign-in).
         open: GET, Open;
+        /// A POST that needs no token (sign-in).
+        open_post: POST, Open;
         get: GET, Read;
         /// A GET of internal documents: a token whenever any is configured.
         internal: GET, Internal;
@@ -172,8 +174,9 @@ async fn enforce(
     let authorization = req
         .headers()
         .get("authorization")
-        .and_then(|h| h.to_str().ok());
-    match auth::check(&state.auth, access, plugin, authorization) {
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    match auth::check(&state.auth, access, plugin, authorization.as_deref()).await {
         Err(e) => Ok(req.into_response(ApiError(e).error_response())),
         Ok(principal) => {
             if let Some(p) = principal {

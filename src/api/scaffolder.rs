@@ -117,7 +117,7 @@ fn scaffolder(state: &AppState) -> Arc<Scaffolder> {
 fn user_ref(req: &HttpRequest) -> String {
     req.extensions()
         .get::<Principal>()
-        .map(|p| p.0.clone())
+        .map(|p| p.subject.clone())
         .filter(|s| s.contains(':'))
         .and_then(|s| crate::model::EntityRef::parse(&s, Some("user"), "default").ok())
         .map(|r| r.canonical())

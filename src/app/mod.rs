@@ -310,7 +310,8 @@ impl Application {
                 feed: Arc::new(crate::events::Feed::new(db.clone(), readmodel.clone())),
             },
             &config,
-        ));
+            Arc::new(db.clone()),
+        )?);
         scaffolder.recover()?;
         let cors_config = config.backend.cors.clone();
         let body_limit = config.cairn.max_body_bytes;
@@ -554,4 +555,21 @@ fn webhook_subscriptions(
         });
     }
     Ok(out)
+}
+
+/// The storage keeps the identity's signing keys.
+impl crate::api::KeyStore for crate::storage::Db {
+    fn keys_since(
+        &self,
+        since: i64,
+    ) -> Result<Vec<crate::model::identity::StoredKey>, crate::error::Error> {
+        Ok(self.signing_keys_since(since)?)
+    }
+
+    fn insert_key(
+        &self,
+        key: &crate::model::identity::StoredKey,
+    ) -> Result<(), crate::error::Error> {
+        Ok(self.insert_signing_key(key)?)
+    }
 }

@@ -6,6 +6,7 @@ pub mod catalog_rules;
 pub mod entity_ref;
 pub mod facts;
 pub mod governance;
+pub mod identity;
 pub mod kinds;
 pub mod relations;
 pub mod rule;

@@ -234,6 +234,7 @@ macro_rules! with_conn {
 mod audit;
 pub mod changes;
 mod entities;
+mod keys;
 mod leases;
 mod locations;
 mod repositories;

@@ -151,3 +151,12 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        private_key -> Text,
+        public_jwk -> Text,
+        created_at -> BigInt,
+    }
+}

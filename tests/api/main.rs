@@ -18,5 +18,6 @@ mod postgres;
 mod restart;
 mod scaffolder;
 mod scorecards;
+mod signin;
 mod support;
 mod wire_shapes;

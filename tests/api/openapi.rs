@@ -15,6 +15,7 @@ const DOCUMENTS: &[(&str, &str)] = &[
     ("/api/tech-insights", "/api/tech-insights/openapi.json"),
     ("/api/cairn", "/api/cairn/openapi.json"),
     ("/api/mcp-actions", "/api/mcp-actions/openapi.json"),
+    ("/api/auth", "/api/auth/openapi.json"),
     ("", "/openapi.json"),
 ];
 
