@@ -11,6 +11,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends libpq5 ca-certi
     && useradd --system --uid 10001 --home-dir /var/lib/cairn --create-home cairn
 COPY --from=build /src/target/release/cairn /usr/local/bin/cairn
 COPY --from=build /src/catalog-examples /opt/cairn/catalog-examples
+COPY --from=build /src/scorecards /opt/cairn/scorecards
+COPY --from=build /src/templates /opt/cairn/templates
+COPY --from=build /src/policies /opt/cairn/policies
 COPY --from=build /src/app-config.yaml /opt/cairn/app-config.yaml
 WORKDIR /opt/cairn
 USER cairn

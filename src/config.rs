@@ -38,6 +38,14 @@ pub struct Config {
     /// Sign-in, as Backstage's `auth` section: the providers Cairn serves itself and the lifetime
     /// of the user tokens it issues.
     pub auth: SignIn,
+    /// Backstage's `permission` section: with `enabled`, the `PermissionPolicy` entities decide.
+    pub permission: PermissionConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct PermissionConfig {
+    pub enabled: bool,
 }
 
 /// `auth`: Backstage's sign-in settings.

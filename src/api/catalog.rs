@@ -395,8 +395,20 @@ async fn by_uid(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     }
 }
 
-async fn delete_by_uid(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+async fn delete_by_uid(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Reply {
     let uid = path.into_inner();
+    let entity = state
+        .readmodel
+        .snapshot()
+        .get_by_uid(&uid)
+        .and_then(|d| serde_json::from_str::<Value>(&d.json).ok());
+    state
+        .permissions
+        .require(&req, "catalog.entity.delete", entity.as_ref())?;
     let catalog = state.catalog.clone();
     web::block(move || catalog.delete_entity(&uid))
         .await

@@ -67,6 +67,9 @@ async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
 }
 
 async fn delete(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+    state
+        .permissions
+        .require(&req, "catalog.location.delete", None)?;
     let id = path.into_inner();
     let catalog = state.catalog.clone();
     let who = super::caller(&req);
@@ -250,6 +253,9 @@ fn check_target(loc_type: &str, target: &str) -> Result<(), Error> {
 }
 
 async fn create(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
+    state
+        .permissions
+        .require(&req, "catalog.location.create", None)?;
     let params = Params::parse(req.query_string());
     params.allow(CREATE.query)?;
     let body = json_body(&body)?;

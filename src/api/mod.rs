@@ -17,6 +17,7 @@ mod locations;
 mod mcp;
 mod openapi;
 mod params;
+mod permissions;
 mod processing;
 mod routes;
 mod scaffolder;
@@ -42,6 +43,7 @@ pub struct AppState {
     domain: Domain,
     pub mcp: Arc<crate::agents::Mcp>,
     pub auth: auth::AuthPolicy,
+    pub permissions: permissions::Permissions,
     pub max_body_bytes: usize,
 }
 
@@ -75,6 +77,8 @@ impl AppState {
             keys,
             domain.readmodel.clone(),
         )?);
+        let permissions =
+            permissions::Permissions::new(config.permission.enabled, domain.readmodel.clone());
         let mcp = crate::agents::Mcp::new(
             crate::agents::Context {
                 catalog: domain.catalog.clone(),
@@ -89,6 +93,7 @@ impl AppState {
             domain,
             mcp: Arc::new(mcp),
             auth: auth::AuthPolicy::new(config, identity),
+            permissions,
             max_body_bytes: config.cairn.max_body_bytes,
         })
     }
@@ -148,6 +153,10 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
         catalog::routes(r);
         locations::routes(r);
         processing::routes(r);
+    });
+    routes::mount(cfg, table, "/api/permission", |r| {
+        r.openapi();
+        permissions::routes(r);
     });
     routes::mount(cfg, table, "/api/auth", |r| {
         r.openapi();

@@ -2,7 +2,7 @@
 //! entity; `POST /validate-entity` checks an entity as ingestion would, storing nothing.
 
 use actix_web::web::{self, Bytes};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::openapi::{shapes, Doc};
@@ -31,7 +31,7 @@ pub fn routes(r: &mut Routes) {
         .doc(&VALIDATE);
 }
 
-async fn refresh(body: Bytes, state: web::Data<AppState>) -> Reply {
+async fn refresh(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
     let body = json_body(&body)?;
     let entity_ref = match body.get("entityRef") {
         Some(Value::String(s)) => s.to_lowercase(),
@@ -42,6 +42,9 @@ async fn refresh(body: Bytes, state: web::Data<AppState>) -> Reply {
             )
         }
     };
+    state
+        .permissions
+        .require_on_entity(&req, "catalog.entity.refresh", &entity_ref)?;
     let catalog = state.catalog.clone();
     blocking(move || catalog.refresh(&entity_ref)).await?;
     Ok(HttpResponse::Ok().finish())

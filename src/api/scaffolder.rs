@@ -216,6 +216,13 @@ async fn create_task(req: HttpRequest, body: Bytes, state: web::Data<AppState>) 
         }
     };
     let secrets = secrets_of(&body)?;
+    // The template is the resource, so a policy can say who may create from which templates.
+    let template = crate::model::EntityRef::parse(&template_ref, Some("template"), "default")
+        .map(|r| r.canonical())
+        .unwrap_or_default();
+    state
+        .permissions
+        .require_on_entity(&req, "scaffolder.task.create", &template)?;
     let user = user_ref(&req);
     let sc = scaffolder(&state);
     // Creating a task reads the catalog and writes the database: off the async threads.
@@ -381,7 +388,10 @@ async fn events(req: HttpRequest, path: web::Path<String>, state: web::Data<AppS
     }
 }
 
-async fn cancel(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+async fn cancel(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+    state
+        .permissions
+        .require(&req, "scaffolder.task.cancel", None)?;
     let id = path.into_inner();
     let sc = scaffolder(&state);
     blocking(move || sc.cancel(&id)).await?;

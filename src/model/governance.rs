@@ -115,6 +115,7 @@ pub fn check_spec(
             }
         }
         "Scorecard" => check_scorecard(spec, problems),
+        "PermissionPolicy" => super::permissions::check_policy(spec, problems),
         "Campaign" => {
             if let Some(d) = spec.get("deadline").and_then(Value::as_str) {
                 if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {

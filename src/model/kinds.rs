@@ -70,6 +70,7 @@ pub const KNOWN_KINDS: &[&str] = &[
     "AIAgent",
     "Scorecard",
     "Campaign",
+    "PermissionPolicy",
 ];
 
 /// The spec rules for a kind, or `None` for kinds Cairn does not know (those only get envelope
@@ -292,7 +293,13 @@ pub fn spec_rules(kind: &str) -> Option<&'static KindRules> {
             opt("owner", String),
         ],
     };
+    static PERMISSION_POLICY: KindRules = KindRules {
+        api_versions: CAIRN,
+        warn_unknown: true,
+        fields: &[req("rules", Objects(&[])), opt("owner", String)],
+    };
     Some(match kind {
+        "PermissionPolicy" => &PERMISSION_POLICY,
         "Campaign" => &CAMPAIGN,
         "Scorecard" => &SCORECARD,
         "Event" => &EVENT,
@@ -433,7 +440,9 @@ pub fn relation_fields(kind: &str) -> &'static [RelationField] {
     ];
     static SCORECARD: [RelationField; 1] = [OWNER];
     static CAMPAIGN: [RelationField; 1] = [OWNER];
+    static PERMISSION_POLICY: [RelationField; 1] = [OWNER];
     match kind {
+        "PermissionPolicy" => &PERMISSION_POLICY,
         "Campaign" => &CAMPAIGN,
         "Scorecard" => &SCORECARD,
         "Component" => &COMPONENT,

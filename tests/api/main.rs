@@ -14,6 +14,7 @@ mod graph;
 mod ingestion;
 mod mcp;
 mod openapi;
+mod permissions;
 mod postgres;
 mod restart;
 mod scaffolder;

@@ -16,6 +16,7 @@ const DOCUMENTS: &[(&str, &str)] = &[
     ("/api/cairn", "/api/cairn/openapi.json"),
     ("/api/mcp-actions", "/api/mcp-actions/openapi.json"),
     ("/api/auth", "/api/auth/openapi.json"),
+    ("/api/permission", "/api/permission/openapi.json"),
     ("", "/openapi.json"),
 ];
 

@@ -102,7 +102,7 @@ catalog:
   processingInterval: false
   orphanStrategy: delete
   rules:
-    - allow: [Component, System, API, Resource, Location, Domain, Group, User, Template, Event, DataProduct, AIAgent, AiResource, Scorecard, Campaign]
+    - allow: [Component, System, API, Resource, Location, Domain, Group, User, Template, Event, DataProduct, AIAgent, AiResource, Scorecard, Campaign, PermissionPolicy]
   locations:
     - type: file
       target: {}
