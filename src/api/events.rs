@@ -52,6 +52,7 @@ struct Follow {
     last: i64,
     pending: VecDeque<Bytes>,
     wake: tokio::sync::watch::Receiver<u64>,
+    applied: tokio::sync::watch::Receiver<i64>,
     closed: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -84,6 +85,7 @@ async fn feed(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     };
     let follow = Follow {
         wake: feed.wake(),
+        applied: feed.applied(),
         closed: feed.closed(),
         feed,
         filter,
@@ -99,6 +101,7 @@ async fn feed(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
                 return None;
             }
             f.wake.borrow_and_update();
+            f.applied.borrow_and_update();
             let (feed, filter, last) = (f.feed.clone(), f.filter.clone(), f.last);
             let read = web::block(move || feed.after(last, 500, &filter)).await;
             let Ok(Ok((events, read_to))) = read else {
@@ -122,6 +125,7 @@ async fn feed(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
                         return Some((Ok(Bytes::from_static(b": keepalive\n\n")), f));
                     }
                 }
+                _ = f.applied.changed() => {}
                 _ = f.closed.changed() => return None,
             }
         }

@@ -136,20 +136,27 @@ impl Feed {
     ) -> crate::storage::Result<(Vec<(i64, Value)>, i64)> {
         let records = self.db.audit_records(after, limit, None, None, None)?;
         let snap = self.readmodel.snapshot();
-        let last = records.last().map_or(after, |r| r.id);
-        let events = records
-            .iter()
-            .filter_map(|r| {
-                let e = cloud_event(r)?;
-                filter
-                    .keeps(
-                        e["type"].as_str().unwrap_or_default(),
-                        r.entity_ref.as_deref(),
-                        &snap,
-                    )
-                    .then_some((r.id, e))
-            })
-            .collect();
+        let mut last = after;
+        let mut events = Vec::new();
+        for r in &records {
+            let event = cloud_event(r);
+            // An entity change this replica has not applied yet waits: a client that reads the
+            // entity on hearing of it must find it.
+            let sequence = event.as_ref().and_then(|e| e["data"]["sequence"].as_i64());
+            if sequence.is_some_and(|s| s > snap.seq) {
+                break;
+            }
+            last = r.id;
+            if let Some(e) = event {
+                if filter.keeps(
+                    e["type"].as_str().unwrap_or_default(),
+                    r.entity_ref.as_deref(),
+                    &snap,
+                ) {
+                    events.push((r.id, e));
+                }
+            }
+        }
         Ok((events, last))
     }
 
@@ -162,5 +169,11 @@ impl Feed {
     /// PostgreSQL): when to look for new events.
     pub fn wake(&self) -> tokio::sync::watch::Receiver<u64> {
         crate::storage::writes()
+    }
+
+    /// Each snapshot this replica's read model applies: when held-back entity events become
+    /// deliverable.
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.readmodel.subscribe()
     }
 }
