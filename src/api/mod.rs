@@ -22,6 +22,7 @@ mod processing;
 mod routes;
 mod scaffolder;
 mod scorecards;
+mod search;
 mod signin;
 mod sources;
 mod tech_insights;
@@ -153,6 +154,10 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
         catalog::routes(r);
         locations::routes(r);
         processing::routes(r);
+    });
+    routes::mount(cfg, table, "/api/search", |r| {
+        r.openapi();
+        search::routes(r);
     });
     routes::mount(cfg, table, "/api/permission", |r| {
         r.openapi();

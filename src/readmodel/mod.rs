@@ -5,6 +5,7 @@
 
 mod bitset;
 pub mod filter;
+pub mod full_text;
 pub mod graph;
 pub mod query;
 mod search;

@@ -19,6 +19,7 @@ mod postgres;
 mod restart;
 mod scaffolder;
 mod scorecards;
+mod search;
 mod signin;
 mod support;
 mod wire_shapes;

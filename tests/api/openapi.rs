@@ -17,6 +17,7 @@ const DOCUMENTS: &[(&str, &str)] = &[
     ("/api/mcp-actions", "/api/mcp-actions/openapi.json"),
     ("/api/auth", "/api/auth/openapi.json"),
     ("/api/permission", "/api/permission/openapi.json"),
+    ("/api/search", "/api/search/openapi.json"),
     ("", "/openapi.json"),
 ];
 
