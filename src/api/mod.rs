@@ -15,6 +15,7 @@ mod health;
 mod identity;
 mod locations;
 mod mcp;
+mod notifications;
 mod openapi;
 mod params;
 mod permissions;
@@ -23,6 +24,7 @@ mod routes;
 mod scaffolder;
 mod scorecards;
 mod search;
+mod signals;
 mod signin;
 mod sources;
 mod tech_insights;
@@ -57,6 +59,7 @@ pub struct Domain {
     pub scaffolder: Arc<crate::scaffolder::Scaffolder>,
     pub compliance: Arc<crate::compliance::Compliance>,
     pub feed: Arc<crate::events::Feed>,
+    pub notifications: Arc<crate::events::notifications::Notifications>,
 }
 
 impl std::ops::Deref for AppState {
@@ -135,6 +138,9 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
             .doc(&health::READYZ)
             .get("/metrics", sources::metrics)
             .doc(&sources::METRICS)
+            // The signals plugin's socket: one route, so mounted with the top-level pages.
+            .open("/api/signals", signals::connect)
+            .doc(&signals::CONNECT)
             .openapi();
     });
     routes::mount(cfg, table, "/api/cairn", |r| {
@@ -154,6 +160,10 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
         catalog::routes(r);
         locations::routes(r);
         processing::routes(r);
+    });
+    routes::mount(cfg, table, "/api/notifications", |r| {
+        r.openapi();
+        notifications::routes(r);
     });
     routes::mount(cfg, table, "/api/search", |r| {
         r.openapi();

@@ -308,6 +308,9 @@ impl Application {
                     rule_pack.clone(),
                 )),
                 feed: Arc::new(crate::events::Feed::new(db.clone(), readmodel.clone())),
+                notifications: Arc::new(crate::events::notifications::Notifications::new(
+                    db.clone(),
+                )),
             },
             &config,
             Arc::new(db.clone()),
@@ -316,6 +319,7 @@ impl Application {
         let cors_config = config.backend.cors.clone();
         let body_limit = config.cairn.max_body_bytes;
         let feed = state.feed.clone();
+        let notifications = state.notifications.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -381,6 +385,7 @@ impl Application {
         // locations and crawls; every replica serves reads and follows the change sequence.
         let lease_ttl = Duration::from_secs(config.cairn.lease_seconds.max(1));
         let holder = ingest::lease::holder_id();
+        tasks.push(notifications.push(stopped.clone()));
         tasks.extend(feed.deliver(
             webhook_subscriptions(&config.cairn.webhooks)?,
             holder.clone(),

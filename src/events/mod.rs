@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 
+pub mod notifications;
 pub mod webhooks;
 
 use std::sync::Arc;

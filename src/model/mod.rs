@@ -8,6 +8,7 @@ pub mod facts;
 pub mod governance;
 pub mod identity;
 pub mod kinds;
+pub mod notifications;
 pub mod permissions;
 pub mod relations;
 pub mod rule;

@@ -178,6 +178,31 @@ impl Snapshot {
         self.by_ref.get(entity_ref).map(|i| &self.docs[*i as usize])
     }
 
+    /// Who is told about an entity: its owners that are users, and the direct members of its
+    /// owners that are groups.
+    pub fn owner_members(&self, entity_ref: &str) -> Vec<String> {
+        let (owned_by, has_member) = (graph::type_id("ownedBy"), graph::type_id("hasMember"));
+        let mut users: Vec<String> = Vec::new();
+        let Some(doc) = self.get_by_ref(entity_ref) else {
+            return users;
+        };
+        let mut add = |u: &str| {
+            if !users.iter().any(|x| x == u) {
+                users.push(u.to_string());
+            }
+        };
+        for (_, owner) in doc.relations.iter().filter(|(t, _)| *t == owned_by) {
+            if owner.starts_with("user:") {
+                add(owner);
+            } else if let Some(group) = self.get_by_ref(owner) {
+                for (_, member) in group.relations.iter().filter(|(t, _)| *t == has_member) {
+                    add(member);
+                }
+            }
+        }
+        users
+    }
+
     pub fn get_by_uid(&self, uid: &str) -> Option<&Arc<Doc>> {
         self.by_uid
             .get(uid.to_lowercase().as_str())

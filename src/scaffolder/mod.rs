@@ -449,6 +449,19 @@ impl Scaffolder {
             json!({"taskId": id, "output": body.get("output"), "error": body.get("error")}),
         )])?;
         self.running.lock().remove(id);
+        if let Some(user) = row.created_by.as_deref().filter(|u| u.starts_with("user:")) {
+            let notice = finished(id, &spec, status, body["error"]["message"].as_str());
+            if let Err(e) = self
+                .db
+                .send_notification(&crate::model::notifications::Outgoing {
+                    origin: "plugin:scaffolder".into(),
+                    payload: notice,
+                    recipients: vec![user.to_string()],
+                })
+            {
+                tracing::error!(task = %id, "cannot notify the task's creator: {e}");
+            }
+        }
         Ok(())
     }
 
@@ -711,6 +724,33 @@ fn clean_work_root(root: &Path) -> usize {
         })
         .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
         .count()
+}
+
+/// What a task's creator is told when it ends.
+fn finished(
+    id: &str,
+    spec: &Value,
+    status: &str,
+    error: Option<&str>,
+) -> crate::model::notifications::Payload {
+    let template = spec["templateInfo"]["entity"]["metadata"]["title"]
+        .as_str()
+        .or(spec["templateInfo"]["entity"]["metadata"]["name"].as_str())
+        .or(spec["templateInfo"]["entityRef"].as_str())
+        .unwrap_or("a template");
+    crate::model::notifications::Payload {
+        title: format!("{template}: run {status}"),
+        description: error.map(str::to_string),
+        link: Some(format!("/create/tasks/{id}")),
+        severity: if status == "completed" {
+            "normal"
+        } else {
+            "high"
+        }
+        .into(),
+        topic: Some("scaffolder".into()),
+        scope: None,
+    }
 }
 
 #[cfg(test)]

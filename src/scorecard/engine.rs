@@ -9,6 +9,7 @@ use serde_json::Value;
 use parking_lot::{Mutex, RwLock};
 
 use super::*;
+use crate::model::notifications::Outgoing;
 
 #[derive(Default)]
 struct Evaluated {
@@ -536,6 +537,8 @@ impl Engine {
         let boot = state.last.take().unwrap_or_default();
         let now = chrono::Utc::now().timestamp();
         let mut history = Vec::new();
+        // What owners are told: a level that dropped, an obligation that fell due unmet.
+        let mut notices: Vec<(String, Notice)> = Vec::new();
         let mut changed = 0;
         let mut level_moved: Vec<String> = Vec::new();
         let mut results = self.results.write();
@@ -569,6 +572,20 @@ impl Engine {
                     })
                     .map(|(c, s)| format!("{}={}", c.id, s.as_str()))
                     .collect();
+                let previous_level = entry.get(&entity_ref).map(|p| p.level);
+                if let Some(before_level) = previous_level.filter(|l| summary.level < *l) {
+                    notices.push(level_dropped(
+                        card,
+                        &entity_ref,
+                        before_level,
+                        summary.level,
+                    ));
+                }
+                for (check, status) in card.checks.iter().zip(summary.statuses.iter()) {
+                    if *status == Status::Fail && before(&check.id).as_deref() == Some("inactive") {
+                        notices.push(fell_due(card, check, &entity_ref));
+                    }
+                }
                 if !moved.is_empty() {
                     history.push(NewHistoryRow {
                         scorecard: card.entity_ref.clone(),
@@ -650,11 +667,71 @@ impl Engine {
         // recorded once.
         if self.recording.load(std::sync::atomic::Ordering::SeqCst) {
             self.db.append_history(&history, &audit)?;
+            for (entity_ref, notice) in notices {
+                let recipients = snap.owner_members(&entity_ref);
+                if !recipients.is_empty() {
+                    self.db.send_notification(&Outgoing {
+                        origin: "plugin:cairn-scorecards".into(),
+                        payload: notice,
+                        recipients,
+                    })?;
+                }
+            }
         }
         drop(results);
         drop(state);
         Ok(changed)
     }
+}
+
+type Notice = crate::model::notifications::Payload;
+
+/// The catalog page of an entity ref (`kind:namespace/name`).
+fn entity_link(entity_ref: &str) -> String {
+    match crate::model::EntityRef::parse_full(entity_ref) {
+        Ok(r) => format!("/catalog/{}/{}/{}", r.namespace, r.kind, r.name),
+        Err(_) => "/catalog".into(),
+    }
+}
+
+fn level_dropped(
+    card: &Scorecard,
+    entity_ref: &str,
+    from: Option<u8>,
+    to: Option<u8>,
+) -> (String, Notice) {
+    let name = |l: Option<u8>| card.level_name(l).unwrap_or_else(|| "no level".into());
+    let notice = Notice {
+        title: format!("{entity_ref} dropped to {} on {}", name(to), card.title),
+        description: Some(format!(
+            "It was at {}. The scorecard shows which checks failed and how to fix them.",
+            name(from)
+        )),
+        link: Some(entity_link(entity_ref)),
+        severity: "high".into(),
+        topic: Some("scorecards".into()),
+        scope: Some(format!("level:{}:{entity_ref}", card.entity_ref)),
+    };
+    (entity_ref.to_string(), notice)
+}
+
+fn fell_due(card: &Scorecard, check: &super::Check, entity_ref: &str) -> (String, Notice) {
+    let notice = Notice {
+        title: format!("{} is now due for {entity_ref} and not met", check.name),
+        description: Some(format!(
+            "{}{}",
+            card.title,
+            check
+                .active_from
+                .map(|d| format!(": applies from {d}"))
+                .unwrap_or_default()
+        )),
+        link: Some(entity_link(entity_ref)),
+        severity: "critical".into(),
+        topic: Some("obligations".into()),
+        scope: Some(format!("due:{}:{}:{entity_ref}", card.entity_ref, check.id)),
+    };
+    (entity_ref.to_string(), notice)
 }
 
 /// The history row recording that an entity left a scorecard (removed, or no longer selected):

@@ -237,6 +237,7 @@ mod entities;
 mod keys;
 mod leases;
 mod locations;
+mod notifications;
 mod repositories;
 mod scaffolder;
 mod scorecards;

@@ -160,3 +160,17 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    notifications (seq) {
+        seq -> BigInt,
+        id -> Text,
+        user_ref -> Text,
+        origin -> Text,
+        payload -> Text,
+        created_at -> BigInt,
+        read_at -> Nullable<BigInt>,
+        saved_at -> Nullable<BigInt>,
+        updated_at -> Nullable<BigInt>,
+    }
+}

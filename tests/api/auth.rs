@@ -156,20 +156,22 @@ async fn protect_reads_covers_every_page_and_the_technical_file_always_needs_a_t
 
 #[test]
 fn only_the_probes_and_sign_in_are_open_and_every_route_declares_its_access() {
-    let open: Vec<String> = cairn::api::routes()
+    let mut open: Vec<String> = cairn::api::routes()
         .into_iter()
         .filter(|r| r.access == cairn::api::Access::Open)
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
+    open.sort();
     assert_eq!(
         open,
         [
-            "GET /healthz",
-            "GET /readyz",
-            "GET /api/auth/guest/refresh",
-            "POST /api/auth/guest/refresh",
             "GET /api/auth/.well-known/jwks.json",
             "GET /api/auth/.well-known/openid-configuration",
+            "GET /api/auth/guest/refresh",
+            "GET /api/signals",
+            "GET /healthz",
+            "GET /readyz",
+            "POST /api/auth/guest/refresh",
         ]
     );
 }

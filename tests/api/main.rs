@@ -13,6 +13,7 @@ mod git;
 mod graph;
 mod ingestion;
 mod mcp;
+mod notifications;
 mod openapi;
 mod permissions;
 mod postgres;

@@ -1,0 +1,220 @@
+//! Notifications as the app's bell reads them, and the signal that rings it: a finished
+//! scaffolder task tells its creator, a scorecard level drop tells the owning group's members.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::{spawn_with, Options, TestApp, BASIC_CATALOG};
+
+const GUEST_AS_JDOE: &str =
+    "auth:\n  environment: development\n  providers:\n    guest:\n      userEntityRef: jdoe\n";
+
+const TEMPLATE: &str = r#"apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: hello, title: Say hello}
+spec:
+  type: service
+  owner: team-a
+  steps:
+    - {id: log, action: "debug:log", input: {message: hi}}
+"#;
+
+const CARD: &str = r#"apiVersion: cairn.dev/v1alpha1
+kind: Scorecard
+metadata: {name: basics, title: Basics}
+spec:
+  filter: {kind: component}
+  levels: [bronze, silver]
+  checks:
+    - {id: described, name: Described, level: bronze, rule: {all: [{fact: entity, path: $.metadata.description, operator: exists}]}}
+"#;
+
+const DESCRIBED: &str = "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: billing, description: Bills}\nspec: {type: service, lifecycle: production, owner: team-a}\n";
+
+async fn app(extra: &str) -> TestApp {
+    spawn_with(
+        &[(
+            "all.yaml",
+            &format!("{BASIC_CATALOG}---\n{TEMPLATE}---\n{CARD}{extra}"),
+        )],
+        Options {
+            extra_config: GUEST_AS_JDOE.into(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn token(app: &TestApp) -> String {
+    let v: Value = app
+        .client
+        .get(format!("{}/api/auth/guest/refresh", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["backstageIdentity"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let r = app
+        .client
+        .get(format!("{}/api/notifications{path}", app.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_finished_task_rings_its_creators_bell() {
+    let app = app("").await;
+    let token = token(&app).await;
+
+    // The app's signals socket: the token is the subprotocol.
+    let mut request = format!("{}/api/signals", app.url.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", token.parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        token.as_str(),
+        "the browser needs its subprotocol echoed"
+    );
+    socket
+        .send(Message::text(
+            json!({"action": "subscribe", "channel": "notifications"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    // Let the subscription land before the task can finish.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let (status, none) = get(&app, &token, "/status").await;
+    assert_eq!(status, 200, "{none}");
+    assert_eq!(none, json!({"unread": 0, "read": 0}));
+
+    let r = app
+        .client
+        .post(format!("{}/api/scaffolder/v2/tasks", app.url))
+        .bearer_auth(&token)
+        .json(&json!({"templateRef": "template:default/hello", "values": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let task: Value = r.json().await.unwrap();
+    let task_id = task["id"].as_str().unwrap();
+
+    let frame = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(t))) => return serde_json::from_str::<Value>(&t).unwrap(),
+                Some(Ok(_)) => continue,
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a signal within 20 s");
+    assert_eq!(frame["channel"], "notifications");
+    assert_eq!(frame["message"]["action"], "new_notification");
+    let id = frame["message"]["notification_id"].as_str().unwrap();
+
+    let (_, one) = get(&app, &token, &format!("/notifications/{id}")).await;
+    assert_eq!(one["user"], "user:default/jdoe");
+    assert_eq!(one["origin"], "plugin:scaffolder");
+    assert_eq!(one["payload"]["title"], "Say hello: run completed");
+    assert_eq!(one["payload"]["link"], format!("/create/tasks/{task_id}"));
+    assert_eq!(one["payload"]["topic"], "scaffolder");
+    assert!(one["read"].is_null());
+
+    let (_, list) = get(
+        &app,
+        &token,
+        "/notifications?limit=10&offset=0&orderField=created%2Cdesc&read=false",
+    )
+    .await;
+    assert_eq!(list["totalCount"], 1);
+    assert_eq!(list["notifications"][0]["id"], id);
+    assert_eq!(
+        get(&app, &token, "/status").await.1,
+        json!({"unread": 1, "read": 0})
+    );
+
+    let r = app
+        .client
+        .post(format!(
+            "{}/api/notifications/notifications/update",
+            app.url
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"ids": [id], "read": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let updated: Value = r.json().await.unwrap();
+    assert!(updated[0]["read"].is_string());
+    assert_eq!(
+        get(&app, &token, "/status").await.1,
+        json!({"unread": 0, "read": 1})
+    );
+    assert_eq!(
+        get(&app, &token, "/topics").await.1,
+        json!({"topics": ["scaffolder"]})
+    );
+
+    // Notifications are a user's: no token, no notifications.
+    let r = app
+        .client
+        .get(format!("{}/api/notifications/status", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn a_level_drop_tells_the_owners_members() {
+    let app = app(DESCRIBED).await;
+    let token = token(&app).await;
+    app.settled().await;
+    assert_eq!(get(&app, &token, "/status").await.1["unread"], 0);
+
+    // The description goes: billing falls from bronze to no level.
+    app.write(
+        "all.yaml",
+        format!(
+            "{BASIC_CATALOG}---\n{TEMPLATE}---\n{CARD}{}",
+            DESCRIBED.replace(", description: Bills", "")
+        ),
+    );
+    let told = app
+        .eventually(20, || async {
+            get(&app, &token, "/notifications?topic=scorecards").await.1["totalCount"] == 1
+        })
+        .await;
+    assert!(told, "jdoe (team-a) was not told");
+    let (_, list) = get(&app, &token, "/notifications?topic=scorecards").await;
+    let n = &list["notifications"][0];
+    assert_eq!(
+        n["payload"]["title"],
+        "component:default/billing dropped to no level on Basics"
+    );
+    assert_eq!(n["payload"]["severity"], "high");
+    assert_eq!(n["payload"]["link"], "/catalog/default/component/billing");
+}
