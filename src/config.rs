@@ -40,6 +40,30 @@ pub struct Config {
     pub auth: SignIn,
     /// Backstage's `permission` section: with `enabled`, the `PermissionPolicy` entities decide.
     pub permission: PermissionConfig,
+    /// Backstage's `techdocs` section: Cairn serves sites built elsewhere (`builder: external`)
+    /// from the local publisher's directory.
+    pub techdocs: TechDocs,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct TechDocs {
+    pub publisher: TechDocsPublisher,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct TechDocsPublisher {
+    pub local: TechDocsLocal,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TechDocsLocal {
+    /// Where the built sites are: `<namespace>/<kind>/<name>/index.html` (lowercase), as
+    /// `techdocs-cli publish --publisher-type local` or `techdocs.publisher.local` writes them.
+    /// `<cairn.dataDir>/techdocs` when absent.
+    pub publish_directory: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -756,6 +780,14 @@ impl Config {
 
     pub fn location_rules(&self, loc: &LocationConfig) -> CatalogRules {
         self.catalog_rules().extended(&to_allow(&loc.rules))
+    }
+
+    /// The directory TechDocs sites are served from.
+    pub fn techdocs_directory(&self) -> std::path::PathBuf {
+        match &self.techdocs.publisher.local.publish_directory {
+            Some(dir) => dir.into(),
+            None => std::path::Path::new(&self.cairn.data_dir).join("techdocs"),
+        }
     }
 
     pub fn processing_interval(&self) -> Result<Option<Duration>, ConfigError> {

@@ -28,6 +28,7 @@ mod signals;
 mod signin;
 mod sources;
 mod tech_insights;
+mod techdocs;
 
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub mcp: Arc<crate::agents::Mcp>,
     pub auth: auth::AuthPolicy,
     pub permissions: permissions::Permissions,
+    /// Where published TechDocs sites are.
+    pub techdocs_dir: std::path::PathBuf,
     pub max_body_bytes: usize,
 }
 
@@ -98,6 +101,7 @@ impl AppState {
             mcp: Arc::new(mcp),
             auth: auth::AuthPolicy::new(config, identity),
             permissions,
+            techdocs_dir: config.techdocs_directory(),
             max_body_bytes: config.cairn.max_body_bytes,
         })
     }
@@ -164,6 +168,10 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
     routes::mount(cfg, table, "/api/notifications", |r| {
         r.openapi();
         notifications::routes(r);
+    });
+    routes::mount(cfg, table, "/api/techdocs", |r| {
+        r.openapi();
+        techdocs::routes(r);
     });
     routes::mount(cfg, table, "/api/search", |r| {
         r.openapi();

@@ -239,6 +239,13 @@ fn operation(route: &RouteInfo) -> Value {
         Reply::Empty => {
             responses.insert("200".into(), json!({"description": "Done"}));
         }
+        // An event stream's events are not one schema's instances.
+        Reply::Media("text/event-stream") => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "OK", "content": {"text/event-stream": {}}}),
+            );
+        }
         Reply::Media(media) => {
             responses.insert(
                 "200".into(),

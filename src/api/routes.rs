@@ -127,7 +127,7 @@ impl<'a> Routes<'a> {
     ) -> &mut Self {
         self.table.push(RouteInfo {
             method,
-            path: format!("{}{path}", self.mount),
+            path: format!("{}{}", self.mount, template(path)),
             access,
             mount: self.mount,
             doc: None,
@@ -147,6 +147,23 @@ impl<'a> Routes<'a> {
         }
         self
     }
+}
+
+/// The path as an OpenAPI template: `{path:.*}` (a parameter with its pattern) is `{path}`.
+fn template(path: &str) -> String {
+    let (mut out, mut in_param, mut skipping) = (String::with_capacity(path.len()), false, false);
+    for c in path.chars() {
+        match c {
+            '{' => in_param = true,
+            ':' if in_param => skipping = true,
+            '}' => (in_param, skipping) = (false, false),
+            _ => {}
+        }
+        if !skipping {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The Backstage plugin a mount belongs to (`/api/catalog` → `catalog`), for tokens limited to

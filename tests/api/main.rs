@@ -23,4 +23,5 @@ mod scorecards;
 mod search;
 mod signin;
 mod support;
+mod techdocs;
 mod wire_shapes;

@@ -18,6 +18,7 @@ const DOCUMENTS: &[(&str, &str)] = &[
     ("/api/auth", "/api/auth/openapi.json"),
     ("/api/permission", "/api/permission/openapi.json"),
     ("/api/search", "/api/search/openapi.json"),
+    ("/api/techdocs", "/api/techdocs/openapi.json"),
     ("/api/notifications", "/api/notifications/openapi.json"),
     ("", "/openapi.json"),
 ];
