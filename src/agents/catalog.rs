@@ -272,7 +272,7 @@ fn query_entities(call: &Invocation, input: &Value) -> Result<String> {
     let page = match input["cursor"].as_str() {
         Some(c) => {
             let cursor = Cursor::decode(c).map_err(Error::Input)?;
-            query::query_page(&snap, None, Some(&cursor), limit)
+            query::query_page(&snap, None, Some(&cursor), limit, None)
         }
         None => {
             let filter = match input.get("query") {
@@ -302,7 +302,7 @@ fn query_entities(call: &Invocation, input: &Value) -> Result<String> {
                 offset: input["offset"].as_u64().unwrap_or(0) as usize,
                 include_total: true,
             };
-            query::query_page(&snap, Some(&spec), None, limit)
+            query::query_page(&snap, Some(&spec), None, limit, None)
         }
     }
     .map_err(Error::Input)?;

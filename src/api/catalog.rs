@@ -134,6 +134,7 @@ async fn list_entities(req: HttpRequest, state: web::Data<AppState>) -> Reply {
         offset = v["offset"].as_i64().or(offset);
     }
     let paged = limit.is_some() || offset.is_some();
+    let filter = and(filter, state.permissions.readable(&req));
     let snap = state.readmodel.snapshot();
     let ids = query::list(&snap, filter.as_ref(), &order, paged);
     if !paged {
@@ -173,14 +174,23 @@ async fn list_entities(req: HttpRequest, state: web::Data<AppState>) -> Reply {
 
 const DEFAULT_LIMIT: usize = 200;
 
+/// Both filters (either may be absent).
+fn and(a: Option<Predicate>, b: Option<Predicate>) -> Option<Predicate> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(Predicate::All(vec![a, b])),
+        (a, b) => a.or(b),
+    }
+}
+
 fn page_response(
     snap: &Snapshot,
     spec: Option<&QuerySpec>,
     cursor: Option<&Cursor>,
     limit: usize,
     fields: Option<&[String]>,
+    visible: Option<&Predicate>,
 ) -> Reply {
-    let page = query::query_page(snap, spec, cursor, limit).map_err(Error::Input)?;
+    let page = query::query_page(snap, spec, cursor, limit, visible).map_err(Error::Input)?;
     let items = write_items(snap, page.items.iter().map(|i| Some(*i)), fields);
     let mut info = serde_json::Map::new();
     if let Some(c) = page.next_cursor {
@@ -231,11 +241,19 @@ async fn query_get(req: HttpRequest, state: web::Data<AppState>) -> Reply {
         .int("limit", 0)?
         .map(|l| l as usize)
         .unwrap_or(DEFAULT_LIMIT);
+    let visible = state.permissions.readable(&req);
     let snap = state.readmodel.snapshot();
     let cursors = params.non_empty("cursor")?;
     if let Some(c) = cursors.first() {
         let cursor = Cursor::decode(c).map_err(Error::Input)?;
-        return page_response(&snap, None, Some(&cursor), limit, fields.as_deref());
+        return page_response(
+            &snap,
+            None,
+            Some(&cursor),
+            limit,
+            fields.as_deref(),
+            visible.as_ref(),
+        );
     }
     let orders = params.all("orderField");
     let spec = QuerySpec {
@@ -248,7 +266,14 @@ async fn query_get(req: HttpRequest, state: web::Data<AppState>) -> Reply {
         offset: params.int("offset", 0)?.unwrap_or(0) as usize,
         include_total: total_items(params.one("totalItems").as_deref())?,
     };
-    page_response(&snap, Some(&spec), None, limit, fields.as_deref())
+    page_response(
+        &snap,
+        Some(&spec),
+        None,
+        limit,
+        fields.as_deref(),
+        visible.as_ref(),
+    )
 }
 
 fn string_list(v: Option<&Value>, name: &str) -> Result<Option<Vec<String>>, Error> {
@@ -298,6 +323,7 @@ async fn query_post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
             .ok_or_else(|| Error::Input("request/body/limit must be >= 0".into()))?
             as usize,
     };
+    let visible = state.permissions.readable(&req);
     let snap = state.readmodel.snapshot();
     if let Some(c) = body.get("cursor") {
         let c = c
@@ -307,7 +333,14 @@ async fn query_post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
             return Err(Error::Input("Cursor cannot be empty".into()).into());
         }
         let cursor = Cursor::decode(c).map_err(Error::Input)?;
-        return page_response(&snap, None, Some(&cursor), limit, fields.as_deref());
+        return page_response(
+            &snap,
+            None,
+            Some(&cursor),
+            limit,
+            fields.as_deref(),
+            visible.as_ref(),
+        );
     }
     let order = match body.get("orderBy") {
         Some(Value::Array(list)) => match list.first() {
@@ -351,7 +384,14 @@ async fn query_post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -
         },
         include_total: total_items(body.get("totalItems").and_then(Value::as_str))?,
     };
-    page_response(&snap, Some(&spec), None, limit, fields.as_deref())
+    page_response(
+        &snap,
+        Some(&spec),
+        None,
+        limit,
+        fields.as_deref(),
+        visible.as_ref(),
+    )
 }
 
 async fn by_refs(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
@@ -374,6 +414,7 @@ async fn by_refs(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> R
             None => q,
         });
     }
+    let filter = and(filter, state.permissions.readable(&req));
     let snap = state.readmodel.snapshot();
     let allowed = filter.as_ref().map(|f| f.eval(&snap));
     let ids = refs.iter().map(|r| {
@@ -386,10 +427,13 @@ async fn by_refs(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> R
     Ok(json_response(format!("{{\"items\":{items}}}")))
 }
 
-async fn by_uid(path: web::Path<String>, state: web::Data<AppState>) -> Reply {
+async fn by_uid(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     let uid = path.into_inner();
     let snap = state.readmodel.snapshot();
-    match snap.get_by_uid(&uid) {
+    match snap
+        .get_by_uid(&uid)
+        .filter(|d| state.permissions.may_read(&req, &d.json))
+    {
         Some(d) => Ok(json_response(d.json.to_string())),
         None => Err(Error::NotFound(format!("No entity with uid {uid}")).into()),
     }
@@ -416,11 +460,18 @@ async fn delete_by_uid(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn by_name(path: web::Path<(String, String, String)>, state: web::Data<AppState>) -> Reply {
+async fn by_name(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> Reply {
     let (kind, namespace, name) = path.into_inner();
     let r = format!("{kind}:{namespace}/{name}").to_lowercase();
     let snap = state.readmodel.snapshot();
-    match snap.get_by_ref(&r) {
+    match snap
+        .get_by_ref(&r)
+        .filter(|d| state.permissions.may_read(&req, &d.json))
+    {
         Some(d) => Ok(json_response(d.json.to_string())),
         None => Err(Error::NotFound(format!(
             "No entity named '{name}' found, with kind '{kind}' in namespace '{namespace}'"
@@ -429,11 +480,18 @@ async fn by_name(path: web::Path<(String, String, String)>, state: web::Data<App
     }
 }
 
-async fn ancestry(path: web::Path<(String, String, String)>, state: web::Data<AppState>) -> Reply {
+async fn ancestry(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> Reply {
     let (kind, namespace, name) = path.into_inner();
     let root = format!("{kind}:{namespace}/{name}").to_lowercase();
     let snap = state.readmodel.snapshot();
-    if snap.get_by_ref(&root).is_none() {
+    if snap
+        .get_by_ref(&root)
+        .is_none_or(|d| !state.permissions.may_read(&req, &d.json))
+    {
         return Err(Error::NotFound(format!("No such entity {root}")).into());
     }
     let mut chain = vec![root.clone()];
@@ -466,16 +524,16 @@ async fn facets_get(req: HttpRequest, state: web::Data<AppState>) -> Reply {
             Error::Input("request/query must have required property 'facet'".into()).into(),
         );
     }
-    let filter = filter_of(&params)?;
+    let filter = and(filter_of(&params)?, state.permissions.readable(&req));
     facets_reply(&state.readmodel.snapshot(), &facets, filter.as_ref())
 }
 
-async fn facets_post(body: Bytes, state: web::Data<AppState>) -> Reply {
+async fn facets_post(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Reply {
     let body = json_body(&body)?;
     let facets = string_list(body.get("facets"), "facets")?.unwrap_or_default();
     if facets.is_empty() {
         return Err(Error::Input("Missing or empty facets parameter".into()).into());
     }
-    let filter = query_of(&body)?;
+    let filter = and(query_of(&body)?, state.permissions.readable(&req));
     facets_reply(&state.readmodel.snapshot(), &facets, filter.as_ref())
 }

@@ -14,7 +14,8 @@ use super::openapi::{shapes, Doc};
 use super::routes::Routes;
 use super::{ApiError, AppState, Principal};
 use crate::error::Error;
-use crate::model::permissions::{Decision, Policy, Subject};
+use crate::model::permissions::{Condition, Decision, Policy, Scope, Subject};
+use crate::readmodel::filter::Predicate;
 use crate::readmodel::ReadModel;
 
 /// The decisions, from the policies in the read model's newest snapshot.
@@ -88,6 +89,39 @@ impl Permissions {
         }
     }
 
+    /// The entities a request may read, as a filter to AND with its own (`None`: all).
+    pub fn readable(&self, req: &HttpRequest) -> Option<Predicate> {
+        if !self.enabled {
+            return None;
+        }
+        let any =
+            |conditions: &[Condition]| Predicate::Any(conditions.iter().map(condition).collect());
+        match self.policy().scope(READ, &subject_of(req)) {
+            Scope::All => None,
+            Scope::Nothing => Some(Predicate::Any(Vec::new())),
+            Scope::Where { allow, deny } => {
+                let mut parts = Vec::new();
+                if let Some(allow) = allow {
+                    parts.push(any(&allow));
+                }
+                if !deny.is_empty() {
+                    parts.push(Predicate::Not(Box::new(any(&deny))));
+                }
+                Some(Predicate::All(parts))
+            }
+        }
+    }
+
+    /// Whether a request may read one entity (its served JSON); one it may not is answered as
+    /// if it did not exist.
+    pub fn may_read(&self, req: &HttpRequest, json: &str) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let entity: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+        self.decide(READ, &subject_of(req), Some(&entity)) == Decision::Allow
+    }
+
     /// `require` about the catalog entity `entity_ref` (lowercase canonical), when it exists.
     pub fn require_on_entity(
         &self,
@@ -104,6 +138,48 @@ impl Permissions {
             .snapshot()
             .get_by_ref(entity_ref)
             .and_then(|d| serde_json::from_str(&d.json).ok())
+    }
+}
+
+const READ: &str = "catalog.entity.read";
+
+/// A rule's conditions as a catalog filter.
+fn condition(c: &Condition) -> Predicate {
+    let mut parts = Vec::new();
+    if let Some(f) = &c.filter {
+        parts.push(filter(f));
+    }
+    if let Some(owners) = &c.owners {
+        parts.push(Predicate::In(
+            "relations.ownedby".into(),
+            owners.iter().map(|o| o.to_lowercase()).collect(),
+        ));
+    }
+    Predicate::All(parts)
+}
+
+/// A scorecard-style filter (`{field: value or values}`, or a list of those, ORed).
+fn filter(f: &Value) -> Predicate {
+    match f {
+        Value::Object(fields) => Predicate::All(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    let values = match v {
+                        Value::Array(items) => items
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_lowercase)
+                            .collect(),
+                        Value::String(s) => vec![s.to_lowercase()],
+                        other => vec![other.to_string()],
+                    };
+                    Predicate::In(k.to_lowercase(), values)
+                })
+                .collect(),
+        ),
+        Value::Array(list) => Predicate::Any(list.iter().map(filter).collect()),
+        _ => Predicate::All(Vec::new()),
     }
 }
 

@@ -64,7 +64,7 @@ pub fn routes(r: &mut Routes) {
 async fn query(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let q = parse(&Params::parse(req.query_string()))?;
     let snap = state.readmodel.snapshot();
-    let page = full_text::search(&snap, &q);
+    let page = full_text::search(&snap, &q, state.permissions.readable(&req).as_ref());
     let cursor = |page: usize| STANDARD.encode(page.to_string());
     let mut body = json!({
         "results": page.results,

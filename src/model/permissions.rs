@@ -91,6 +91,64 @@ impl Policy {
     }
 }
 
+/// Which resources a subject may act on with a permission, for filtering lists: everything
+/// some allowing rule's conditions select (all, if one has none), minus what a denying rule's
+/// conditions select.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    All,
+    Nothing,
+    Where {
+        /// `None`: everything is allowed before the denials.
+        allow: Option<Vec<Condition>>,
+        deny: Vec<Condition>,
+    },
+}
+
+/// A rule's conditions on an entity: a filter, and the owners it must have (`owned`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub filter: Option<Value>,
+    /// The entity's `ownedBy` must be one of these (none: nothing is owned).
+    pub owners: Option<Vec<String>>,
+}
+
+impl Policy {
+    pub fn scope(&self, permission: &str, subject: &Subject) -> Scope {
+        let mut allow_all = false;
+        let mut allow = Vec::new();
+        let mut deny = Vec::new();
+        for rule in &self.rules {
+            if !rule.permissions.iter().any(|g| g.is_match(permission)) || !rule.covers(subject) {
+                continue;
+            }
+            let condition = Condition {
+                filter: rule.resource.clone(),
+                owners: rule.owned.then(|| match subject {
+                    Subject::User(u) => u.ownership_entity_refs.clone(),
+                    _ => Vec::new(),
+                }),
+            };
+            let unconditional = condition.filter.is_none() && condition.owners.is_none();
+            match (rule.allow, unconditional) {
+                (true, true) => allow_all = true,
+                (true, false) => allow.push(condition),
+                (false, true) => return Scope::Nothing,
+                (false, false) => deny.push(condition),
+            }
+        }
+        match (allow_all, allow.is_empty(), deny.is_empty()) {
+            (true, _, true) => Scope::All,
+            (false, true, _) => Scope::Nothing,
+            (true, _, false) => Scope::Where { allow: None, deny },
+            (false, false, _) => Scope::Where {
+                allow: Some(allow),
+                deny,
+            },
+        }
+    }
+}
+
 impl Rule {
     fn covers(&self, subject: &Subject) -> bool {
         self.who.iter().any(|w| match (w.as_str(), subject) {
@@ -288,6 +346,40 @@ mod tests {
         assert_eq!(
             p.decide("catalog.entity.read", &jdoe, Some(&person)),
             Decision::Deny
+        );
+    }
+
+    #[test]
+    fn the_scope_of_a_list_is_what_allowing_rules_select_minus_what_denying_ones_do() {
+        let p = policy(json!([
+            {"permissions": "catalog.entity.read", "decision": "allow", "who": "anyone", "resource": {"kind": ["Component", "API"]}},
+            {"permissions": "catalog.entity.read", "decision": "allow", "who": "users", "owned": true},
+            {"permissions": "catalog.entity.read", "decision": "deny", "who": "anyone", "resource": {"spec.lifecycle": "secret"}},
+        ]));
+        let jdoe = user(&["user:default/jdoe", "group:default/team-a"]);
+        let Scope::Where {
+            allow: Some(allow),
+            deny,
+        } = p.scope("catalog.entity.read", &jdoe)
+        else {
+            panic!("conditional");
+        };
+        assert_eq!(allow.len(), 2);
+        assert_eq!(
+            allow[1].owners.as_deref(),
+            Some(
+                &[
+                    "user:default/jdoe".to_string(),
+                    "group:default/team-a".to_string()
+                ][..]
+            )
+        );
+        assert_eq!(deny[0].filter, Some(json!({"spec.lifecycle": "secret"})));
+        assert_eq!(p.scope("catalog.entity.delete", &jdoe), Scope::Nothing);
+        let open = policy(json!([{"permissions": "*", "decision": "allow", "who": "anyone"}]));
+        assert_eq!(
+            open.scope("catalog.entity.read", &Subject::Anonymous),
+            Scope::All
         );
     }
 

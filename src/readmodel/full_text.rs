@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 
+use super::filter::Predicate;
 use super::{Doc, Snapshot};
 
 #[derive(Debug, Clone, Default)]
@@ -44,7 +45,9 @@ struct Scored {
     title: String,
 }
 
-pub fn search(snap: &Snapshot, q: &SearchQuery) -> SearchPage {
+/// `visible`, when given, is what the caller may read.
+pub fn search(snap: &Snapshot, q: &SearchQuery, visible: Option<&Predicate>) -> SearchPage {
+    let visible = visible.map(|v| v.eval(snap));
     let words: Vec<String> = q.term.split_whitespace().map(str::to_lowercase).collect();
     let whole = q.term.trim().to_lowercase();
     let fields: Vec<(u32, u32)> = FIELDS
@@ -53,6 +56,9 @@ pub fn search(snap: &Snapshot, q: &SearchQuery) -> SearchPage {
         .collect();
     let mut scored = Vec::new();
     for (i, doc) in snap.docs.iter().enumerate() {
+        if visible.as_ref().is_some_and(|v| !v.contains(i as u32)) {
+            continue;
+        }
         let kind_type = search_type(doc);
         // Types: Backstage's catalog collator (`software-catalog`, every entity) and Cairn's
         // `templates` and `scorecards`; an unknown type has no documents.

@@ -110,11 +110,14 @@ fn matching(
 }
 
 /// Runs `GET|POST /entities/by-query`: an initial spec or a cursor, and a limit.
+/// `visible`, when given, narrows every page to what the caller may read; it is not part of
+/// the cursor, which the client holds.
 pub fn query_page(
     snap: &Snapshot,
     spec: Option<&QuerySpec>,
     cursor: Option<&Cursor>,
     limit: usize,
+    visible: Option<&Predicate>,
 ) -> Result<Page, String> {
     let (filter, order, full_text, offset) = match (cursor, spec) {
         (Some(c), _) => {
@@ -148,7 +151,10 @@ pub fn query_page(
         order: "asc".into(),
     });
     let asc = effective.asc();
-    let set = matching(snap, filter.as_ref(), &full_text, &effective.field);
+    let mut set = matching(snap, filter.as_ref(), &full_text, &effective.field);
+    if let Some(v) = visible {
+        set.and(&v.eval(snap));
+    }
     let ix = snap.index(&effective.field);
     let sorted = &ix.sorted;
     let n = sorted.len();

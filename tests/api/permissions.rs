@@ -280,3 +280,127 @@ async fn a_policy_with_a_bad_rule_is_refused_with_its_field_and_the_good_one_kep
     assert!(app.entity("permissionpolicy", "default").await.is_some());
     assert!(app.entity("permissionpolicy", "broken").await.is_none());
 }
+
+const READ_POLICY: &str = r#"apiVersion: cairn.dev/v1alpha1
+kind: PermissionPolicy
+metadata:
+  name: reads
+spec:
+  rules:
+    - permissions: catalog.entity.read
+      decision: allow
+      who: anyone
+      resource: {kind: [component, api]}
+    - permissions: catalog.entity.read
+      decision: allow
+      who: users
+      owned: true
+    - permissions: catalog.entity.read
+      decision: deny
+      who: anyone
+      resource: {spec.lifecycle: deprecated}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Resource
+metadata: {name: orders-db}
+spec: {type: database, owner: team-a}
+"#;
+
+/// The names a GET of the catalog API returns, with a token or without.
+async fn names(app: &TestApp, token: Option<&str>, path: &str) -> (u16, Value) {
+    let mut r = app.client.get(format!("{}/api/catalog{path}", app.url));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn sorted_names(items: &Value) -> Vec<String> {
+    let mut names: Vec<String> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e.is_null())
+        .map(|e| e["metadata"]["name"].as_str().unwrap().to_lowercase())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn reads_show_only_what_the_policy_lets_a_caller_read() {
+    let app = app_with(READ_POLICY, CONFIG).await;
+    let jdoe = guest_token(&app).await;
+    let (_, anyone) = names(&app, None, "/entities").await;
+    assert_eq!(sorted_names(&anyone), ["checkout-api", "checkout-service"]);
+    let (_, member) = names(&app, Some(&jdoe), "/entities").await;
+    assert_eq!(
+        sorted_names(&member),
+        ["checkout-api", "checkout-service", "hello", "orders-db", "restricted"],
+        "jdoe's team owns orders-db and the templates; the deprecated legacy stays hidden although jdoe owns it"
+    );
+
+    let (_, page) = names(&app, None, "/entities/by-query?limit=1").await;
+    assert_eq!(page["totalItems"], 2);
+    let cursor = page["pageInfo"]["nextCursor"].as_str().unwrap();
+    let (_, next) = names(&app, None, &format!("/entities/by-query?cursor={cursor}")).await;
+    assert_eq!(next["items"].as_array().unwrap().len(), 1);
+    assert!(next["pageInfo"]["nextCursor"].is_null());
+
+    assert_eq!(
+        names(&app, None, "/entities/by-name/component/default/legacy")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        names(&app, None, "/entities/by-name/resource/default/orders-db")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        names(
+            &app,
+            Some(&jdoe),
+            "/entities/by-name/resource/default/orders-db"
+        )
+        .await
+        .0,
+        200
+    );
+
+    let (_, facets) = names(&app, None, "/entity-facets?facet=kind").await;
+    let mut kinds: Vec<String> = facets["facets"]["kind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{}={}", f["value"].as_str().unwrap(), f["count"]))
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["API=1", "Component=1"]);
+
+    let r = app
+        .client
+        .post(format!("{}/api/catalog/entities/by-refs", app.url))
+        .bearer_auth(&jdoe)
+        .json(&json!({"entityRefs": ["component:default/legacy", "api:default/checkout-api"]}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(v["items"][0].is_null());
+    assert_eq!(v["items"][1]["metadata"]["name"], "checkout-api");
+
+    let found: Value = app
+        .client
+        .get(format!("{}/api/search/query?term=", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["numberOfResults"], 2, "{found}");
+}
