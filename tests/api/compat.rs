@@ -17,6 +17,19 @@ fn have(cmd: &str) -> bool {
 const CODING_AGENT_TOKEN: &str = "compat-coding-agent-token-1";
 const DENIED_AGENT_TOKEN: &str = "compat-support-agent-token-1";
 const AGENT_TOKENS: &str = "backend:\n  auth:\n    externalAccess:\n      - {type: static, options: {token: compat-coding-agent-token-1, subject: 'aiagent:default/coding-agent'}}\n      - {type: static, options: {token: compat-support-agent-token-1, subject: 'aiagent:default/support-assistant'}}\n      - {type: static, options: {token: compat-person-token-000001, subject: 'user:default/elena.vasquez'}}\n";
+/// The guest sign-in (as `user:default/guest`, in team-orders) and the permission framework:
+/// everyone may do everything but a signed-in user may not unregister locations nor refresh
+/// payments-service.
+const SIGN_IN: &str = "auth:\n  environment: development\n  providers:\n    guest: {userEntityRef: 'user:default/guest'}\npermission:\n  enabled: true\n";
+const COMPAT_POLICY: &str = r#"apiVersion: cairn.dev/v1alpha1
+kind: PermissionPolicy
+metadata: {name: compat}
+spec:
+  rules:
+    - {permissions: "*", decision: allow, who: anyone}
+    - {permissions: catalog.location.delete, decision: deny, who: users}
+    - {permissions: catalog.entity.refresh, decision: deny, who: users, resource: {metadata.name: payments-service}}
+"#;
 /// Every suite calls as this person (a token is optional while writes are open).
 const PERSON_TOKEN: &str = "compat-person-token-000001";
 
@@ -27,6 +40,8 @@ async fn backstage_catalog_client_works_against_cairn() {
         return;
     }
     let repos = tempfile::tempdir().unwrap();
+    let policy = repos.path().join("policy.yaml");
+    std::fs::write(&policy, COMPAT_POLICY).unwrap();
     let app = spawn_with(
         &[],
         Options {
@@ -34,9 +49,10 @@ async fn backstage_catalog_client_works_against_cairn() {
             extra_targets: vec![
                 repo_root().join("scorecards/all.yaml"),
                 repo_root().join("templates/all.yaml"),
+                policy,
             ],
             extra_config: format!(
-                "scaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\n{AGENT_TOKENS}",
+                "scaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\n{AGENT_TOKENS}{SIGN_IN}",
                 repos.path().display()
             ),
             ..Default::default()
@@ -57,6 +73,8 @@ async fn backstage_catalog_client_works_against_cairn() {
         let installed = [
             "@backstage-community/plugin-tech-insights-common",
             "@modelcontextprotocol/sdk",
+            "@backstage/plugin-permission-common",
+            "@backstage/plugin-catalog-common",
         ]
         .iter()
         .all(|p| dir.join("node_modules").join(p).exists());
