@@ -29,6 +29,7 @@ mod signin;
 mod sources;
 mod tech_insights;
 mod techdocs;
+mod user_settings;
 
 use std::sync::Arc;
 
@@ -63,6 +64,7 @@ pub struct Domain {
     pub compliance: Arc<crate::compliance::Compliance>,
     pub feed: Arc<crate::events::Feed>,
     pub notifications: Arc<crate::events::notifications::Notifications>,
+    pub user_settings: Arc<crate::events::user_settings::UserSettings>,
 }
 
 impl std::ops::Deref for AppState {
@@ -168,6 +170,10 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<RouteInfo>) {
     routes::mount(cfg, table, "/api/notifications", |r| {
         r.openapi();
         notifications::routes(r);
+    });
+    routes::mount(cfg, table, "/api/user-settings", |r| {
+        r.openapi();
+        user_settings::routes(r);
     });
     routes::mount(cfg, table, "/api/techdocs", |r| {
         r.openapi();

@@ -99,15 +99,14 @@ pub fn routes(r: &mut Routes) {
         .doc(&SETTINGS);
 }
 
-/// The signed-in user a request is for: notifications are per user, so a service token or no
-/// token gets none.
-fn user_of(req: &HttpRequest) -> Result<String, Error> {
+/// The signed-in user a request is for: notifications (and user settings) are per user, so a
+/// service token or no token gets none.
+pub fn user_of(req: &HttpRequest) -> Result<String, Error> {
     match req.extensions().get::<Principal>() {
         None => Err(Error::Unauthenticated("Missing credentials".into())),
         Some(Principal { user: Some(u), .. }) => Ok(u.user_entity_ref.clone()),
         Some(_) => Err(Error::NotAllowed(
-            "Notifications are for users; this endpoint does not allow 'service' credentials"
-                .into(),
+            "This endpoint is for users; it does not allow 'service' credentials".into(),
         )),
     }
 }

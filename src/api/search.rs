@@ -105,6 +105,8 @@ fn parse(params: &Params) -> Result<SearchQuery, Error> {
                     None => q.filters.push((field.to_string(), vec![value.clone()])),
                 }
             }
+            // The search page sends an empty cursor for the first page.
+            ("pageCursor", None) if value.is_empty() => q.page = 0,
             ("pageCursor", None) => {
                 q.page = STANDARD
                     .decode(value)

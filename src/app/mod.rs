@@ -295,6 +295,7 @@ impl Application {
             config.scaffolder.concurrent_tasks_limit,
             std::path::Path::new(&config.cairn.data_dir),
         );
+        let notifications = Arc::new(crate::events::notifications::Notifications::new(db.clone()));
         let state = web::Data::new(AppState::new(
             crate::api::Domain {
                 catalog: catalog.clone(),
@@ -308,8 +309,10 @@ impl Application {
                     rule_pack.clone(),
                 )),
                 feed: Arc::new(crate::events::Feed::new(db.clone(), readmodel.clone())),
-                notifications: Arc::new(crate::events::notifications::Notifications::new(
+                notifications: notifications.clone(),
+                user_settings: Arc::new(crate::events::user_settings::UserSettings::new(
                     db.clone(),
+                    notifications,
                 )),
             },
             &config,

@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 pub mod notifications;
+pub mod user_settings;
 pub mod webhooks;
 
 use std::sync::Arc;

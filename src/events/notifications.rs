@@ -90,6 +90,11 @@ impl Notifications {
         Ok(topics)
     }
 
+    /// Sends a signal to a user's open apps on this replica.
+    pub fn signal(&self, signal: Signal) {
+        let _ = self.signals.send(signal);
+    }
+
     /// Signals for every connected app; each keeps those for its user.
     pub fn subscribe(&self) -> broadcast::Receiver<Signal> {
         self.signals.subscribe()

@@ -241,6 +241,7 @@ mod notifications;
 mod repositories;
 mod scaffolder;
 mod scorecards;
+mod user_settings;
 mod webhooks;
 
 pub use changes::{writes, Change, ChangeKind};

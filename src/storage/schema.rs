@@ -174,3 +174,12 @@ diesel::table! {
         updated_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    user_settings (user_ref, bucket, key) {
+        user_ref -> Text,
+        bucket -> Text,
+        key -> Text,
+        value -> Text,
+    }
+}

@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod compat;
 mod compliance;
+mod e2e;
 mod events;
 mod faults;
 mod git;

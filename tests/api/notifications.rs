@@ -218,3 +218,51 @@ async fn a_level_drop_tells_the_owners_members() {
     assert_eq!(n["payload"]["severity"], "high");
     assert_eq!(n["payload"]["link"], "/catalog/default/component/billing");
 }
+
+#[tokio::test]
+async fn user_settings_are_kept_per_user() {
+    let app = app("").await;
+    let token = token(&app).await;
+    let url = |p: &str| format!("{}/api/user-settings{p}", app.url);
+    let key = "/buckets/starredEntities/keys/entityRefs";
+    let r = app
+        .client
+        .get(url(key))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = app
+        .client
+        .put(url(key))
+        .bearer_auth(&token)
+        .json(&json!({"value": ["component:default/legacy"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["value"][0], "component:default/legacy");
+    let r = app
+        .client
+        .post(url("/multiget"))
+        .bearer_auth(&token)
+        .json(&json!({"items": [{"bucket": "starredEntities", "key": "entityRefs"}, {"bucket": "x", "key": "y"}]}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["items"][0]["value"], json!(["component:default/legacy"]));
+    assert!(v["items"][1].is_null());
+    let r = app
+        .client
+        .delete(url(key))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = app.client.get(url(key)).send().await.unwrap();
+    assert_eq!(r.status(), 401, "settings are a signed-in user's");
+}

@@ -19,6 +19,7 @@ const DOCUMENTS: &[(&str, &str)] = &[
     ("/api/permission", "/api/permission/openapi.json"),
     ("/api/search", "/api/search/openapi.json"),
     ("/api/techdocs", "/api/techdocs/openapi.json"),
+    ("/api/user-settings", "/api/user-settings/openapi.json"),
     ("/api/notifications", "/api/notifications/openapi.json"),
     ("", "/openapi.json"),
 ];

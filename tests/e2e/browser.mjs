@@ -1,0 +1,165 @@
+// A stock Backstage app in Chromium against Cairn alone, page by page.
+//
+// Serves the built app (APP_DIST) on APP_PORT with its runtime config pointing at CAIRN_URL (the
+// way Backstage's app backend injects config: a `backstage.io/config` script in index.html),
+// signs in as the guest and visits each page, recording every backend request that failed and
+// every error panel. Screenshots go to SCREENSHOTS. Prints one line per page and exits 1 if any
+// page failed.
+
+import { createServer } from 'node:http';
+import { readFile, mkdir, stat } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CAIRN = process.env.CAIRN_URL.replace(/\/+$/, '');
+const DIST = process.env.APP_DIST;
+const PORT = Number(process.env.APP_PORT);
+const SHOTS = process.env.SCREENSHOTS;
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const APP = `http://127.0.0.1:${PORT}`;
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css',
+  '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2', '.woff': 'font/woff', '.map': 'application/json',
+};
+
+/** index.html with the build's config, pointed at Cairn and this server. */
+async function indexHtml() {
+  const html = await readFile(join(DIST, 'index.html'), 'utf8');
+  const tag = /<script type="backstage.io\/config">([\s\S]*?)<\/script>/;
+  const configs = JSON.parse(html.match(tag)[1]);
+  configs.push({
+    context: 'cairn-e2e',
+    data: {
+      app: { baseUrl: APP, title: 'Cairn e2e' },
+      backend: { baseUrl: CAIRN },
+      permission: { enabled: true },
+    },
+  });
+  return html.replace(tag, () => `<script type="backstage.io/config">${JSON.stringify(configs)}</script>`);
+}
+
+async function serve() {
+  const index = await indexHtml();
+  const server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, APP).pathname)).replace(/^(\.\.[/\\])+/, '');
+    const file = join(DIST, path);
+    try {
+      if (path !== '/' && (await stat(file)).isFile()) {
+        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+        res.end(await readFile(file));
+        return;
+      }
+    } catch {}
+    // Every other path is the app's own route.
+    res.writeHead(200, { 'content-type': TYPES['.html'], 'cache-control': 'no-store' });
+    res.end(index);
+  });
+  await new Promise(resolve => server.listen(PORT, '127.0.0.1', resolve));
+  return server;
+}
+
+const results = [];
+let failedRequests = [];
+
+async function check(page, name, path, expect) {
+  failedRequests = [];
+  let error = null;
+  try {
+    if (path) await page.goto(`${APP}${path}`, { waitUntil: 'domcontentloaded' });
+    await expect(page);
+    await page.waitForLoadState('networkidle', { timeout: 15000 }).catch(() => {});
+    const panels = await page
+      .locator('[role=alert], .MuiAlert-standardError')
+      .allInnerTexts()
+      .catch(() => []);
+    const errors = panels.map(t => t.trim()).filter(t => /error|fail|cannot|could not/i.test(t));
+    if (errors.length) error = `error panel: ${errors.join(' | ').slice(0, 300)}`;
+  } catch (e) {
+    error = e.message.split('\n')[0].slice(0, 300);
+  }
+  const shot = join(SHOTS, `${String(results.length + 1).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+  if (!error && failedRequests.length) error = `failed requests: ${failedRequests.join(', ')}`;
+  results.push({ name, path: path ?? page.url().replace(APP, ''), ok: !error, error, shot });
+}
+
+const text = (page, pattern, timeout = 45000) =>
+  page.getByText(pattern).first().waitFor({ state: 'visible', timeout });
+
+async function main() {
+  await mkdir(SHOTS, { recursive: true });
+  const server = await serve();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  // Generous: CI runs this beside the rest of the suite on two cores.
+  page.setDefaultTimeout(45000);
+  page.on('response', r => {
+    if (r.url().startsWith(CAIRN) && r.status() >= 400) {
+      failedRequests.push(`${r.request().method()} ${r.url().replace(CAIRN, '')} ${r.status()}`);
+    }
+  });
+  // A request the app itself cancelled (ERR_ABORTED: it moved on) is not a backend failure.
+  page.on('requestfailed', r => {
+    if (r.url().startsWith(CAIRN) && r.failure()?.errorText !== 'net::ERR_ABORTED') {
+      failedRequests.push(`${r.method()} ${r.url().replace(CAIRN, '')} ${r.failure()?.errorText}`);
+    }
+  });
+
+  // The guest is in team-orders: the catalog opens on its owned components.
+  await check(page, 'sign-in', '/', async p => {
+    await p.getByRole('button', { name: /enter/i }).click();
+    await text(p, /Owned Components \(3\)/);
+  });
+  await check(page, 'catalog-all', null, async p => {
+    await p.getByRole('menuitem', { name: /^All/ }).click();
+    await text(p, /All Components \(\d+\)/);
+    await text(p, 'Auth Library');
+  });
+  await check(page, 'catalog-owned', null, async p => {
+    await p.getByRole('menuitem', { name: /^Owned/ }).click();
+    await text(p, 'Orders Service');
+    await p.getByText('Payments Service', { exact: true }).waitFor({ state: 'detached' });
+  });
+  await check(page, 'entity', '/catalog/default/component/payments-service', async p => {
+    await text(p, /^About$/);
+    await text(p, 'Payments & Billing');
+  });
+  await check(page, 'dependencies', '/catalog/default/component/payments-service/dependencies', async p => {
+    await text(p, /Relations|Depends on/i);
+  });
+  await check(page, 'catalog-graph', '/catalog-graph?rootEntityRefs%5B%5D=component%3Adefault%2Fpayments-service', async p => {
+    await text(p, /payments-service/);
+  });
+  await check(page, 'docs', '/docs/default/component/payments-service', async p => {
+    await text(p, /tokenised by the PSP/);
+  });
+  await check(page, 'search', '/search?query=payments', async p => {
+    await text(p, 'Payments Service');
+  });
+  await check(page, 'create', '/create', async p => {
+    await text(p, 'Rust service (actix-web)');
+  });
+  await check(page, 'catalog-import', '/catalog-import', async p => {
+    await text(p, /Register an existing component|Start tracking your component/i);
+  });
+  await check(page, 'notifications', '/notifications', async p => {
+    await text(p, /Notifications/);
+  });
+
+  await browser.close();
+  server.close();
+  console.log('| page | path | result |');
+  console.log('|---|---|---|');
+  for (const r of results) {
+    console.log(`| ${r.name} | ${r.path} | ${r.ok ? 'ok' : r.error.replace(/\|/g, '/')} |`);
+  }
+  console.log(`screenshots: ${SHOTS}`);
+  process.exit(results.every(r => r.ok) ? 0 : 1);
+}
+
+main().catch(e => {
+  console.error(e);
+  process.exit(2);
+});
