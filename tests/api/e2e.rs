@@ -66,8 +66,10 @@ async fn a_stock_backstage_app_works_on_cairn_in_a_browser() {
         .local_addr()
         .unwrap()
         .port();
+    let repos = tempfile::tempdir().unwrap();
     let config = format!(
-        "backend:\n  cors:\n    origin: http://127.0.0.1:{app_port}\n    methods: [GET, HEAD, PATCH, POST, PUT, DELETE]\n    credentials: true\nauth:\n  environment: development\n  providers:\n    guest: {{userEntityRef: 'user:default/guest'}}\npermission:\n  enabled: true\ntechdocs:\n  publisher:\n    local:\n      publishDirectory: {}\n",
+        "scaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\nbackend:\n  cors:\n    origin: http://127.0.0.1:{app_port}\n    methods: [GET, HEAD, PATCH, POST, PUT, DELETE]\n    credentials: true\nauth:\n  environment: development\n  providers:\n    guest: {{userEntityRef: 'user:default/guest'}}\npermission:\n  enabled: true\ntechdocs:\n  publisher:\n    local:\n      publishDirectory: {}\n",
+        repos.path().display(),
         repo_root().join("catalog-examples/techdocs").display()
     );
     let app = spawn_with(

@@ -141,6 +141,34 @@ async function main() {
   await check(page, 'create', '/create', async p => {
     await text(p, 'Rust service (actix-web)');
   });
+  // A template run from its form to the end, its live log, and the new entity.
+  // (The card's Choose leads here.)
+  await check(page, 'template-form', '/create/templates/default/rust-service', async p => {
+    await p.getByRole('textbox', { name: /^Name/ }).fill('e2e-service');
+    const owner = p.getByRole('combobox', { name: /^Owner/ }).or(p.getByRole('textbox', { name: /^Owner/ }));
+    await owner.first().click();
+    // The picker lists groups by title and also takes a typed ref.
+    await owner.first().fill('Order Management');
+    await p.getByRole('option', { name: /Order Management/ }).first().click();
+    await p.getByRole('button', { name: /^Next/ }).click();
+    await p.getByRole('button', { name: /^Review/ }).click();
+    await p.getByRole('button', { name: /^Create/ }).click();
+  });
+  await check(page, 'template-task', null, async p => {
+    await text(p, /Register in the catalog/);
+    await p.getByRole('button', { name: /Open in catalog/i }).or(p.getByRole('link', { name: /Open in catalog/i })).first().waitFor();
+  });
+  await check(page, 'template-entity', null, async p => {
+    await p.getByRole('button', { name: /Open in catalog/i }).or(p.getByRole('link', { name: /Open in catalog/i })).first().click();
+    await text(p, 'e2e-service');
+    await text(p, /^About$/);
+  });
+  // The finished task rang the bell: the notification is listed.
+  await check(page, 'notification-of-task', '/notifications', async p => {
+    await text(p, /Rust service \(actix-web\): run completed/);
+  });
+  // The page only: the frontend accepts http(s) URLs alone, and an import by URL needs a Git
+  // host serving the repository (not here yet).
   await check(page, 'catalog-import', '/catalog-import', async p => {
     await text(p, /Register an existing component|Start tracking your component/i);
   });
