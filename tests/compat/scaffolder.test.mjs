@@ -27,13 +27,26 @@ const client = (useLongPollingLogs = false) =>
   });
 
 /** Every event of a task's log stream until it completes. */
+/** A task's events until its completion; fails after 60 s (or at once without a task id)
+ * instead of holding the suite. */
 const collect = (c, taskId, after) =>
   new Promise((resolve, reject) => {
+    if (!taskId) {
+      reject(new Error('no task to follow: creating it failed'));
+      return;
+    }
     const events = [];
+    const timer = setTimeout(() => reject(new Error(`task ${taskId} did not complete in 60 s`)), 60_000);
     c.streamLogs({ taskId, after }).subscribe({
       next: e => events.push(e),
-      error: reject,
-      complete: () => resolve(events),
+      error: e => {
+        clearTimeout(timer);
+        reject(e);
+      },
+      complete: () => {
+        clearTimeout(timer);
+        resolve(events);
+      },
     });
   });
 
