@@ -49,22 +49,6 @@ async fn app(extra: &str) -> TestApp {
     .await
 }
 
-async fn token(app: &TestApp) -> String {
-    let v: Value = app
-        .client
-        .get(format!("{}/api/auth/guest/refresh", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["backstageIdentity"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     let r = app
         .client
@@ -79,7 +63,7 @@ async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
 #[tokio::test]
 async fn a_finished_task_rings_its_creators_bell() {
     let app = app("").await;
-    let token = token(&app).await;
+    let token = app.guest_token().await;
 
     // The app's signals socket: the token is the subprotocol.
     let mut request = format!("{}/api/signals", app.url.replace("http://", "ws://"))
@@ -191,7 +175,7 @@ async fn a_finished_task_rings_its_creators_bell() {
 #[tokio::test]
 async fn a_level_drop_tells_the_owners_members() {
     let app = app(DESCRIBED).await;
-    let token = token(&app).await;
+    let token = app.guest_token().await;
     app.settled().await;
     assert_eq!(get(&app, &token, "/status").await.1["unread"], 0);
 
@@ -222,7 +206,7 @@ async fn a_level_drop_tells_the_owners_members() {
 #[tokio::test]
 async fn user_settings_are_kept_per_user() {
     let app = app("").await;
-    let token = token(&app).await;
+    let token = app.guest_token().await;
     let url = |p: &str| format!("{}/api/user-settings{p}", app.url);
     let key = "/buckets/starredEntities/keys/entityRefs";
     let r = app

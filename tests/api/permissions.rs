@@ -66,22 +66,6 @@ async fn app_with(policy: &str, config: &str) -> TestApp {
     .await
 }
 
-async fn guest_token(app: &TestApp) -> String {
-    let v: Value = app
-        .client
-        .get(format!("{}/api/auth/guest/refresh", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["backstageIdentity"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// `POST /api/permission/authorize` with items `(name, resourceRef)`; the results in order.
 async fn authorize(app: &TestApp, token: &str, items: &[(&str, Option<&str>)]) -> Vec<String> {
     let items: Vec<Value> = items
@@ -124,7 +108,7 @@ async fn authorize(app: &TestApp, token: &str, items: &[(&str, Option<&str>)]) -
 #[tokio::test]
 async fn the_policy_answers_the_frontend_and_guards_the_same_routes() {
     let app = app_with(POLICY, CONFIG).await;
-    let jdoe = guest_token(&app).await;
+    let jdoe = app.guest_token().await;
     let ci = "ci-token-0123456789";
     let answers = authorize(
         &app,
@@ -249,7 +233,7 @@ async fn the_policy_answers_the_frontend_and_guards_the_same_routes() {
 async fn everything_is_allowed_while_the_framework_is_off_and_nothing_without_a_rule_when_on() {
     let off = CONFIG.replace("enabled: true", "enabled: false");
     let app = app_with("apiVersion: cairn.dev/v1alpha1\nkind: PermissionPolicy\nmetadata: {name: empty}\nspec:\n  rules: []\n", &off).await;
-    let jdoe = guest_token(&app).await;
+    let jdoe = app.guest_token().await;
     assert_eq!(
         authorize(
             &app,
@@ -260,7 +244,7 @@ async fn everything_is_allowed_while_the_framework_is_off_and_nothing_without_a_
         ["ALLOW", "ALLOW"]
     );
     let on = app_with("apiVersion: cairn.dev/v1alpha1\nkind: PermissionPolicy\nmetadata: {name: empty}\nspec:\n  rules: []\n", CONFIG).await;
-    let jdoe = guest_token(&on).await;
+    let jdoe = on.guest_token().await;
     assert_eq!(
         authorize(&on, &jdoe, &[("catalog.entity.read", None)]).await,
         ["DENY"]
@@ -331,7 +315,7 @@ fn sorted_names(items: &Value) -> Vec<String> {
 #[tokio::test]
 async fn reads_show_only_what_the_policy_lets_a_caller_read() {
     let app = app_with(READ_POLICY, CONFIG).await;
-    let jdoe = guest_token(&app).await;
+    let jdoe = app.guest_token().await;
     let (_, anyone) = names(&app, None, "/entities").await;
     assert_eq!(sorted_names(&anyone), ["checkout-api", "checkout-service"]);
     let (_, member) = names(&app, Some(&jdoe), "/entities").await;

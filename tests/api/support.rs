@@ -174,6 +174,23 @@ impl TestApp {
     }
 
     /// GET of a path from the server's root.
+    /// A user token from the guest sign-in (the app must configure `auth.providers.guest`).
+    pub async fn guest_token(&self) -> String {
+        let v: Value = self
+            .client
+            .get(format!("{}/api/auth/guest/refresh", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["backstageIdentity"]["token"]
+            .as_str()
+            .expect("a guest session")
+            .to_string()
+    }
+
     pub async fn get_raw_json(&self, path: &str) -> (u16, Value) {
         self.send(self.client.get(format!("{}{path}", self.url)))
             .await
