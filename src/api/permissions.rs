@@ -15,7 +15,7 @@ use super::routes::Routes;
 use super::{ApiError, AppState, Principal};
 use crate::error::Error;
 use crate::model::permissions::{Condition, Decision, Policy, Scope, Subject};
-use crate::readmodel::filter::Predicate;
+use crate::readmodel::filter::{filter_set, Predicate};
 use crate::readmodel::ReadModel;
 
 /// The decisions, from the policies in the read model's newest snapshot.
@@ -147,7 +147,8 @@ const READ: &str = "catalog.entity.read";
 fn condition(c: &Condition) -> Predicate {
     let mut parts = Vec::new();
     if let Some(f) = &c.filter {
-        parts.push(filter(f));
+        // Validated at ingest; a filter of another shape selects nothing.
+        parts.push(filter_set(f).unwrap_or(Predicate::Any(Vec::new())));
     }
     if let Some(owners) = &c.owners {
         parts.push(Predicate::In(
@@ -156,31 +157,6 @@ fn condition(c: &Condition) -> Predicate {
         ));
     }
     Predicate::All(parts)
-}
-
-/// A scorecard-style filter (`{field: value or values}`, or a list of those, ORed).
-fn filter(f: &Value) -> Predicate {
-    match f {
-        Value::Object(fields) => Predicate::All(
-            fields
-                .iter()
-                .map(|(k, v)| {
-                    let values = match v {
-                        Value::Array(items) => items
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_lowercase)
-                            .collect(),
-                        Value::String(s) => vec![s.to_lowercase()],
-                        other => vec![other.to_string()],
-                    };
-                    Predicate::In(k.to_lowercase(), values)
-                })
-                .collect(),
-        ),
-        Value::Array(list) => Predicate::Any(list.iter().map(filter).collect()),
-        _ => Predicate::All(Vec::new()),
-    }
 }
 
 /// Who a request comes from, as policies name callers.

@@ -295,7 +295,7 @@ fn check_scorecard(spec: &Map<String, Value>, problems: &mut Vec<Problem>) {
 }
 
 /// One set of a Backstage filter: field → string or list of strings.
-fn is_filter_set(f: &Value) -> bool {
+pub(crate) fn is_filter_set(f: &Value) -> bool {
     f.as_object().is_some_and(|o| {
         !o.is_empty()
             && o.values().all(|v| {

@@ -224,7 +224,12 @@ fn parse_rule(rule: &Value) -> Result<Rule, (String, String)> {
         .collect::<Result<Vec<_>, _>>()?;
     let resource = match &rule["resource"] {
         Value::Null => None,
-        f @ (Value::Object(_) | Value::Array(_)) => Some(f.clone()),
+        f @ Value::Object(_) if super::governance::is_filter_set(f) => Some(f.clone()),
+        Value::Array(list)
+            if !list.is_empty() && list.iter().all(super::governance::is_filter_set) =>
+        {
+            Some(Value::Array(list.clone()))
+        }
         _ => {
             return Err((
                 "resource".into(),

@@ -71,6 +71,35 @@ pub fn parse_filter_params(params: &[String]) -> Result<Option<Predicate>, Strin
     })
 }
 
+/// A filter as scorecards and permission policies write it: an object of key → value or values
+/// (ANDed keys, ORed values), or a list of such objects (ORed), compared case-insensitively.
+/// `None` if it is not of that shape.
+pub fn filter_set(v: &Value) -> Option<Predicate> {
+    let sets: Vec<&Value> = match v {
+        Value::Array(list) => list.iter().collect(),
+        Value::Object(_) => vec![v],
+        _ => return None,
+    };
+    let mut any = Vec::new();
+    for set in sets {
+        let mut all = Vec::new();
+        for (k, val) in set.as_object()? {
+            let values: Vec<String> = match val {
+                Value::String(s) => vec![s.to_lowercase()],
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_lowercase)
+                    .collect(),
+                _ => return None,
+            };
+            all.push(Predicate::In(k.to_lowercase(), values));
+        }
+        any.push(Predicate::All(all));
+    }
+    Some(Predicate::Any(any))
+}
+
 fn primitive(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.to_lowercase()),

@@ -8,32 +8,6 @@ use serde_json::Value;
 
 use super::*;
 
-fn filter_of(v: &Value) -> Option<Predicate> {
-    let sets: Vec<&Value> = match v {
-        Value::Array(list) => list.iter().collect(),
-        Value::Object(_) => vec![v],
-        _ => return None,
-    };
-    let mut any = Vec::new();
-    for set in sets {
-        let mut all = Vec::new();
-        for (k, val) in set.as_object()? {
-            let values: Vec<String> = match val {
-                Value::String(s) => vec![s.to_lowercase()],
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_lowercase)
-                    .collect(),
-                _ => return None,
-            };
-            all.push(Predicate::In(k.to_lowercase(), values));
-        }
-        any.push(Predicate::All(all));
-    }
-    Some(Predicate::Any(any))
-}
-
 impl Scorecard {
     /// Reads a served `Scorecard` entity; its spec was validated at ingest.
     pub fn from_entity(entity: &Value) -> Option<Scorecard> {
@@ -78,7 +52,10 @@ impl Scorecard {
                             .ok()?
                             .canonical(),
                     ),
-                    None => ExemptEntities::Filter(filter_of(&e["filter"])?, e["filter"].clone()),
+                    None => ExemptEntities::Filter(
+                        crate::readmodel::filter::filter_set(&e["filter"])?,
+                        e["filter"].clone(),
+                    ),
                 };
                 Some(Exemption {
                     entity,
@@ -109,7 +86,7 @@ impl Scorecard {
                 .map(str::to_owned)
                 .collect(),
             checks,
-            filter: filter_of(&spec["filter"]),
+            filter: crate::readmodel::filter::filter_set(&spec["filter"]),
             exemptions,
             schedule: spec["schedule"]
                 .as_str()
