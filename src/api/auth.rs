@@ -73,6 +73,18 @@ impl Principal {
     }
 }
 
+/// The signed-in user a request is for, on routes that are per user (notifications, settings,
+/// userinfo): no token is 401, a service token 403.
+pub fn signed_in_user(req: &actix_web::HttpRequest) -> Result<UserIdentity, Error> {
+    match actix_web::HttpMessage::extensions(req).get::<Principal>() {
+        None => Err(Error::Unauthenticated("Missing credentials".into())),
+        Some(Principal { user: Some(u), .. }) => Ok(u.clone()),
+        Some(_) => Err(Error::NotAllowed(
+            "This endpoint is for users; it does not allow 'service' credentials".into(),
+        )),
+    }
+}
+
 /// Who a request acts for, as attestations and the audit trail record it: the token's subject,
 /// or `anonymous`.
 pub fn caller(req: &actix_web::HttpRequest) -> Actor {

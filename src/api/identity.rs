@@ -161,14 +161,7 @@ impl Identity {
             .and_then(|d| serde_json::from_str(&d.json).ok());
         let identity = match &user {
             Some(u) => UserIdentity::of_user(&guest.user_entity_ref, u),
-            None => UserIdentity {
-                user_entity_ref: guest.user_entity_ref.clone(),
-                ownership_entity_refs: if guest.ownership_entity_refs.is_empty() {
-                    vec![guest.user_entity_ref.clone()]
-                } else {
-                    guest.ownership_entity_refs.clone()
-                },
-            },
+            None => not_in_catalog(guest),
         };
         let token = self.issue(&identity)?;
         Ok(json!({
@@ -299,14 +292,7 @@ impl Identity {
             }
         }
         match &self.guest {
-            Some((g, true)) if g.user_entity_ref == user_ref => Ok(UserIdentity {
-                user_entity_ref: user_ref.clone(),
-                ownership_entity_refs: if g.ownership_entity_refs.is_empty() {
-                    vec![user_ref]
-                } else {
-                    g.ownership_entity_refs.clone()
-                },
-            }),
+            Some((g, true)) if g.user_entity_ref == user_ref => Ok(not_in_catalog(g)),
             _ => Err(unauthenticated(&format!(
                 "Failed user token verification: {user_ref} is not a user in the catalog"
             ))),
@@ -438,6 +424,20 @@ impl Identity {
         self.reload(true)?;
         fresh(&self.keys.read().signing)
             .ok_or_else(|| Error::Internal("a new signing key could not be read back".into()))
+    }
+}
+
+/// The guest's identity when its user is not in the catalog: the configured ownership refs, or
+/// the user alone (as Backstage's guest provider).
+fn not_in_catalog(guest: &GuestProvider) -> UserIdentity {
+    let refs = if guest.ownership_entity_refs.is_empty() {
+        vec![guest.user_entity_ref.clone()]
+    } else {
+        guest.ownership_entity_refs.clone()
+    };
+    UserIdentity {
+        user_entity_ref: guest.user_entity_ref.clone(),
+        ownership_entity_refs: refs,
     }
 }
 

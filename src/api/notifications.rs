@@ -2,13 +2,13 @@
 //! `@backstage/plugin-notifications`' client reads and updates them.
 
 use actix_web::web::Bytes;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::openapi::{q, shapes, Doc};
 use super::params::Params;
 use super::routes::Routes;
-use super::{blocking, ApiError, AppState, Principal};
+use super::{blocking, ApiError, AppState};
 use crate::error::Error;
 use crate::model::notifications::Query;
 
@@ -99,16 +99,9 @@ pub fn routes(r: &mut Routes) {
         .doc(&SETTINGS);
 }
 
-/// The signed-in user a request is for: notifications (and user settings) are per user, so a
-/// service token or no token gets none.
+/// The signed-in user's entity ref.
 pub fn user_of(req: &HttpRequest) -> Result<String, Error> {
-    match req.extensions().get::<Principal>() {
-        None => Err(Error::Unauthenticated("Missing credentials".into())),
-        Some(Principal { user: Some(u), .. }) => Ok(u.user_entity_ref.clone()),
-        Some(_) => Err(Error::NotAllowed(
-            "This endpoint is for users; it does not allow 'service' credentials".into(),
-        )),
-    }
+    Ok(super::auth::signed_in_user(req)?.user_entity_ref)
 }
 
 fn query_of(params: &Params) -> Result<Query, Error> {

@@ -1,13 +1,12 @@
 //! `/api/auth`: the part of Backstage's auth backend a frontend needs to sign in against Cairn
 //! alone — the guest provider, the keys that verify its tokens, and `userinfo`.
 
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::openapi::{shapes, Doc};
 use super::routes::Routes;
-use super::{blocking, ApiError, AppState, Principal};
-use crate::error::Error;
+use super::{blocking, ApiError, AppState};
 
 fn session() -> Value {
     json!({
@@ -92,22 +91,7 @@ async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn user_info(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = req.extensions().get::<Principal>().cloned();
-    let user = match principal {
-        None => {
-            return Err(ApiError(Error::Unauthenticated(
-                "Missing credentials".into(),
-            )))
-        }
-        Some(Principal { user: None, .. }) => {
-            return Err(ApiError(Error::NotAllowed(
-                "This endpoint does not allow 'service' credentials".into(),
-            )))
-        }
-        Some(Principal {
-            user: Some(user), ..
-        }) => user,
-    };
+    let user = super::auth::signed_in_user(&req)?;
     Ok(HttpResponse::Ok().json(json!({
         "claims": {"sub": user.user_entity_ref, "ent": user.ownership_entity_refs},
     })))
