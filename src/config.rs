@@ -230,6 +230,23 @@ pub struct Backend {
     pub database: Database,
     pub cors: Option<Cors>,
     pub auth: Auth,
+    pub reading: Reading,
+}
+
+/// `backend.reading`: the hosts registered `url` locations may be read from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Reading {
+    pub allow: Vec<ReadingAllow>,
+}
+
+/// One `backend.reading.allow` entry: `host` (`git.example.com`, `host:port` or
+/// `*.example.com`) and optional path prefixes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadingAllow {
+    pub host: String,
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
 }
 
 impl Default for Backend {
@@ -240,6 +257,7 @@ impl Default for Backend {
             database: Database::default(),
             cors: None,
             auth: Auth::default(),
+            reading: Reading::default(),
         }
     }
 }

@@ -229,9 +229,31 @@ pub fn build_catalog(
         db,
         roots,
         config.catalog_rules().with_ai_act(ai_act),
+        read_allow(config),
         config.orphan_strategy(),
         on_change,
     )?)
+}
+
+/// The hosts registered locations may be read from: `backend.reading.allow`, and the hosts
+/// Cairn already reads or writes by its own config (its Git sources, its publish hosts).
+fn read_allow(config: &Config) -> ingest::urls::ReadAllow {
+    let listed = config
+        .backend
+        .reading
+        .allow
+        .iter()
+        .map(|a| (a.host.clone(), a.paths.clone()));
+    let sources = config
+        .cairn
+        .sources
+        .git
+        .iter()
+        .flat_map(|s| s.url.iter().chain(s.urls.iter().flatten()))
+        .chain(config.scaffolder.publish.hosts.iter().filter_map(|h| h.url.as_ref()))
+        .filter_map(|u| ingest::urls::host_of(u))
+        .map(|h| (h, None));
+    ingest::urls::ReadAllow::new(listed.chain(sources))
 }
 
 impl Application {

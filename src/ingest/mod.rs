@@ -83,6 +83,8 @@ pub struct Catalog {
     writer: Mutex<Writer>,
     config_roots: Vec<(RootLocation, CatalogRules)>,
     registered_rules: CatalogRules,
+    /// Where registered `url` locations may be read from.
+    reading: urls::ReadAllow,
     strategy: OrphanStrategy,
     on_change: Box<dyn Fn() + Send + Sync>,
     remote: std::sync::OnceLock<Arc<dyn RemoteSource>>,
@@ -176,6 +178,7 @@ impl Catalog {
         db: Db,
         config_roots: Vec<(RootLocation, CatalogRules)>,
         registered_rules: CatalogRules,
+        reading: urls::ReadAllow,
         strategy: OrphanStrategy,
         on_change: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Arc<Self>> {
@@ -186,6 +189,7 @@ impl Catalog {
             writer: Mutex::new(Writer { state, seq }),
             config_roots,
             registered_rules,
+            reading,
             strategy,
             on_change,
             remote: std::sync::OnceLock::new(),
@@ -374,6 +378,15 @@ impl Catalog {
             .ok_or_else(|| Error::NotFound(format!("Found no location with ID {id}")))
     }
 
+    /// A registered location is read only from local files or an allowed host, whoever
+    /// registers it (the API, an agent's tool, a template's `catalog:register`).
+    fn check_readable(&self, loc_type: &str, target: &str) -> Result<()> {
+        match loc_type {
+            "url" => self.reading.check(target).map_err(Error::Input),
+            _ => Ok(()),
+        }
+    }
+
     /// `POST /locations`: registers and ingests a location. Returns the location and whether
     /// it existed already.
     pub fn add_location(
@@ -383,6 +396,7 @@ impl Catalog {
         refresh_on_conflict: bool,
         actor: &Actor,
     ) -> Result<Location> {
+        self.check_readable(loc_type, target)?;
         if let Some(existing) = self
             .list_locations()?
             .into_iter()
@@ -420,6 +434,7 @@ impl Catalog {
         target: &str,
         actor: &Actor,
     ) -> Result<Location> {
+        self.check_readable(loc_type, target)?;
         let old = self.location(id)?;
         let root = RootLocation::new(loc_type, target);
         if (old.loc_type.as_str(), old.target.as_str()) == (loc_type, target) {
@@ -443,6 +458,7 @@ impl Catalog {
     }
 
     pub fn dry_run(&self, loc_type: &str, target: &str) -> Result<(bool, RootResult)> {
+        self.check_readable(loc_type, target)?;
         let exists = self
             .list_locations()?
             .iter()

@@ -97,6 +97,75 @@ fn clone_of(prefix: &str, repo: &str) -> String {
     }
 }
 
+/// The hosts a registered `url` location may be read from, as Backstage's
+/// `backend.reading.allow` says it: an exact `host[:port]` or a `*.suffix`, and optionally path
+/// prefixes. `file://` URLs are always local; every other URL is refused unless listed, so
+/// registering a location cannot make Cairn fetch from an arbitrary host.
+#[derive(Debug, Clone, Default)]
+pub struct ReadAllow(Vec<(String, Option<Vec<String>>)>);
+
+impl ReadAllow {
+    pub fn new(entries: impl IntoIterator<Item = (String, Option<Vec<String>>)>) -> ReadAllow {
+        ReadAllow(
+            entries
+                .into_iter()
+                .map(|(h, paths)| (h.to_lowercase(), paths))
+                .collect(),
+        )
+    }
+
+    /// `Err` with Backstage's message when the URL may not be read.
+    pub fn check(&self, target: &str) -> Result<(), String> {
+        let refused = || {
+            format!(
+                "Reading from '{}' is not allowed. You may need to configure an integration for the target host, or add it to the configured backend.reading.allow list",
+                redact(target)
+            )
+        };
+        let url = url::Url::parse(target).map_err(|_| refused())?;
+        if url.scheme() == "file" {
+            return Ok(());
+        }
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err(refused()),
+        };
+        let path = url.path();
+        // The parser resolved dot segments, but the crawler hands the target to Git as written:
+        // a `..` there could climb out of an allowed path prefix on the host.
+        let raw_path = target.split_once("://").map_or("", |(_, rest)| rest);
+        let climbs = raw_path
+            .split(['/', '?', '#'])
+            .any(|s| matches!(s.to_lowercase().as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."));
+        let allowed = self.0.iter().any(|(allowed, paths)| {
+            let host_ok = match allowed.strip_prefix('*') {
+                Some(suffix) if suffix.starts_with('.') => host.ends_with(suffix),
+                _ => host == *allowed,
+            };
+            host_ok
+                && paths.as_ref().is_none_or(|ps| {
+                    !climbs && ps.iter().any(|p| path.starts_with(p.as_str()))
+                })
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(refused())
+        }
+    }
+}
+
+/// The `host[:port]` of a URL, as [`ReadAllow`] matches it.
+pub fn host_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
+}
+
 /// Removes any `user:password@` from a URL.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -155,5 +224,40 @@ mod tests {
         let r = parse_repo_url("https://bot:tok@host/o/r.git").unwrap();
         assert_eq!(r.web_base, "https://host/o/r");
         assert_eq!(r.clone_url, "https://bot:tok@host/o/r.git");
+    }
+
+    #[test]
+    fn only_listed_hosts_and_paths_may_be_read() {
+        let allow = ReadAllow::new([
+            ("git.example.com".to_string(), None),
+            ("*.corp.test".to_string(), None),
+            ("127.0.0.1:8080".to_string(), Some(vec!["/git/".to_string()])),
+        ]);
+        for ok in [
+            "file:///anything/catalog-info.yaml",
+            "https://git.example.com/o/r/blob/main/catalog-info.yaml",
+            "https://Git.Example.com/o/r/blob/main/catalog-info.yaml",
+            "https://scm.corp.test/o/r/blob/main/catalog-info.yaml",
+            "http://127.0.0.1:8080/git/r.git/blob/main/catalog-info.yaml",
+        ] {
+            assert!(allow.check(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "https://evil.example.org/o/r/blob/main/catalog-info.yaml",
+            "https://git.example.com.evil.org/o/r/blob/main/c.yaml",
+            "https://corp.test.evil/o/r/blob/main/c.yaml",
+            "http://127.0.0.1:8081/git/r.git/blob/main/c.yaml",
+            "http://127.0.0.1:8080/admin/r.git/blob/main/c.yaml",
+            "http://127.0.0.1:8080/git/../admin/r.git/blob/main/c.yaml",
+            "http://127.0.0.1:8080/git/%2E%2E/admin/r.git/blob/main/c.yaml",
+            "http://169.254.169.254/latest/meta-data",
+            "not a url",
+        ] {
+            let err = allow.check(refused).unwrap_err();
+            assert!(err.contains("backend.reading.allow"), "{refused}: {err}");
+        }
+        assert!(ReadAllow::default()
+            .check("https://github.com/o/r/blob/main/catalog-info.yaml")
+            .is_err());
     }
 }

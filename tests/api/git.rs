@@ -665,3 +665,82 @@ async fn refreshing_an_entity_recrawls_its_source_repository() {
         "production"
     );
 }
+
+/// A listener that counts the connections made to it: the "host" a location points at.
+fn counting_host() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_location_on_a_host_not_allowed_is_refused_before_anything_is_fetched() {
+    let (port, seen) = counting_host();
+    let target = format!("http://127.0.0.1:{port}/o/r/blob/main/catalog-info.yaml");
+    let app = spawn_with(&[("all.yaml", &root_location(&[]))], Options::default()).await;
+    for path in ["/locations?dryRun=true", "/locations"] {
+        let (s, v) = app
+            .post(path, json!({"type": "url", "target": target}))
+            .await;
+        assert_eq!(s, 400, "{path}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("backend.reading.allow"),
+            "{v}"
+        );
+    }
+    // An MCP tool registers through the same catalog, and is refused the same way.
+    let r = app
+        .client
+        .post(format!("{}/api/mcp-actions/v1", app.url))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "catalog_register_entity", "arguments": {"locationUrl": target}}}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["result"]["isError"], true, "{v}");
+    assert!(
+        v["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("backend.reading.allow"),
+        "{v}"
+    );
+    let (_, locations) = app.get("/locations").await;
+    assert!(
+        !locations.to_string().contains(&format!(":{port}/")),
+        "{locations}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // Listed in backend.reading.allow, the same host is read (here it answers nothing useful).
+    let allowed = spawn_with(
+        &[("all.yaml", &root_location(&[]))],
+        Options {
+            extra_config: format!("backend:\n  reading:\n    allow:\n      - host: 127.0.0.1:{port}\n"),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (s, v) = allowed
+        .post(
+            "/locations?dryRun=true",
+            json!({"type": "url", "target": target}),
+        )
+        .await;
+    assert!(!v.to_string().contains("backend.reading.allow"), "{s} {v}");
+    assert!(seen.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}
