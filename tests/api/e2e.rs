@@ -2,12 +2,15 @@
 //! `@backstage/create-app` 0.9.2 (legacy `App.tsx`, guest sign-in, permissions on), built once by
 //! `tests/e2e/build-app.sh` and cached outside the clone, driven in Chromium by
 //! `tests/e2e/browser.mjs`, page by page, with no failed backend request and no error panel.
+//! The catalog import is driven against a Git repository made here and served over smart HTTP by
+//! `git http-backend` behind the app's own test server, as a Git host would serve it.
 //! Screenshots land in `target/e2e-screenshots/`. Needs Chromium (`/usr/bin/chromium`, or
 //! `CHROMIUM`); skipped without it unless `CAIRN_TEST_REQUIRE_SERVICES` is set.
 
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::git::WorkRepo;
 use crate::support::{repo_root, spawn_with, Options};
 
 fn chromium() -> Option<PathBuf> {
@@ -67,8 +70,17 @@ async fn a_stock_backstage_app_works_on_cairn_in_a_browser() {
         .unwrap()
         .port();
     let repos = tempfile::tempdir().unwrap();
+    // The repository the import page registers by its http URL. `git http-backend` finds a
+    // work tree's `.git` under the name the URL gives (`import-demo.git`).
+    let hosted = tempfile::tempdir().unwrap();
+    WorkRepo::init(&hosted.path().join("import-demo.git"))
+        .write(
+            "catalog-info.yaml",
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: import-demo\n  description: Registered from the import page\nspec:\n  type: service\n  lifecycle: experimental\n  owner: group:default/team-orders\n",
+        )
+        .commit("import-demo");
     let config = format!(
-        "scaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\nbackend:\n  cors:\n    origin: http://127.0.0.1:{app_port}\n    methods: [GET, HEAD, PATCH, POST, PUT, DELETE]\n    credentials: true\nauth:\n  environment: development\n  providers:\n    guest: {{userEntityRef: 'user:default/guest'}}\npermission:\n  enabled: true\ntechdocs:\n  publisher:\n    local:\n      publishDirectory: {}\n",
+        "scaffolder:\n  publish:\n    hosts:\n      - {{host: local, root: {}}}\nbackend:\n  reading:\n    allow: [{{host: '127.0.0.1:{app_port}', paths: [/git/]}}]\n  cors:\n    origin: http://127.0.0.1:{app_port}\n    methods: [GET, HEAD, PATCH, POST, PUT, DELETE]\n    credentials: true\nauth:\n  environment: development\n  providers:\n    guest: {{userEntityRef: 'user:default/guest'}}\npermission:\n  enabled: true\ntechdocs:\n  publisher:\n    local:\n      publishDirectory: {}\n",
         repos.path().display(),
         repo_root().join("catalog-examples/techdocs").display()
     );
@@ -95,6 +107,7 @@ async fn a_stock_backstage_app_works_on_cairn_in_a_browser() {
             .env("APP_DIST", dist)
             .env("APP_PORT", app_port.to_string())
             .env("SCREENSHOTS", shots)
+            .env("GIT_ROOT", hosted.path())
             .env("CHROMIUM", chromium)
             .current_dir(e2e)
             .output()

@@ -4,8 +4,10 @@
 // way Backstage's app backend injects config: a `backstage.io/config` script in index.html),
 // signs in as the guest and visits each page, recording every backend request that failed and
 // every error panel. Screenshots go to SCREENSHOTS. Prints one line per page and exits 1 if any
-// page failed.
+// page failed. The same server is the Git host for the import page: `/git/<repo>` is
+// `git http-backend` (smart HTTP) over the repositories in GIT_ROOT.
 
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { readFile, mkdir, stat } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
@@ -17,6 +19,7 @@ const PORT = Number(process.env.APP_PORT);
 const SHOTS = process.env.SCREENSHOTS;
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const APP = `http://127.0.0.1:${PORT}`;
+const GIT_ROOT = process.env.GIT_ROOT;
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css',
@@ -40,9 +43,55 @@ async function indexHtml() {
   return html.replace(tag, () => `<script type="backstage.io/config">${JSON.stringify(configs)}</script>`);
 }
 
+/** One CGI request to `git http-backend`: the request body in, its headers and body out. */
+function gitHttpBackend(req, res, url) {
+  const exec = execFileSync('git', ['--exec-path']).toString().trim();
+  const cgi = spawn(join(exec, 'git-http-backend'), [], {
+    env: {
+      PATH: process.env.PATH,
+      GIT_PROJECT_ROOT: GIT_ROOT,
+      GIT_HTTP_EXPORT_ALL: '1',
+      PATH_INFO: url.pathname.slice('/git'.length),
+      QUERY_STRING: url.search.slice(1),
+      REQUEST_METHOD: req.method,
+      CONTENT_TYPE: req.headers['content-type'] ?? '',
+      CONTENT_LENGTH: req.headers['content-length'] ?? '',
+      HTTP_CONTENT_ENCODING: req.headers['content-encoding'] ?? '',
+      GIT_PROTOCOL: req.headers['git-protocol'] ?? '',
+      REMOTE_ADDR: '127.0.0.1',
+    },
+  });
+  req.pipe(cgi.stdin);
+  let head = Buffer.alloc(0);
+  let started = false;
+  cgi.stdout.on('data', chunk => {
+    if (started) return void res.write(chunk);
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    started = true;
+    let status = 200;
+    const headers = {};
+    for (const line of head.subarray(0, end).toString().split('\r\n')) {
+      const at = line.indexOf(':');
+      const [name, value] = [line.slice(0, at).trim(), line.slice(at + 1).trim()];
+      if (name.toLowerCase() === 'status') status = parseInt(value, 10);
+      else headers[name] = value;
+    }
+    res.writeHead(status, headers);
+    res.write(head.subarray(end + 4));
+  });
+  cgi.stdout.on('end', () => {
+    if (!started) res.writeHead(502);
+    res.end();
+  });
+}
+
 async function serve() {
   const index = await indexHtml();
   const server = createServer(async (req, res) => {
+    const url = new URL(req.url, APP);
+    if (GIT_ROOT && url.pathname.startsWith('/git/')) return gitHttpBackend(req, res, url);
     const path = normalize(decodeURIComponent(new URL(req.url, APP).pathname)).replace(/^(\.\.[/\\])+/, '');
     const file = join(DIST, path);
     try {
@@ -167,10 +216,20 @@ async function main() {
   await check(page, 'notification-of-task', '/notifications', async p => {
     await text(p, /Rust service \(actix-web\): run completed/);
   });
-  // The page only: the frontend accepts http(s) URLs alone, and an import by URL needs a Git
-  // host serving the repository (not here yet).
+  // A component registered by its file's URL on a Git host: analysed (a dry run), imported,
+  // then opened from the import page's last step.
   await check(page, 'catalog-import', '/catalog-import', async p => {
     await text(p, /Register an existing component|Start tracking your component/i);
+    await p.getByRole('textbox', { name: /URL/i }).fill(`${APP}/git/import-demo.git/blob/main/catalog-info.yaml`);
+    await p.getByRole('button', { name: /^Analyze/i }).click();
+    await text(p, /The following entities will be added/);
+    await p.getByText('import-demo', { exact: true }).first().waitFor();
+  });
+  await check(page, 'catalog-import-done', null, async p => {
+    await p.getByRole('button', { name: /^Import/i }).click();
+    await p.getByRole('link', { name: /View Component/i }).or(p.getByRole('button', { name: /View Component/i })).first().click();
+    await text(p, 'Registered from the import page');
+    await text(p, /^About$/);
   });
   await check(page, 'notifications', '/notifications', async p => {
     await text(p, /Notifications/);
