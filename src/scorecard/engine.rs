@@ -19,6 +19,9 @@ struct Evaluated {
     rounds: u32,
     /// When each scheduled scorecard last ran.
     schedule_runs: HashMap<String, chrono::DateTime<chrono::Utc>>,
+    /// The (UTC) day of the last look: checks that count from a date, exemptions and
+    /// attestations that expire on one all change with the day, with no input changing.
+    day: Option<chrono::NaiveDate>,
     /// Scorecards as ingested or configured, before API exemptions are added.
     base: Vec<Arc<Scorecard>>,
     /// Exemptions granted through the API.
@@ -284,6 +287,10 @@ impl Engine {
                 state.schedule_runs.insert(card.entity_ref.clone(), now_at);
                 scheduled = true;
             }
+        }
+        let today = now_at.date_naive();
+        if state.day.replace(today).is_some_and(|d| d != today) {
+            scheduled = true;
         }
         if scheduled {
             state.etags.clear();

@@ -123,8 +123,12 @@ impl Scorecard {
             .filter(|(_, s)| !matches!(s, Status::Inactive | Status::NotApplicable))
             .map(|(c, s)| (c.weight, s.counts_ok()))
             .collect();
-        let total: f64 = counted.iter().map(|(w, _)| w).sum();
-        let passed: f64 = counted.iter().filter(|(_, ok)| *ok).map(|(w, _)| w).sum();
+        // Folded from +0.0: an empty f64 `sum()` is -0.0, which would be served as `-0.0`.
+        let total = counted.iter().fold(0.0, |t, (w, _)| t + w);
+        let passed = counted
+            .iter()
+            .filter(|(_, ok)| *ok)
+            .fold(0.0, |t, (w, _)| t + w);
         let score = if total > 0.0 {
             (passed / total * 1000.0).round() / 10.0
         } else {

@@ -1,5 +1,6 @@
 //! Notifications as the app's bell reads them, and the signal that rings it: a finished
-//! scaffolder task tells its creator, a scorecard level drop tells the owning group's members.
+//! scaffolder task tells its creator; a scorecard level drop and an obligation that falls due
+//! unmet tell the owning group's members.
 
 use std::time::Duration;
 
@@ -201,6 +202,66 @@ async fn a_level_drop_tells_the_owners_members() {
     );
     assert_eq!(n["payload"]["severity"], "high");
     assert_eq!(n["payload"]["link"], "/catalog/default/component/billing");
+}
+
+/// A scorecard whose check counts from `from`: billing has no system, so it fails once it counts.
+fn obligation(from: &str) -> String {
+    format!(
+        "---\napiVersion: cairn.dev/v1alpha1\nkind: Scorecard\nmetadata: {{name: duties, title: Duties}}\nspec:\n  filter: {{kind: component}}\n  levels: [met]\n  checks:\n    - {{id: in-system, name: Part of a system, level: met, activeFrom: '{from}', rule: {{all: [{{fact: entity, path: $.spec.system, operator: exists}}]}}}}\n"
+    )
+}
+
+#[tokio::test]
+async fn an_obligation_falling_due_unmet_tells_the_owners_members() {
+    let today = chrono::Utc::now().date_naive();
+    let later = (today + chrono::Days::new(30)).to_string();
+    let app = app(&format!("{DESCRIBED}{}", obligation(&later))).await;
+    let token = app.guest_token().await;
+    app.settled().await;
+    // Not yet due: it does not count, and nobody is told.
+    let (_, card) = app
+        .get_cairn("/scorecards/default/duties/entities")
+        .await;
+    let billing = card["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["entityRef"] == "component:default/billing")
+        .unwrap();
+    assert_eq!(billing["level"], "met", "a check not yet due does not count: {card}");
+    assert_eq!(get(&app, &token, "/status").await.1["unread"], 0);
+
+    // The day comes. The test cannot move the clock, so it moves the date to today instead: the
+    // check goes from inactive to failing exactly as it does at midnight.
+    app.write(
+        "all.yaml",
+        format!(
+            "{BASIC_CATALOG}---\n{TEMPLATE}---\n{CARD}{DESCRIBED}{}",
+            obligation(&today.to_string())
+        ),
+    );
+    // Each of jdoe's components (team-a's two and jdoe's own) has no system.
+    let told = app
+        .eventually(20, || async {
+            get(&app, &token, "/notifications?topic=obligations").await.1["totalCount"] == 3
+        })
+        .await;
+    let (_, list) = get(&app, &token, "/notifications?topic=obligations").await;
+    assert!(told, "jdoe (team-a) was not told: {list}");
+    let n = list["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["payload"]["link"] == "/catalog/default/component/billing")
+        .unwrap();
+    let (_, card) = app.get_cairn("/scorecards/default/duties/entities").await;
+    assert!(!card.to_string().contains("-0.0"), "{card}");
+    assert_eq!(
+        n["payload"]["title"],
+        "Part of a system is now due for component:default/billing and not met"
+    );
+    assert_eq!(n["payload"]["severity"], "critical");
+    assert_eq!(n["payload"]["description"], format!("Duties: applies from {today}"));
 }
 
 #[tokio::test]
