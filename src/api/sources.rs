@@ -104,7 +104,8 @@ async fn repository(
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let snap = state.readmodel.snapshot();
     let text = format!(
-        "{}{}# HELP cairn_entities Entities served.\n# TYPE cairn_entities gauge\ncairn_entities {}\n",
+        "{}{}{}# HELP cairn_entities Entities served.\n# TYPE cairn_entities gauge\ncairn_entities {}\n",
+        state.catalog.metrics_text(),
         state.crawler.metrics_text(),
         state.mcp.metrics_text(),
         snap.len()

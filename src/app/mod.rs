@@ -377,7 +377,13 @@ impl Application {
                         .to_path_buf()
                 })
                 .collect();
-            Some(ingest::watch::watch(catalog.clone(), dirs)?)
+            let mut ours = vec![std::path::PathBuf::from(&config.cairn.data_dir)];
+            if let Ok(url) = config.backend.database.url() {
+                if !url.contains("://") && url != ":memory:" {
+                    ours.push(std::path::PathBuf::from(url));
+                }
+            }
+            Some(ingest::watch::watch(catalog.clone(), dirs, ours)?)
         } else {
             None
         };

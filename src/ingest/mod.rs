@@ -89,6 +89,8 @@ pub struct Catalog {
     on_change: Box<dyn Fn() + Send + Sync>,
     remote: std::sync::OnceLock<Arc<dyn RemoteSource>>,
     writer_lease: std::sync::atomic::AtomicBool,
+    /// Locations processed (and stored) since start.
+    processings: std::sync::atomic::AtomicU64,
 }
 
 /// Where the files of a location live, if it is local.
@@ -194,6 +196,7 @@ impl Catalog {
             on_change,
             remote: std::sync::OnceLock::new(),
             writer_lease: std::sync::atomic::AtomicBool::new(false),
+            processings: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -318,6 +321,8 @@ impl Catalog {
         actor: &Actor,
     ) -> Result<usize> {
         let started = Instant::now();
+        self.processings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = self.process(root, rules);
         let processed_ms = started.elapsed().as_millis() as u64;
         let problems = result.reports().count();
@@ -360,6 +365,13 @@ impl Catalog {
             }
         }
         Ok(())
+    }
+
+    pub fn metrics_text(&self) -> String {
+        format!(
+            "# HELP cairn_location_processings_total Locations processed.\n# TYPE cairn_location_processings_total counter\ncairn_location_processings_total {}\n",
+            self.processings.load(std::sync::atomic::Ordering::Relaxed)
+        )
     }
 
     pub fn list_locations(&self) -> Result<Vec<Location>> {

@@ -9,11 +9,26 @@ use notify::{RecursiveMode, Watcher};
 
 use super::Catalog;
 
-/// Starts watching; the returned watcher must be kept alive.
+/// Starts watching; the returned watcher must be kept alive. Changes under `ignore` (Cairn's
+/// own database files and data directory; a file path also covers its `-wal` and `-shm`
+/// siblings) are not the catalog's: every write of Cairn's would otherwise re-process a
+/// location kept beside them.
 pub fn watch(
     catalog: Arc<Catalog>,
     dirs: Vec<PathBuf>,
+    ignore: Vec<PathBuf>,
 ) -> notify::Result<notify::RecommendedWatcher> {
+    let ignore: Vec<String> = ignore
+        .iter()
+        .map(|p| absolute(p).to_string_lossy().into_owned())
+        .collect();
+    let ours = move |p: &std::path::Path| {
+        let p = p.to_string_lossy();
+        ignore.iter().any(|i| {
+            p.strip_prefix(i.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '-']))
+        })
+    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(event) = res {
@@ -21,7 +36,9 @@ pub fn watch(
                 return;
             }
             for p in event.paths {
-                let _ = tx.send(p);
+                if !ours(&p) {
+                    let _ = tx.send(p);
+                }
             }
         }
     })?;
@@ -53,4 +70,13 @@ pub fn watch(
         }
     });
     Ok(watcher)
+}
+
+fn absolute(p: &std::path::Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    super::files::normalize(&abs)
 }

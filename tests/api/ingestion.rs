@@ -503,3 +503,61 @@ async fn entities_never_blink_while_watched_files_are_rewritten_in_place() {
         "the last rewrite is ingested once the files are still"
     );
 }
+
+/// `cairn_location_processings_total` from `/metrics`.
+async fn processings(app: &crate::support::TestApp) -> u64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("cairn_location_processings_total "))
+        .unwrap_or_else(|| panic!("no processing counter in {text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_database_beside_a_watched_location_does_not_make_it_reprocess_for_ever() {
+    // Cairn's own writes (lease renewals every second here, scorecard history) land in the
+    // SQLite files beside the descriptors; the watcher used to re-process the location for each.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("all.yaml"),
+        format!("{BASIC_CATALOG}---\n{}", comp("beside", "team-a")),
+    )
+    .unwrap();
+    let app = spawn_with(
+        &[],
+        Options {
+            catalog_target: Some(dir.path().join("all.yaml")),
+            database_url: Some(dir.path().join("cairn.sqlite").display().to_string()),
+            extra_config: "cairn:\n  leaseSeconds: 3\n".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.settled().await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let before = processings(&app).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(processings(&app).await, before, "re-processed with no descriptor changed");
+
+    // A descriptor that changes is still seen.
+    std::fs::write(
+        dir.path().join("all.yaml"),
+        format!("{BASIC_CATALOG}---\n{}", comp("beside", "team-b")),
+    )
+    .unwrap();
+    let seen = app
+        .eventually(10, || async {
+            app.entity("component", "beside").await.unwrap()["spec"]["owner"] == "team-b"
+        })
+        .await;
+    assert!(seen);
+}
