@@ -7,6 +7,7 @@ mod bitset;
 pub mod filter;
 pub mod full_text;
 pub mod graph;
+mod projection;
 pub mod query;
 mod search;
 

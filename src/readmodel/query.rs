@@ -407,7 +407,7 @@ pub fn project(entity: &Value, fields: &[String]) -> Value {
     out
 }
 
-fn insert_path(dst: &mut Value, path: &[String], v: Value) {
+pub(super) fn insert_path(dst: &mut Value, path: &[String], v: Value) {
     let Some(obj) = dst.as_object_mut() else {
         return;
     };
@@ -443,10 +443,7 @@ pub fn write_items(
                 let doc = &snap.docs[i as usize];
                 match fields {
                     None => out.push_str(&doc.json),
-                    Some(f) => {
-                        let v: Value = serde_json::from_str(&doc.json).unwrap_or(Value::Null);
-                        out.push_str(&project(&v, f).to_string());
-                    }
+                    Some(f) => out.push_str(&super::projection::project_json(&doc.json, f)),
                 }
             }
         }
