@@ -69,6 +69,9 @@ fn main() {
         let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
         return mcp_bench(n);
     }
+    if args.first().map(String::as_str) == Some("scale-restart") {
+        return scale::restart(std::path::Path::new(&args[1]));
+    }
     if args.first().map(String::as_str) == Some("scale") {
         let n = args
             .iter()

@@ -43,7 +43,7 @@ fn group_of(i: usize, groups: usize) -> usize {
 fn definition(i: usize) -> String {
     let paths = 4 + i % 16;
     let mut out = String::new();
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         let _ = write!(
             out,
             "asyncapi: 2.6.0\ninfo:\n  title: Events {i}\n  version: 1.{}.0\nchannels:\n",
@@ -97,7 +97,7 @@ fn entity(i: usize, groups: usize, lifecycle: &str) -> String {
             "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: api-{i}\n  namespace: {ns}\n  description: API number {i}\n  tags: [tier-{}, domain-{}]\nspec:\n  type: {}\n  lifecycle: production\n  owner: {owner}\n  system: {system}\n  definition: |\n{}",
             i % 3,
             i % 11,
-            if i % 3 == 0 { "asyncapi" } else { "openapi" },
+            if i.is_multiple_of(3) { "asyncapi" } else { "openapi" },
             indent(&definition(i), "    ")
         ),
         "Component" => {
@@ -191,7 +191,12 @@ fn served_json_mb(bench: &Bench) -> u64 {
 /// Waits until the scorecard has a result for every component; returns how long that took.
 fn scorecards_settled(bench: &Bench, components: usize, limit: Duration) -> Duration {
     let t = Instant::now();
-    while bench.scorecards.results_for("scorecard:default/bench").len() < components {
+    while bench
+        .scorecards
+        .results_for("scorecard:default/bench")
+        .len()
+        < components
+    {
         assert!(t.elapsed() < limit, "scorecards did not settle");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -220,10 +225,7 @@ pub fn bench(n: usize) {
         bytes / 1_000_000,
         t.elapsed()
     );
-    let catalog = format!(
-        "  rules: [{{allow: [Component, API, Group, User, System, Domain, Resource, Location, Scorecard]}}]\n  locations: [{{type: file, target: '{}'}}]\n",
-        dir.path().join("all.yaml").display()
-    );
+    let catalog = catalog_section(dir.path());
     let watch = dir.path().join("watch.yaml");
     std::fs::write(
         &watch,
@@ -231,23 +233,12 @@ pub fn bench(n: usize) {
     )
     .unwrap();
 
-    let (bench, ingest) = start_layers(dir.path(), &catalog, "", &[watch.clone()]);
+    let (bench, ingest) = start_layers(dir.path(), &catalog, "", std::slice::from_ref(&watch));
     let served = bench.readmodel.snapshot().len();
     println!(
         "| first ingest from files | {served} entities served {ingest:.1?} after start ({:.0}/s) |",
         served as f64 / ingest.as_secs_f64()
     );
-    if std::env::var_os("SCALE_DEBUG").is_some() {
-        let mut kinds = std::collections::BTreeMap::new();
-        for d in bench.readmodel.snapshot().docs.iter() {
-            *kinds.entry(d.kind.to_string()).or_insert(0) += 1;
-        }
-        println!("{kinds:?}");
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", bench.port)).unwrap();
-        let mut buf = Vec::new();
-        super::get(&mut s, "/api/catalog/entities?filter=kind=location&fields=status", &mut buf);
-        println!("{}", String::from_utf8_lossy(&buf).chars().take(3000).collect::<String>());
-    }
     let components = bench
         .readmodel
         .snapshot()
@@ -266,13 +257,8 @@ pub fn bench(n: usize) {
         served_json_mb(&bench)
     );
 
+    // For a heap profile (`valgrind --tool=massif`): stop once settled.
     if std::env::var_os("SCALE_MEMORY_ONLY").is_some() {
-        return;
-    }
-    if std::env::var_os("SCALE_NAMES_ONLY").is_some() {
-        let names = "/api/catalog/entities?filter=kind=component&fields=metadata.name";
-        let (p50, _, _) = timed_ms(bench.port, names, 150);
-        println!("names p50 {p50:.1} ms");
         return;
     }
     let port = bench.port;
@@ -303,8 +289,14 @@ pub fn bench(n: usize) {
     let mut buf = Vec::new();
     super::post_on(&mut s, path, token, super::MCP_QUERY, &mut buf);
     assert!(String::from_utf8_lossy(&buf).contains("totalItems"));
-    let (rps, p50, p99) =
-        super::load_post(port, path, token, super::MCP_QUERY, 4, Duration::from_secs(5));
+    let (rps, p50, p99) = super::load_post(
+        port,
+        path,
+        token,
+        super::MCP_QUERY,
+        4,
+        Duration::from_secs(5),
+    );
     println!("| MCP tools/call catalog query (limit=20) | {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms |");
 
     // One change: the scorecard result of one component moves.
@@ -325,7 +317,10 @@ pub fn bench(n: usize) {
         if failing {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(120), "the change never reached the scorecard");
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the change never reached the scorecard"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     println!("| one changed file: its scorecard result visible | {:.0?} after the write (watcher, re-process, evaluate) |", t.elapsed());
@@ -336,7 +331,11 @@ pub fn bench(n: usize) {
         move || {
             let t = Instant::now();
             let card = std::fs::read_to_string(dir.join("scorecard.yaml")).unwrap();
-            std::fs::write(dir.join("scorecard.yaml"), card.replace("name: Check 0\n", "name: Check zero\n")).unwrap();
+            std::fs::write(
+                dir.join("scorecard.yaml"),
+                card.replace("name: Check 0\n", "name: Check zero\n"),
+            )
+            .unwrap();
             for f in 0..1000.min(files) {
                 std::fs::write(part_path(&dir, f), part(f, files, "experimental")).unwrap();
             }
@@ -347,14 +346,35 @@ pub fn bench(n: usize) {
     busy.join().unwrap();
     println!("| by-query while a full evaluation and a 1,000-file change run | {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms (10 s) |");
 
-    // Restart: a second process on the same database and files.
+    // Restart: a new process on the same database and files, once this one has stopped.
     drop(bench);
-    std::thread::sleep(Duration::from_secs(2));
-    let (bench, ready) = start_layers(dir.path(), &catalog, "", &[]);
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["scale-restart", &dir.path().display().to_string()])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// The restart half of [`bench`], in its own process: Cairn on the corpus and database left in
+/// `dir`; reports when it is ready and serving, and its memory then.
+pub fn restart(dir: &Path) {
+    let catalog = catalog_section(dir);
+    let (bench, ready) = start_layers(dir, &catalog, "", &[]);
     println!(
-        "| restart: ready from the database | {} entities served {ready:.1?} after start |",
-        bench.readmodel.snapshot().len()
+        "| restart: ready from the database | {} entities served {ready:.1?} after start, {} MB resident |",
+        bench.readmodel.snapshot().len(),
+        rss_mb()
     );
+}
+
+/// The `catalog:` section for the corpus in `dir`.
+fn catalog_section(dir: &Path) -> String {
+    format!(
+        "  rules: [{{allow: [Component, API, Group, User, System, Domain, Resource, Location, Scorecard]}}]\n  locations: [{{type: file, target: '{}'}}]\n",
+        dir.join("all.yaml").display()
+    )
 }
 
 fn walk_bytes(dir: &Path) -> u64 {

@@ -250,7 +250,14 @@ fn read_allow(config: &Config) -> ingest::urls::ReadAllow {
         .git
         .iter()
         .flat_map(|s| s.url.iter().chain(s.urls.iter().flatten()))
-        .chain(config.scaffolder.publish.hosts.iter().filter_map(|h| h.url.as_ref()))
+        .chain(
+            config
+                .scaffolder
+                .publish
+                .hosts
+                .iter()
+                .filter_map(|h| h.url.as_ref()),
+        )
         .filter_map(|u| ingest::urls::host_of(u))
         .map(|h| (h, None));
     ingest::urls::ReadAllow::new(listed.chain(sources))

@@ -135,18 +135,21 @@ impl ReadAllow {
         // The parser resolved dot segments, but the crawler hands the target to Git as written:
         // a `..` there could climb out of an allowed path prefix on the host.
         let raw_path = target.split_once("://").map_or("", |(_, rest)| rest);
-        let climbs = raw_path
-            .split(['/', '?', '#'])
-            .any(|s| matches!(s.to_lowercase().as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."));
+        let climbs = raw_path.split(['/', '?', '#']).any(|s| {
+            matches!(
+                s.to_lowercase().as_str(),
+                "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."
+            )
+        });
         let allowed = self.0.iter().any(|(allowed, paths)| {
             let host_ok = match allowed.strip_prefix('*') {
                 Some(suffix) if suffix.starts_with('.') => host.ends_with(suffix),
                 _ => host == *allowed,
             };
             host_ok
-                && paths.as_ref().is_none_or(|ps| {
-                    !climbs && ps.iter().any(|p| path.starts_with(p.as_str()))
-                })
+                && paths
+                    .as_ref()
+                    .is_none_or(|ps| !climbs && ps.iter().any(|p| path.starts_with(p.as_str())))
         });
         if allowed {
             Ok(())
@@ -231,7 +234,10 @@ mod tests {
         let allow = ReadAllow::new([
             ("git.example.com".to_string(), None),
             ("*.corp.test".to_string(), None),
-            ("127.0.0.1:8080".to_string(), Some(vec!["/git/".to_string()])),
+            (
+                "127.0.0.1:8080".to_string(),
+                Some(vec!["/git/".to_string()]),
+            ),
         ]);
         for ok in [
             "file:///anything/catalog-info.yaml",

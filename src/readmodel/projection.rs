@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 /// Falls back to parsing everything if the JSON is not as Cairn writes it.
 pub fn project_json(json: &str, fields: &[String]) -> String {
     let parts: Vec<Vec<&str>> = fields.iter().map(|f| f.split('.').collect()).collect();
-    let wanted: Vec<(usize, usize)> = (0..parts.len()).map(|f| (f, 0)).collect();
+    let wanted: Vec<Wanted> = (0..parts.len()).map(|f| (f, 0)).collect();
     let mut found: Vec<Option<(Vec<String>, &str)>> = vec![None; parts.len()];
     let bytes = json.as_bytes();
     let start = skip_ws(bytes, 0);
@@ -19,13 +19,32 @@ pub fn project_json(json: &str, fields: &[String]) -> String {
         let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
         return super::query::project(&v, fields).to_string();
     }
+    let found: Vec<(Vec<String>, &str)> = found.into_iter().flatten().collect();
+    if let [(path, raw)] = found.as_slice() {
+        // One scalar (the usual `fields=metadata.name`): nested as it is, nothing parsed. An
+        // object or array goes through a value, which also compacts its layout.
+        if !raw.starts_with(['{', '[']) {
+            let mut out = String::with_capacity(raw.len() + 32);
+            for key in path {
+                out.push('{');
+                out.push_str(&serde_json::to_string(key).expect("a string"));
+                out.push(':');
+            }
+            out.push_str(raw);
+            out.extend(std::iter::repeat_n('}', path.len()));
+            return out;
+        }
+    }
     let mut out = Value::Object(Map::new());
-    for (path, raw) in found.into_iter().flatten() {
+    for (path, raw) in found {
         let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
         super::query::insert_path(&mut out, &path, v);
     }
     out.to_string()
 }
+
+/// A field being looked for: its index, and the segment it is at.
+type Wanted = (usize, usize);
 
 /// Scans the object at `pos` for the fields in `wanted` (field index, next segment); records
 /// each field's key path and raw value in `found`. `None` if the JSON is malformed.
@@ -33,7 +52,7 @@ fn select<'a>(
     json: &'a str,
     pos: usize,
     parts: &[Vec<&str>],
-    wanted: &[(usize, usize)],
+    wanted: &[Wanted],
     path: &mut Vec<String>,
     found: &mut [Option<(Vec<String>, &'a str)>],
 ) -> Option<()> {
@@ -77,7 +96,8 @@ fn select<'a>(
     }
     // Fields that end here take their value; the others look further into theirs, together
     // when they chose the same key.
-    let mut deeper: Vec<(String, usize, Vec<(usize, usize)>)> = Vec::new();
+    // (key, where its value starts, the fields that continue into it)
+    let mut deeper: Vec<(String, usize, Vec<Wanted>)> = Vec::new();
     for (w, chosen) in best.into_iter().enumerate() {
         let Some((j, key, start, end)) = chosen else {
             continue;
@@ -176,8 +196,10 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
         }
         _ => {
             let mut j = i;
-            while !matches!(b.get(j), None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
-            {
+            while !matches!(
+                b.get(j),
+                None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            ) {
                 j += 1;
             }
             (j > i).then_some(j)
@@ -192,7 +214,10 @@ mod tests {
 
     fn same(entity: &Value, fields: &[&str]) {
         let fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
-        for text in [entity.to_string(), serde_json::to_string_pretty(entity).unwrap()] {
+        for text in [
+            entity.to_string(),
+            serde_json::to_string_pretty(entity).unwrap(),
+        ] {
             assert_eq!(
                 project_json(&text, &fields),
                 super::super::query::project(entity, &fields).to_string(),
@@ -231,8 +256,17 @@ mod tests {
             vec!["metadata.annotations.a"],
             vec!["metadata.tags", "spec.count", "spec.on", "spec.none"],
             vec!["spec.deep.er.est", "relations"],
-            vec!["metadata.description", "metadata.weird\"key", "metadata.escA"],
-            vec!["missing", "metadata.missing", "metadata.name.deeper", "spec.type.x"],
+            vec![
+                "metadata.description",
+                "metadata.weird\"key",
+                "metadata.escA",
+            ],
+            vec![
+                "missing",
+                "metadata.missing",
+                "metadata.name.deeper",
+                "spec.type.x",
+            ],
             vec!["metadata.tags.0", "relations.type"],
             vec![],
         ] {
