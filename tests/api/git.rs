@@ -704,8 +704,10 @@ async fn a_location_on_a_host_not_allowed_is_refused_before_anything_is_fetched(
         .client
         .post(format!("{}/api/mcp-actions/v1", app.url))
         .header("accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-            "name": "catalog_register_entity", "arguments": {"locationUrl": target}}}))
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "catalog_register_entity", "arguments": {"locationUrl": target}}}),
+        )
         .send()
         .await
         .unwrap();
@@ -730,7 +732,9 @@ async fn a_location_on_a_host_not_allowed_is_refused_before_anything_is_fetched(
     let allowed = spawn_with(
         &[("all.yaml", &root_location(&[]))],
         Options {
-            extra_config: format!("backend:\n  reading:\n    allow:\n      - host: 127.0.0.1:{port}\n"),
+            extra_config: format!(
+                "backend:\n  reading:\n    allow:\n      - host: 127.0.0.1:{port}\n"
+            ),
             ..Default::default()
         },
     )

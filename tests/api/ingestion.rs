@@ -546,7 +546,11 @@ async fn a_database_beside_a_watched_location_does_not_make_it_reprocess_for_eve
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let before = processings(&app).await;
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
-    assert_eq!(processings(&app).await, before, "re-processed with no descriptor changed");
+    assert_eq!(
+        processings(&app).await,
+        before,
+        "re-processed with no descriptor changed"
+    );
 
     // A descriptor that changes is still seen.
     std::fs::write(

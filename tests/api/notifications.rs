@@ -219,16 +219,17 @@ async fn an_obligation_falling_due_unmet_tells_the_owners_members() {
     let token = app.guest_token().await;
     app.settled().await;
     // Not yet due: it does not count, and nobody is told.
-    let (_, card) = app
-        .get_cairn("/scorecards/default/duties/entities")
-        .await;
+    let (_, card) = app.get_cairn("/scorecards/default/duties/entities").await;
     let billing = card["items"]
         .as_array()
         .unwrap()
         .iter()
         .find(|i| i["entityRef"] == "component:default/billing")
         .unwrap();
-    assert_eq!(billing["level"], "met", "a check not yet due does not count: {card}");
+    assert_eq!(
+        billing["level"], "met",
+        "a check not yet due does not count: {card}"
+    );
     assert_eq!(get(&app, &token, "/status").await.1["unread"], 0);
 
     // The day comes. The test cannot move the clock, so it moves the date to today instead: the
@@ -243,7 +244,10 @@ async fn an_obligation_falling_due_unmet_tells_the_owners_members() {
     // Each of jdoe's components (team-a's two and jdoe's own) has no system.
     let told = app
         .eventually(20, || async {
-            get(&app, &token, "/notifications?topic=obligations").await.1["totalCount"] == 3
+            get(&app, &token, "/notifications?topic=obligations")
+                .await
+                .1["totalCount"]
+                == 3
         })
         .await;
     let (_, list) = get(&app, &token, "/notifications?topic=obligations").await;
@@ -261,7 +265,10 @@ async fn an_obligation_falling_due_unmet_tells_the_owners_members() {
         "Part of a system is now due for component:default/billing and not met"
     );
     assert_eq!(n["payload"]["severity"], "critical");
-    assert_eq!(n["payload"]["description"], format!("Duties: applies from {today}"));
+    assert_eq!(
+        n["payload"]["description"],
+        format!("Duties: applies from {today}")
+    );
 }
 
 #[tokio::test]
