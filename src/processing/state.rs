@@ -24,7 +24,8 @@ struct Row {
     /// SHA-1 of the processed entity JSON; the JSON itself lives in the database and, for
     /// entities changed in the current batch, in the [`ChangeSet`].
     raw_hash: [u8; 20],
-    relations: Vec<Relation>,
+    /// Exactly sized: kept for every entity, and the emitting code's vector had room to spare.
+    relations: Box<[Relation]>,
     /// Errors and warnings for `status.items`.
     errors: Vec<StatusItem>,
     orphan: bool,
@@ -121,7 +122,7 @@ impl CatalogState {
                     location_key: r.location_key,
                     parent: r.parent_ref,
                     raw_hash: Sha1::digest(r.raw_json.as_bytes()).into(),
-                    relations,
+                    relations: relations.into_boxed_slice(),
                     errors: serde_json::from_str(&r.errors_json).unwrap_or_default(),
                     orphan: r.orphan,
                     etag: r.etag,
@@ -367,7 +368,7 @@ impl CatalogState {
         let errors = items(&e.errors, &e.warnings);
         if let Some(row) = self.rows.get(&e.entity_ref) {
             if row.raw_hash == raw_hash
-                && row.relations == e.relations
+                && *row.relations == *e.relations
                 && row.errors == errors
                 && row.parent == e.parent
                 && row.location_key == e.location_key
@@ -404,7 +405,7 @@ impl CatalogState {
                 location_key: e.location_key,
                 parent: e.parent,
                 raw_hash,
-                relations: e.relations,
+                relations: e.relations.into_boxed_slice(),
                 errors,
                 orphan: false,
                 etag: old.map(|o| o.etag).unwrap_or_default(),
