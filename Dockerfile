@@ -1,7 +1,7 @@
 # Multi-stage build for Cairn. No Docker engine runs on the development machines, so this file
 # is checked by reading, not by building; keep it simple.
 FROM rust:1-slim-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev pkg-config && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev pkg-config make && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin cairn
