@@ -257,6 +257,17 @@ pub fn bench(n: usize) {
         served_json_mb(&bench)
     );
 
+    // Restart: a second process on the same database and files, started while this one is
+    // idle (the replica that does not hold the writer lease): ready once it has loaded and
+    // serves the whole catalog.
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["scale-restart", &dir.path().display().to_string()])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+
     // For a heap profile (`valgrind --tool=massif`): stop once settled.
     if std::env::var_os("SCALE_MEMORY_ONLY").is_some() {
         return;
@@ -345,20 +356,10 @@ pub fn bench(n: usize) {
     let (rps, p50, p99) = load(port, query, 4, Duration::from_secs(10));
     busy.join().unwrap();
     println!("| by-query while a full evaluation and a 1,000-file change run | {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms (10 s) |");
-
-    // Restart: a new process on the same database and files, once this one has stopped.
-    drop(bench);
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args(["scale-restart", &dir.path().display().to_string()])
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    print!("{}", String::from_utf8_lossy(&out.stdout));
 }
 
-/// The restart half of [`bench`], in its own process: Cairn on the corpus and database left in
-/// `dir`; reports when it is ready and serving, and its memory then.
+/// The restart half of [`bench`], in its own process: Cairn on the corpus and database in `dir`;
+/// reports when it is ready and serving, and its memory then.
 pub fn restart(dir: &Path) {
     let catalog = catalog_section(dir);
     let (bench, ready) = start_layers(dir, &catalog, "", &[]);
