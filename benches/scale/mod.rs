@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{load, request, rss_mb, scorecard_yaml, start_layers, Bench};
+use super::{load, request, rss_mb, scorecard_yaml, start_layers, timed, Bench};
 
 const NAMESPACES: [&str; 4] = ["default", "platform", "data", "payments"];
 const PER_FILE: usize = 100;
@@ -203,18 +203,6 @@ fn scorecards_settled(bench: &Bench, components: usize, limit: Duration) -> Dura
     t.elapsed()
 }
 
-fn timed_ms(port: u16, path: &str, runs: usize) -> (f64, f64, usize) {
-    let mut lat = Vec::new();
-    let mut size = 0;
-    for _ in 0..runs {
-        let t = Instant::now();
-        size = request(port, path);
-        lat.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (lat[lat.len() / 2], lat[lat.len() - 1], size)
-}
-
 pub fn bench(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
@@ -281,13 +269,13 @@ pub fn bench(n: usize) {
     for facet in ["kind", "spec.type", "metadata.tags", "relations.ownedBy"] {
         let path = format!("/api/catalog/entity-facets?facet={facet}");
         request(port, &path);
-        let (p50, max, _) = timed_ms(port, &path, 20);
+        let (p50, max, _) = timed(port, &path, 20);
         println!("| facet {facet} | p50 {p50:.1} ms, max {max:.1} ms |");
     }
 
     let names = "/api/catalog/entities?filter=kind=component&fields=metadata.name";
-    let (first, _, size) = timed_ms(port, names, 1);
-    let (p50, max, _) = timed_ms(port, names, 5);
+    let (first, _, size) = timed(port, names, 1);
+    let (p50, max, _) = timed(port, names, 5);
     println!(
         "| unpaged component names ({components}, {} KB) | first {first:.0} ms, then p50 {p50:.0} ms, max {max:.0} ms: {:.0} entities/ms |",
         size / 1000,

@@ -180,15 +180,7 @@ async fn a_new_repository_is_crawled_and_reported() {
         .get_cairn("/entities/component/default/crawled/repository?path=CODEOWNERS")
         .await;
     assert_eq!(missing["exists"], false);
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("cairn_crawls_total{result=\"changed\"} 1"),
         "{metrics}"

@@ -506,15 +506,7 @@ async fn entities_never_blink_while_watched_files_are_rewritten_in_place() {
 
 /// `cairn_location_processings_total` from `/metrics`.
 async fn processings(app: &crate::support::TestApp) -> u64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix("cairn_location_processings_total "))
         .unwrap_or_else(|| panic!("no processing counter in {text}"))

@@ -753,15 +753,7 @@ async fn an_agent_over_its_rate_limit_is_refused_and_its_calls_are_counted() {
         let (_, v) = call_as(&app, "a-person-token-000001", "cairn_who_am_i", json!({})).await;
         assert_ne!(v["result"]["isError"], true, "{v}");
     }
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for line in [
         "cairn_mcp_tool_calls_total{agent=\"aiagent:default/coding-agent\",tool=\"cairn:who-am-i\",outcome=\"ok\"} 3",
         "cairn_mcp_tool_calls_total{agent=\"aiagent:default/coding-agent\",tool=\"cairn:who-am-i\",outcome=\"NotAllowedError\"} 1",

@@ -191,6 +191,18 @@ impl TestApp {
             .to_string()
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_raw_json(&self, path: &str) -> (u16, Value) {
         self.send(self.client.get(format!("{}{path}", self.url)))
             .await
