@@ -386,8 +386,9 @@ impl Application {
                 .collect();
             let mut ours = vec![std::path::PathBuf::from(&config.cairn.data_dir)];
             if let Ok(url) = config.backend.database.url() {
-                if !url.contains("://") && url != ":memory:" {
-                    ours.push(std::path::PathBuf::from(url));
+                let path = url.strip_prefix("sqlite://").unwrap_or(&url);
+                if !path.contains("://") && path != ":memory:" {
+                    ours.push(std::path::PathBuf::from(path));
                 }
             }
             Some(ingest::watch::watch(catalog.clone(), dirs, ours)?)
