@@ -7,40 +7,65 @@
 
 use serde_json::{Map, Value};
 
-/// Projects `fields` out of `json` (a serialised object), as `project` does on the parsed value.
-/// Falls back to parsing everything if the JSON is not as Cairn writes it.
-pub fn project_json(json: &str, fields: &[String]) -> String {
-    let parts: Vec<Vec<&str>> = fields.iter().map(|f| f.split('.').collect()).collect();
-    let wanted: Vec<Wanted> = (0..parts.len()).map(|f| (f, 0)).collect();
-    let mut found: Vec<Option<(Vec<String>, &str)>> = vec![None; parts.len()];
-    let bytes = json.as_bytes();
-    let start = skip_ws(bytes, 0);
-    if select(json, start, &parts, &wanted, &mut Vec::new(), &mut found).is_none() {
-        let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-        return super::query::project(&v, fields).to_string();
-    }
-    let found: Vec<(Vec<String>, &str)> = found.into_iter().flatten().collect();
-    if let [(path, raw)] = found.as_slice() {
-        // One scalar (the usual `fields=metadata.name`): nested as it is, nothing parsed. An
-        // object or array goes through a value, which also compacts its layout.
-        if !raw.starts_with(['{', '[']) {
-            let mut out = String::with_capacity(raw.len() + 32);
-            for key in path {
-                out.push('{');
-                out.push_str(&serde_json::to_string(key).expect("a string"));
-                out.push(':');
-            }
-            out.push_str(raw);
-            out.extend(std::iter::repeat_n('}', path.len()));
-            return out;
+/// A `fields=` list read once per request, then applied to each entity.
+pub struct Projection<'f> {
+    fields: &'f [String],
+    parts: Vec<Vec<&'f str>>,
+    wanted: Vec<Wanted>,
+}
+
+impl<'f> Projection<'f> {
+    pub fn new(fields: &'f [String]) -> Projection<'f> {
+        let parts: Vec<Vec<&str>> = fields.iter().map(|f| f.split('.').collect()).collect();
+        let wanted = (0..parts.len()).map(|f| (f, 0)).collect();
+        Projection {
+            fields,
+            parts,
+            wanted,
         }
     }
-    let mut out = Value::Object(Map::new());
-    for (path, raw) in found {
-        let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-        super::query::insert_path(&mut out, &path, v);
+
+    /// Appends the projection of `json` (a serialised object) to `out`, as `project` does on
+    /// the parsed value. Falls back to parsing everything if the JSON is not as Cairn writes it.
+    pub fn write(&self, json: &str, out: &mut String) {
+        let mut found: Vec<Option<(Vec<String>, &str)>> = vec![None; self.parts.len()];
+        let start = skip_ws(json.as_bytes(), 0);
+        if select(
+            json,
+            start,
+            &self.parts,
+            &self.wanted,
+            &mut Vec::new(),
+            &mut found,
+        )
+        .is_none()
+        {
+            let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+            out.push_str(&super::query::project(&v, self.fields).to_string());
+            return;
+        }
+        let found: Vec<(Vec<String>, &str)> = found.into_iter().flatten().collect();
+        if let [(path, raw)] = found.as_slice() {
+            // One scalar (the usual `fields=metadata.name`): nested as it is, nothing parsed.
+            // An object or array goes through a value, which also compacts its layout.
+            if !raw.starts_with(['{', '[']) {
+                for key in path {
+                    out.push('{');
+                    out.push_str(&serde_json::to_string(key).expect("a string"));
+                    out.push(':');
+                }
+                out.push_str(raw);
+                out.extend(std::iter::repeat_n('}', path.len()));
+                return;
+            }
+        }
+        let mut value = Value::Object(Map::new());
+        for (path, raw) in found {
+            let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+            super::query::insert_path(&mut value, &path, v);
+        }
+        out.push_str(&value.to_string());
     }
-    out.to_string()
 }
 
 /// A field being looked for: its index, and the segment it is at.
@@ -212,6 +237,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn written(json: &str, fields: &[String]) -> String {
+        let mut out = String::new();
+        Projection::new(fields).write(json, &mut out);
+        out
+    }
+
     fn same(entity: &Value, fields: &[&str]) {
         let fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
         for text in [
@@ -219,7 +250,7 @@ mod tests {
             serde_json::to_string_pretty(entity).unwrap(),
         ] {
             assert_eq!(
-                project_json(&text, &fields),
+                written(&text, &fields),
                 super::super::query::project(entity, &fields).to_string(),
                 "{fields:?} of {text}"
             );
@@ -277,7 +308,7 @@ mod tests {
 
     #[test]
     fn malformed_text_falls_back_to_parsing() {
-        assert_eq!(project_json("not json", &["a".to_string()]), "{}");
-        assert_eq!(project_json("{\"a\":", &["a".to_string()]), "{}");
+        assert_eq!(written("not json", &["a".to_string()]), "{}");
+        assert_eq!(written("{\"a\":", &["a".to_string()]), "{}");
     }
 }

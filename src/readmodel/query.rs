@@ -432,6 +432,7 @@ pub fn write_items(
     ids: impl Iterator<Item = Option<u32>>,
     fields: Option<&[String]>,
 ) -> String {
+    let projection = fields.map(super::projection::Projection::new);
     let mut out = String::from("[");
     for (n, id) in ids.enumerate() {
         if n > 0 {
@@ -441,9 +442,9 @@ pub fn write_items(
             None => out.push_str("null"),
             Some(i) => {
                 let doc = &snap.docs[i as usize];
-                match fields {
+                match &projection {
                     None => out.push_str(&doc.json),
-                    Some(f) => out.push_str(&super::projection::project_json(&doc.json, f)),
+                    Some(p) => p.write(&doc.json, &mut out),
                 }
             }
         }
