@@ -140,6 +140,40 @@ struct Bench {
     scorecards: std::sync::Arc<cairn::scorecard::Engine>,
 }
 
+impl Bench {
+    /// Components served now.
+    fn components(&self) -> usize {
+        let snap = self.readmodel.snapshot();
+        snap.docs.iter().filter(|d| &*d.kind == "Component").count()
+    }
+
+    /// Waits until the bench scorecard has a result for `components` entities; how long it took.
+    fn wait_evaluated(&self, components: usize, limit: Duration) -> Duration {
+        let t = Instant::now();
+        while self.scorecards.results_for("scorecard:default/bench").len() < components {
+            assert!(t.elapsed() < limit, "scorecards did not settle");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        t.elapsed()
+    }
+
+    /// Waits until the bench scorecard's first check fails for `entity`, at most `limit` after
+    /// `since`.
+    fn wait_first_check_fails(&self, entity: &str, since: Instant, limit: Duration) {
+        while !self
+            .scorecards
+            .result_of("scorecard:default/bench", entity)
+            .is_some_and(|r| r.statuses[0] == cairn::scorecard::Status::Fail)
+        {
+            assert!(
+                since.elapsed() < limit,
+                "the change never reached the scorecard"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
 /// Starts Cairn on an SQLite file in `dir` with `catalog` and `cairn` config sections, and
 /// waits until the first ingest has finished; returns it with the time that took.
 fn start(dir: &std::path::Path, catalog: &str, cairn: &str) -> (Bench, Duration) {
@@ -588,22 +622,10 @@ fn scorecard_bench(n: usize) {
         dir.path().join("all.yaml").display()
     );
     let (bench, _) = start(dir.path(), &catalog, "");
-    let snap = bench.readmodel.snapshot();
-    let components = snap.docs.iter().filter(|d| &*d.kind == "Component").count();
+    let components = bench.components();
     // The server evaluates in the background once the catalog is ready.
-    let t = Instant::now();
-    while bench
-        .scorecards
-        .results_for("scorecard:default/bench")
-        .len()
-        < components
-    {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    println!(
-        "full evaluation: {components} components × 30 checks in {:.2?} (incl. history)",
-        t.elapsed()
-    );
+    let full = bench.wait_evaluated(components, Duration::from_secs(600));
+    println!("full evaluation: {components} components × 30 checks in {full:.2?} (incl. history)");
     println!("resident memory: {} MB", rss_mb());
 
     // One entity changes: wait for the served result to change.
@@ -634,20 +656,7 @@ fn scorecard_bench(n: usize) {
     }
     let in_catalog = t.elapsed();
     let t2 = Instant::now();
-    loop {
-        let failing = bench
-            .scorecards
-            .result_of("scorecard:default/bench", "component:default/component-4")
-            .is_some_and(|r| r.statuses[0] == cairn::scorecard::Status::Fail);
-        if failing {
-            break;
-        }
-        assert!(
-            t2.elapsed() < Duration::from_secs(30),
-            "the change never reached the scorecard"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    bench.wait_first_check_fails("component:default/component-4", t2, Duration::from_secs(30));
     println!(
         "one changed entity: in the catalog {in_catalog:.2?} after the refresh (re-processing its 100k-entity location), re-evaluated and visible {:.2?} after that",
         t2.elapsed()

@@ -188,21 +188,6 @@ fn served_json_mb(bench: &Bench) -> u64 {
     snap.docs.iter().map(|d| d.json.len() as u64).sum::<u64>() / 1_000_000
 }
 
-/// Waits until the scorecard has a result for every component; returns how long that took.
-fn scorecards_settled(bench: &Bench, components: usize, limit: Duration) -> Duration {
-    let t = Instant::now();
-    while bench
-        .scorecards
-        .results_for("scorecard:default/bench")
-        .len()
-        < components
-    {
-        assert!(t.elapsed() < limit, "scorecards did not settle");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    t.elapsed()
-}
-
 pub fn bench(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
@@ -227,14 +212,8 @@ pub fn bench(n: usize) {
         "| first ingest from files | {served} entities served {ingest:.1?} after start ({:.0}/s) |",
         served as f64 / ingest.as_secs_f64()
     );
-    let components = bench
-        .readmodel
-        .snapshot()
-        .docs
-        .iter()
-        .filter(|d| &*d.kind == "Component")
-        .count();
-    let full = scorecards_settled(&bench, components, Duration::from_secs(1800));
+    let components = bench.components();
+    let full = bench.wait_evaluated(components, Duration::from_secs(1800));
     println!(
         "| scorecards: 30 checks over {components} components, first evaluation | {full:.1?} after ready |"
     );
@@ -308,20 +287,7 @@ pub fn bench(n: usize) {
         text.replacen("  description: Service number 24\n", "", 1),
     )
     .unwrap();
-    loop {
-        let failing = bench
-            .scorecards
-            .result_of("scorecard:default/bench", target)
-            .is_some_and(|r| r.statuses[0] == cairn::scorecard::Status::Fail);
-        if failing {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "the change never reached the scorecard"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    bench.wait_first_check_fails(target, t, Duration::from_secs(120));
     println!("| one changed file: its scorecard result visible | {:.0?} after the write (watcher, re-process, evaluate) |", t.elapsed());
 
     // Under load: a full evaluation (the scorecard changes) and a 1,000-file change together.
