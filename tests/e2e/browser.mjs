@@ -20,6 +20,7 @@ const SHOTS = process.env.SCREENSHOTS;
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const APP = `http://127.0.0.1:${PORT}`;
 const GIT_ROOT = process.env.GIT_ROOT;
+const GIT_HTTP_BACKEND = join(execFileSync('git', ['--exec-path']).toString().trim(), 'git-http-backend');
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css',
@@ -45,8 +46,7 @@ async function indexHtml() {
 
 /** One CGI request to `git http-backend`: the request body in, its headers and body out. */
 function gitHttpBackend(req, res, url) {
-  const exec = execFileSync('git', ['--exec-path']).toString().trim();
-  const cgi = spawn(join(exec, 'git-http-backend'), [], {
+  const cgi = spawn(GIT_HTTP_BACKEND, [], {
     env: {
       PATH: process.env.PATH,
       GIT_PROJECT_ROOT: GIT_ROOT,
