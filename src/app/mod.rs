@@ -249,16 +249,16 @@ fn read_allow(config: &Config) -> ingest::urls::ReadAllow {
         .sources
         .git
         .iter()
-        .flat_map(|s| s.url.iter().chain(s.urls.iter().flatten()))
+        .flat_map(|s| s.repository_urls().unwrap_or_default())
         .chain(
             config
                 .scaffolder
                 .publish
                 .hosts
                 .iter()
-                .filter_map(|h| h.url.as_ref()),
+                .filter_map(|h| h.url.clone()),
         )
-        .filter_map(|u| ingest::urls::host_of(u))
+        .filter_map(|u| ingest::urls::host_of(&u))
         .map(|h| (h, None));
     ingest::urls::ReadAllow::new(listed.chain(sources))
 }
