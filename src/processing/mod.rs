@@ -4,6 +4,7 @@
 //! (with cycle detection) and derives relations. Pure: the result is applied by [`state`].
 
 mod cache;
+mod names;
 pub mod state;
 
 pub use crate::model::catalog_rules::CatalogRules;

@@ -9,27 +9,40 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
+use super::names::{Name, Names};
 use super::{Emitted, ProcessingError, Report, RootResult};
 use crate::model::{annotations, Relation};
 use crate::storage::EntityRow;
 
 pub use crate::model::catalog_rules::OrphanStrategy;
 
+/// What the state keeps of one entity. Strings shared between entities (refs, origins,
+/// files, relation types) are [`Name`]s: at a million entities with a dozen relations each,
+/// the relations held as strings were the largest part of the process.
 #[derive(Debug, Clone)]
 struct Row {
-    uid: String,
-    origin: String,
-    location_key: String,
-    parent: Option<String>,
+    uid: Box<str>,
+    origin: Name,
+    location_key: Name,
+    parent: Option<Name>,
     /// SHA-1 of the processed entity JSON; the JSON itself lives in the database and, for
     /// entities changed in the current batch, in the [`ChangeSet`].
     raw_hash: [u8; 20],
     /// Exactly sized: kept for every entity, and the emitting code's vector had room to spare.
-    relations: Box<[Relation]>,
+    relations: Box<[Rel]>,
     /// Errors and warnings for `status.items`.
     errors: Vec<StatusItem>,
     orphan: bool,
-    etag: String,
+    etag: Box<str>,
+}
+
+/// A [`Relation`] in [`Name`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rel {
+    source: Name,
+    rel_type: Name,
+    target: Name,
+    field: Name,
 }
 
 /// One stored `status.items` entry.
@@ -66,11 +79,13 @@ pub struct ChangeSet {
 
 #[derive(Default)]
 pub struct CatalogState {
-    rows: HashMap<String, Row>,
+    names: Names,
+    /// By entity ref.
+    rows: HashMap<Name, Row>,
     /// source ref → (type, target) → number of emitters.
-    relations: HashMap<String, BTreeMap<(String, String), u32>>,
+    relations: HashMap<Name, BTreeMap<(Name, Name), u32>>,
     /// origin → number of entities it owns.
-    origins: HashMap<String, usize>,
+    origins: HashMap<Name, usize>,
 }
 
 impl ChangeSet {
@@ -86,10 +101,10 @@ impl ChangeSet {
 
     /// After merging: an entity deleted and re-created in one batch is written, not deleted.
     pub fn settle(&mut self, state: &CatalogState) {
-        self.deletes.retain(|r| !state.rows.contains_key(r));
+        self.deletes.retain(|r| !state.contains(r));
         self.deletes.sort();
         self.deletes.dedup();
-        self.restitch.retain(|r| state.rows.contains_key(r));
+        self.restitch.retain(|r| state.contains(r));
     }
 
     /// Restitched entities whose JSON is not in the batch; the caller loads it from storage.
@@ -112,22 +127,23 @@ impl CatalogState {
         for r in rows {
             let relations: Vec<Relation> =
                 serde_json::from_str(&r.relations_json).unwrap_or_default();
+            let relations = state.rels(&relations);
             state.add_relations(&relations);
-            *state.origins.entry(r.origin.clone()).or_default() += 1;
-            state.rows.insert(
-                r.entity_ref,
-                Row {
-                    uid: r.uid,
-                    origin: r.origin,
-                    location_key: r.location_key,
-                    parent: r.parent_ref,
-                    raw_hash: Sha1::digest(r.raw_json.as_bytes()).into(),
-                    relations: relations.into_boxed_slice(),
-                    errors: serde_json::from_str(&r.errors_json).unwrap_or_default(),
-                    orphan: r.orphan,
-                    etag: r.etag,
-                },
-            );
+            let origin = state.names.intern(&r.origin);
+            *state.origins.entry(origin).or_default() += 1;
+            let row = Row {
+                uid: r.uid.into_boxed_str(),
+                origin,
+                location_key: state.names.intern(&r.location_key),
+                parent: r.parent_ref.map(|p| state.names.intern(&p)),
+                raw_hash: Sha1::digest(r.raw_json.as_bytes()).into(),
+                relations,
+                errors: serde_json::from_str(&r.errors_json).unwrap_or_default(),
+                orphan: r.orphan,
+                etag: r.etag.into_boxed_str(),
+            };
+            let key = state.names.intern(&r.entity_ref);
+            state.rows.insert(key, row);
         }
         state
     }
@@ -140,75 +156,136 @@ impl CatalogState {
         self.rows.is_empty()
     }
 
-    /// Entities with a relation to `entity_ref` (their reverse relations have it as source).
-    fn pointing_at(&self, entity_ref: &str) -> Vec<String> {
-        self.relations
-            .get(entity_ref)
-            .map(|m| m.keys().map(|(_, target)| target.clone()).collect())
-            .unwrap_or_default()
+    fn name(&self, s: &str) -> Option<Name> {
+        self.names.get(s)
     }
 
-    fn count_origin(&mut self, origin: &str, add: bool) {
+    fn str(&self, n: Name) -> &str {
+        self.names.str(n)
+    }
+
+    fn contains(&self, entity_ref: &str) -> bool {
+        self.name(entity_ref)
+            .is_some_and(|n| self.rows.contains_key(&n))
+    }
+
+    fn row(&self, entity_ref: &str) -> Option<&Row> {
+        self.name(entity_ref).and_then(|n| self.rows.get(&n))
+    }
+
+    fn rels(&mut self, relations: &[Relation]) -> Box<[Rel]> {
+        relations
+            .iter()
+            .map(|r| Rel {
+                source: self.names.intern(&r.source),
+                rel_type: self.names.intern(&r.rel_type),
+                target: self.names.intern(&r.target),
+                field: self.names.intern(&r.field),
+            })
+            .collect()
+    }
+
+    fn relation(&self, r: &Rel) -> Relation {
+        Relation {
+            source: self.str(r.source).to_string(),
+            rel_type: self.str(r.rel_type).to_string(),
+            target: self.str(r.target).to_string(),
+            field: self.str(r.field).to_string(),
+        }
+    }
+
+    /// Entities with a relation to `entity_ref` (their reverse relations have it as source).
+    fn pointing_at(&self, entity_ref: Name) -> impl Iterator<Item = String> + '_ {
+        self.relations
+            .get(&entity_ref)
+            .into_iter()
+            .flat_map(|m| m.keys().map(|(_, target)| self.str(*target).to_string()))
+    }
+
+    fn count_origin(&mut self, origin: Name, add: bool) {
         if add {
-            *self.origins.entry(origin.to_string()).or_default() += 1;
-        } else if let Some(n) = self.origins.get_mut(origin) {
+            *self.origins.entry(origin).or_default() += 1;
+        } else if let Some(n) = self.origins.get_mut(&origin) {
             *n -= 1;
             if *n == 0 {
-                self.origins.remove(origin);
+                self.origins.remove(&origin);
             }
         }
     }
 
     /// Whether any entity came from this origin.
     pub fn has_origin(&self, origin: &str) -> bool {
-        self.origins.contains_key(origin)
+        self.name(origin)
+            .is_some_and(|o| self.origins.contains_key(&o))
+    }
+
+    /// The entities of an origin, as names.
+    fn with_origin(&self, origin: &str) -> Vec<Name> {
+        let Some(origin) = self.name(origin) else {
+            return Vec::new();
+        };
+        self.rows
+            .iter()
+            .filter(|(_, r)| r.origin == origin)
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// The entities a root location emitted, sorted.
     pub fn refs_with_origin(&self, origin: &str) -> Vec<String> {
         let mut out: Vec<String> = self
-            .rows
-            .iter()
-            .filter(|(_, r)| r.origin == origin)
-            .map(|(k, _)| k.clone())
+            .with_origin(origin)
+            .into_iter()
+            .map(|k| self.str(k).to_string())
             .collect();
         out.sort();
         out
     }
 
     pub fn origin_of(&self, entity_ref: &str) -> Option<(&str, bool)> {
-        self.rows
-            .get(entity_ref)
-            .map(|r| (r.origin.as_str(), r.orphan))
+        self.row(entity_ref).map(|r| (self.str(r.origin), r.orphan))
     }
 
     pub fn ref_of_uid(&self, uid: &str) -> Option<String> {
         self.rows
             .iter()
             .find(|(_, r)| r.uid.eq_ignore_ascii_case(uid))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| self.str(*k).to_string())
+    }
+
+    /// Whether an entity is stored, not orphaned, as emitted by `parent` in the file
+    /// `location_key` of `origin`.
+    pub fn holds(&self, entity_ref: &str, origin: &str, location_key: &str, parent: &str) -> bool {
+        self.row(entity_ref).is_some_and(|r| {
+            !r.orphan
+                && self.str(r.origin) == origin
+                && self.str(r.location_key) == location_key
+                && r.parent.is_some_and(|p| self.str(p) == parent)
+        })
     }
 
     /// Parent links for the ancestry endpoint: entity → the entity that emitted it.
     pub fn parent_of(&self, entity_ref: &str) -> Option<&str> {
-        self.rows.get(entity_ref).and_then(|r| r.parent.as_deref())
+        self.row(entity_ref)
+            .and_then(|r| r.parent)
+            .map(|p| self.str(p))
     }
 
-    fn add_relations(&mut self, rels: &[Relation]) {
+    fn add_relations(&mut self, rels: &[Rel]) {
         for r in rels {
             *self
                 .relations
-                .entry(r.source.clone())
+                .entry(r.source)
                 .or_default()
-                .entry((r.rel_type.clone(), r.target.clone()))
+                .entry((r.rel_type, r.target))
                 .or_insert(0) += 1;
         }
     }
 
-    fn remove_relations(&mut self, rels: &[Relation]) {
+    fn remove_relations(&mut self, rels: &[Rel]) {
         for r in rels {
             if let Some(map) = self.relations.get_mut(&r.source) {
-                let key = (r.rel_type.clone(), r.target.clone());
+                let key = (r.rel_type, r.target);
                 if let Some(n) = map.get_mut(&key) {
                     *n -= 1;
                     if *n == 0 {
@@ -222,9 +299,32 @@ impl CatalogState {
         }
     }
 
+    /// Frees the names nothing refers to any more, once enough were made since the last time.
+    fn sweep_names(&mut self) {
+        if !self.names.sweep_due() {
+            return;
+        }
+        let (rows, names) = (&self.rows, &mut self.names);
+        names.sweep(|mark| {
+            for (k, r) in rows {
+                mark(*k);
+                mark(r.origin);
+                mark(r.location_key);
+                r.parent.into_iter().for_each(&mut *mark);
+                for rel in r.relations.iter() {
+                    mark(rel.source);
+                    mark(rel.rel_type);
+                    mark(rel.target);
+                    mark(rel.field);
+                }
+            }
+        });
+    }
+
     /// Applies the result of processing one root location.
     pub fn apply(&mut self, result: RootResult, strategy: OrphanStrategy, seq: i64) -> ChangeSet {
-        let origin = result.origin.clone();
+        let origin_str = result.origin.clone();
+        let origin = self.names.intern(&origin_str);
         let mut emitted = result.emitted;
         let mut touched: HashSet<String> = HashSet::new();
         let mut restitch: HashSet<String> = HashSet::new();
@@ -237,7 +337,7 @@ impl CatalogState {
         // Conflicts: a ref owned by another (live) origin stays with its first owner.
         let mut skipped: HashSet<usize> = HashSet::new();
         for (i, e) in emitted.iter().enumerate() {
-            if let Some(row) = self.rows.get(&e.entity_ref) {
+            if let Some(row) = self.row(&e.entity_ref) {
                 if row.origin != origin && !row.orphan {
                     skipped.insert(i);
                 }
@@ -245,7 +345,7 @@ impl CatalogState {
         }
         for &i in &skipped {
             let e = &emitted[i];
-            let existing = &self.rows[&e.entity_ref].location_key;
+            let existing = self.str(self.row(&e.entity_ref).expect("skipped").location_key);
             let msg = format!(
                 "Detected conflicting entityRef {} already referenced by {} and now also {}",
                 e.entity_ref, existing, e.location_key
@@ -265,12 +365,13 @@ impl CatalogState {
 
         // Entities that failed: keep the last good version with the errors, or, if there is
         // none, show the errors on the Location that read them.
-        let mut retained: HashSet<String> = HashSet::new();
+        let mut retained: HashSet<Name> = HashSet::new();
         for f in &result.failed {
             let errors = items(&f.reports, &[]);
-            match self.rows.get_mut(&f.entity_ref) {
-                Some(row) if row.origin == origin || row.orphan => {
-                    retained.insert(f.entity_ref.clone());
+            let key = self.name(&f.entity_ref);
+            match key.and_then(|k| self.rows.get_mut(&k).map(|row| (k, row))) {
+                Some((k, row)) if row.origin == origin || row.orphan => {
+                    retained.insert(k);
                     if row.errors != errors || row.orphan {
                         row.errors = errors;
                         row.orphan = false;
@@ -285,48 +386,43 @@ impl CatalogState {
             }
         }
 
-        let mut emitted_refs: HashSet<String> = HashSet::new();
+        let mut emitted_refs: HashSet<Name> = HashSet::new();
         let mut fresh: HashMap<String, String> = HashMap::new();
         for (i, e) in emitted.into_iter().enumerate() {
             if skipped.contains(&i) {
                 continue;
             }
-            emitted_refs.insert(e.entity_ref.clone());
-            if let Some(changed_ref) = self.upsert(&origin, e, &mut restitch, &mut fresh) {
+            emitted_refs.insert(self.names.intern(&e.entity_ref));
+            if let Some(changed_ref) = self.upsert(origin, e, &mut restitch, &mut fresh) {
                 touched.insert(changed_ref);
             }
         }
 
         // What this origin emitted before and no longer does: kept when its file failed,
         // otherwise orphaned.
-        let previous: Vec<String> = self
+        let previous: Vec<Name> = self
             .rows
             .iter()
             .filter(|(k, r)| {
                 r.origin == origin && !emitted_refs.contains(*k) && !retained.contains(*k)
             })
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| *k)
             .collect();
         for r in &previous {
             if result.keep_all
                 || result
                     .kept_location_keys
-                    .contains(&self.rows[r].location_key)
+                    .contains(self.str(self.rows[r].location_key))
             {
-                retained.insert(r.clone());
+                retained.insert(*r);
             }
         }
         loop {
-            let more: Vec<String> = previous
+            let more: Vec<Name> = previous
                 .iter()
                 .filter(|r| !retained.contains(*r))
-                .filter(|r| {
-                    self.rows[*r]
-                        .parent
-                        .as_ref()
-                        .is_some_and(|p| retained.contains(p))
-                })
-                .cloned()
+                .filter(|r| self.rows[*r].parent.is_some_and(|p| retained.contains(&p)))
+                .copied()
                 .collect();
             if more.is_empty() {
                 break;
@@ -335,17 +431,18 @@ impl CatalogState {
         }
         let mut deletes = Vec::new();
         for r in previous.into_iter().filter(|r| !retained.contains(r)) {
+            let name = self.str(r).to_string();
             match strategy {
                 OrphanStrategy::Delete => {
-                    self.delete_row(&r, &mut restitch);
-                    deletes.push(r);
+                    self.delete_row(r, &mut restitch);
+                    deletes.push(name);
                 }
                 OrphanStrategy::Keep => {
                     let row = self.rows.get_mut(&r).expect("listed");
                     if !row.orphan {
                         row.orphan = true;
                         row.parent = None;
-                        touched.insert(r);
+                        touched.insert(name);
                     }
                 }
             }
@@ -353,59 +450,64 @@ impl CatalogState {
         restitch.extend(touched.iter().cloned());
         let mut changes = self.stitch_all(restitch, &touched, deletes, seq);
         changes.raw = fresh;
+        self.sweep_names();
         changes
     }
 
     /// Inserts or updates one emitted entity; returns its ref when the stored row changed.
     fn upsert(
         &mut self,
-        origin: &str,
+        origin: Name,
         e: Emitted,
         restitch: &mut HashSet<String>,
         fresh: &mut HashMap<String, String>,
     ) -> Option<String> {
         let raw_hash: [u8; 20] = Sha1::digest(e.raw.as_bytes()).into();
         let errors = items(&e.errors, &e.warnings);
-        if let Some(row) = self.rows.get(&e.entity_ref) {
+        let key = self.names.intern(&e.entity_ref);
+        let relations = self.rels(&e.relations);
+        let location_key = self.names.intern(&e.location_key);
+        let parent = e.parent.as_deref().map(|p| self.names.intern(p));
+        if let Some(row) = self.rows.get(&key) {
             if row.raw_hash == raw_hash
-                && *row.relations == *e.relations
+                && row.relations == relations
                 && row.errors == errors
-                && row.parent == e.parent
-                && row.location_key == e.location_key
+                && row.parent == parent
+                && row.location_key == location_key
                 && row.origin == origin
                 && !row.orphan
             {
                 return None;
             }
         }
-        let old = self.rows.remove(&e.entity_ref);
+        let old = self.rows.remove(&key);
         if let Some(o) = &old {
-            self.count_origin(&o.origin, false);
+            self.count_origin(o.origin, false);
         }
         self.count_origin(origin, true);
         let uid = match &old {
             Some(o) => {
                 self.remove_relations(&o.relations);
-                restitch.extend(o.relations.iter().map(|r| r.source.clone()));
+                restitch.extend(o.relations.iter().map(|r| self.str(r.source).to_string()));
                 o.uid.clone()
             }
             None => {
                 // Entities that point at this one lose their dangling-reference warning.
-                restitch.extend(self.pointing_at(&e.entity_ref));
-                uuid::Uuid::new_v4().to_string()
+                restitch.extend(self.pointing_at(key));
+                uuid::Uuid::new_v4().to_string().into_boxed_str()
             }
         };
-        self.add_relations(&e.relations);
-        restitch.extend(e.relations.iter().map(|r| r.source.clone()));
+        self.add_relations(&relations);
+        restitch.extend(relations.iter().map(|r| self.str(r.source).to_string()));
         self.rows.insert(
-            e.entity_ref.clone(),
+            key,
             Row {
                 uid,
-                origin: origin.to_string(),
-                location_key: e.location_key,
-                parent: e.parent,
+                origin,
+                location_key,
+                parent,
                 raw_hash,
-                relations: e.relations.into_boxed_slice(),
+                relations,
                 errors,
                 orphan: false,
                 etag: old.map(|o| o.etag).unwrap_or_default(),
@@ -415,22 +517,21 @@ impl CatalogState {
         Some(e.entity_ref)
     }
 
-    fn delete_row(&mut self, entity_ref: &str, restitch: &mut HashSet<String>) {
-        if let Some(old) = self.rows.remove(entity_ref) {
-            self.count_origin(&old.origin, false);
+    fn delete_row(&mut self, entity_ref: Name, restitch: &mut HashSet<String>) {
+        if let Some(old) = self.rows.remove(&entity_ref) {
+            self.count_origin(old.origin, false);
             restitch.extend(self.pointing_at(entity_ref));
             self.remove_relations(&old.relations);
-            restitch.extend(old.relations.iter().map(|r| r.source.clone()));
+            restitch.extend(old.relations.iter().map(|r| self.str(r.source).to_string()));
         }
     }
 
     /// Removes every entity of an origin (a deleted location): no orphans, gone at once.
     pub fn remove_origin(&mut self, origin: &str, seq: i64) -> ChangeSet {
         let refs: Vec<String> = self
-            .rows
-            .iter()
-            .filter(|(_, r)| r.origin == origin)
-            .map(|(k, _)| k.clone())
+            .with_origin(origin)
+            .into_iter()
+            .map(|k| self.str(k).to_string())
             .collect();
         self.remove_refs(refs, seq)
     }
@@ -439,9 +540,13 @@ impl CatalogState {
     pub fn remove_refs(&mut self, refs: Vec<String>, seq: i64) -> ChangeSet {
         let mut restitch = HashSet::new();
         for r in &refs {
-            self.delete_row(r, &mut restitch);
+            if let Some(k) = self.name(r) {
+                self.delete_row(k, &mut restitch);
+            }
         }
-        self.stitch_all(restitch, &HashSet::new(), refs, seq)
+        let changes = self.stitch_all(restitch, &HashSet::new(), refs, seq);
+        self.sweep_names();
+        changes
     }
 
     fn stitch_all(
@@ -451,10 +556,7 @@ impl CatalogState {
         deletes: Vec<String>,
         seq: i64,
     ) -> ChangeSet {
-        let mut refs: Vec<String> = restitch
-            .into_iter()
-            .filter(|r| self.rows.contains_key(r))
-            .collect();
+        let mut refs: Vec<String> = restitch.into_iter().filter(|r| self.contains(r)).collect();
         refs.sort();
         ChangeSet {
             restitch: refs,
@@ -473,45 +575,50 @@ impl CatalogState {
     ) -> impl Iterator<Item = EntityRow> + 'a {
         changes.restitch.iter().filter_map(move |r| {
             let raw = changes.raw.get(r)?;
-            if !self.rows.contains_key(r) {
+            let key = self.name(r).filter(|k| self.rows.contains_key(k))?;
+            let (final_json, etag) = self.stitch(key, raw);
+            let row = &self.rows[&key];
+            if *row.etag == etag && !changes.touched.contains(r) {
                 return None;
             }
-            let (final_json, etag) = self.stitch(r, raw);
-            let row = self.rows.get_mut(r).expect("checked");
-            if row.etag == etag && !changes.touched.contains(r) {
-                return None;
-            }
-            row.etag = etag.clone();
-            Some(EntityRow {
+            let relations: Vec<Relation> = row.relations.iter().map(|x| self.relation(x)).collect();
+            let out = EntityRow {
                 entity_ref: r.clone(),
-                uid: row.uid.clone(),
-                origin: row.origin.clone(),
-                location_key: row.location_key.clone(),
-                parent_ref: row.parent.clone(),
+                uid: row.uid.to_string(),
+                origin: self.str(row.origin).to_string(),
+                location_key: self.str(row.location_key).to_string(),
+                parent_ref: row.parent.map(|p| self.str(p).to_string()),
                 raw_json: raw.clone(),
-                relations_json: serde_json::to_string(&row.relations).expect("json"),
+                relations_json: serde_json::to_string(&relations).expect("json"),
                 errors_json: serde_json::to_string(&row.errors).expect("json"),
                 orphan: row.orphan,
                 final_json,
-                etag,
+                etag: etag.clone(),
                 seq: changes.seq,
-            })
+            };
+            self.rows.get_mut(&key).expect("checked").etag = etag.into_boxed_str();
+            Some(out)
         })
     }
 
     /// Builds the served entity and its etag.
-    fn stitch(&self, entity_ref: &str, raw: &str) -> (String, String) {
-        let row = &self.rows[entity_ref];
+    fn stitch(&self, key: Name, raw: &str) -> (String, String) {
+        let row = &self.rows[&key];
         let mut entity: Value = serde_json::from_str(raw).expect("stored raw entity is JSON");
-        let relations: Vec<Value> = self
+        let mut pairs: Vec<(&str, &str)> = self
             .relations
-            .get(entity_ref)
-            .map(|m| {
+            .get(&key)
+            .into_iter()
+            .flat_map(|m| {
                 m.keys()
-                    .map(|(t, target)| json!({"type": t, "targetRef": target}))
-                    .collect()
+                    .map(|(t, target)| (self.str(*t), self.str(*target)))
             })
-            .unwrap_or_default();
+            .collect();
+        pairs.sort_unstable();
+        let relations: Vec<Value> = pairs
+            .into_iter()
+            .map(|(t, target)| json!({"type": t, "targetRef": target}))
+            .collect();
         if row.orphan {
             let meta = entity["metadata"].as_object_mut().expect("validated");
             let ann = meta.entry("annotations").or_insert_with(|| json!({}));
@@ -536,9 +643,11 @@ impl CatalogState {
             .relations
             .iter()
             .filter(|r| {
-                r.source == entity_ref && !r.field.is_empty() && !self.rows.contains_key(&r.target)
+                r.source == key
+                    && !self.str(r.field).is_empty()
+                    && !self.rows.contains_key(&r.target)
             })
-            .map(|r| (r.field.as_str(), r.target.as_str()))
+            .map(|r| (self.str(r.field), self.str(r.target)))
             .collect();
         dangling.sort();
         dangling.dedup();
