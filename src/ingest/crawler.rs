@@ -19,7 +19,7 @@ use super::{Catalog, RemoteSource};
 use crate::config::{Config, GitSource, Sources};
 use crate::error::{Error, Result};
 use crate::processing::{
-    process_root_cached, CatalogRules, PrepareCache, RootLocation, RootResult,
+    process_root_reusing, CatalogRules, PrepareCache, Reuse, RootLocation, RootResult,
 };
 use crate::storage::{Db, RepositoryRow};
 
@@ -455,7 +455,7 @@ impl Crawler {
             Some(p) => RootLocation::new("url", &reader.file_url(p)),
             None => job.root.clone(),
         };
-        let mut result = process_root_cached(&root, &reader, &job.rules, Some(cache));
+        let mut result = process_root_reusing(&root, &reader, &job.rules, Reuse::Prepared(cache));
         result.origin = job.root.key();
         self.db.save_repository(&row).map_err(|e| e.to_string())?;
         Ok((fetched, Some(result)))

@@ -1,5 +1,6 @@
 //! Reading descriptors from the local file system, confined to a location's root directory.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use crate::descriptor::{ReadError, SourceReader};
@@ -12,7 +13,7 @@ pub struct FileReader {
     /// warning on the location.
     skipped: std::sync::Mutex<Vec<String>>,
     /// Each file read, with its size and modification time when it was read.
-    reads: std::sync::Mutex<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>>,
+    reads: std::sync::Mutex<HashMap<PathBuf, (u64, Option<std::time::SystemTime>)>>,
 }
 
 impl FileReader {
@@ -41,7 +42,7 @@ impl FileReader {
             root,
             max_bytes: crate::model::catalog_rules::DEFAULT_MAX_DESCRIPTOR_BYTES,
             skipped: std::sync::Mutex::new(Vec::new()),
-            reads: std::sync::Mutex::new(Vec::new()),
+            reads: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -59,10 +60,10 @@ impl FileReader {
             at.and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age < moments)
         };
-        if reads.iter().any(|(_, _, at)| recent(at)) {
+        if reads.values().any(|(_, at)| recent(at)) {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        reads.iter().any(|(path, len, at)| {
+        reads.iter().any(|(path, (len, at))| {
             let just_emptied = *len == 0 && recent(at);
             just_emptied
                 || std::fs::metadata(path)
@@ -208,6 +209,22 @@ impl SourceReader for FileReader {
         std::mem::take(&mut *self.skipped.lock().expect("skipped"))
     }
 
+    /// Size and modification time: as they were when this reader read the file (what it
+    /// read may be older than the file now), or as they are now.
+    fn fingerprint(&self, target: &str) -> Option<String> {
+        let path = self.confine(Path::new(target), target).ok()?;
+        let read = self.reads.lock().expect("reads").get(&path).copied();
+        let (len, at) = match read {
+            Some(r) => r,
+            None => {
+                let meta = std::fs::metadata(&path).ok()?;
+                (meta.len(), meta.modified().ok())
+            }
+        };
+        let nanos = at?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+        Some(format!("{len}:{nanos}"))
+    }
+
     fn read(&self, target: &str) -> Result<Vec<u8>, ReadError> {
         let path = self
             .confine(Path::new(target), target)
@@ -226,7 +243,7 @@ impl SourceReader for FileReader {
         self.reads
             .lock()
             .expect("reads")
-            .push((path, bytes.len() as u64, meta.modified().ok()));
+            .insert(path, (bytes.len() as u64, meta.modified().ok()));
         Ok(bytes)
     }
 }

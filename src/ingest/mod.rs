@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use crate::descriptor::SourceReader;
 use crate::error::{Error, Result};
 use crate::processing::state::{CatalogState, ChangeSet, OrphanStrategy};
-use crate::processing::{self, CatalogRules, RootLocation, RootResult};
+use crate::processing::{self, CatalogRules, KeptFiles, Reuse, RootLocation, RootResult};
 use crate::storage::{Db, LocationRow};
 
 use files::FileReader;
@@ -91,6 +91,8 @@ pub struct Catalog {
     writer_lease: std::sync::atomic::AtomicBool,
     /// Locations processed (and stored) since start.
     processings: std::sync::atomic::AtomicU64,
+    /// Local files unchanged since their entities were stored, which a pass does not read.
+    kept: KeptFiles,
 }
 
 /// Where the files of a location live, if it is local.
@@ -132,14 +134,14 @@ const REREADS: usize = 5;
 
 /// Processes a location without storing anything (`dryRun`, `cairn validate`).
 pub fn process(root: &RootLocation, rules: &CatalogRules) -> RootResult {
-    process_still(root, rules).0
+    process_still(root, rules, Reuse::Nothing).0
 }
 
 /// Processes a location; says whether its files held still while they were read. A file
 /// rewritten in place (truncated, then written) may be read half-written, and half a file can
 /// parse to fewer or other entities; such a read is done again, a little later, up to
 /// [`REREADS`] times.
-fn process_still(root: &RootLocation, rules: &CatalogRules) -> (RootResult, bool) {
+fn process_still(root: &RootLocation, rules: &CatalogRules, reuse: Reuse) -> (RootResult, bool) {
     let Some(path) = local_path(root) else {
         let unreadable = Unreadable(format!(
             "Unable to read {}: only file locations and file:// URLs can be read so far",
@@ -150,7 +152,7 @@ fn process_still(root: &RootLocation, rules: &CatalogRules) -> (RootResult, bool
     let mut attempt = 0;
     loop {
         let reader = FileReader::for_target(&path).with_max_bytes(rules.max_descriptor_bytes());
-        let result = processing::process_root(root, &reader, rules);
+        let result = processing::process_root_reusing(root, &reader, rules, reuse);
         attempt += 1;
         let still = !reader.changed_since_read();
         if still || attempt == REREADS {
@@ -159,6 +161,29 @@ fn process_still(root: &RootLocation, rules: &CatalogRules) -> (RootResult, bool
         tracing::debug!(location = %root.key(), attempt, "a file changed while it was read; reading again");
         std::thread::sleep(std::time::Duration::from_millis(50 * attempt as u64));
     }
+}
+
+/// Applies a pass, then remembers the files it read whose entities are now stored as read.
+fn apply_keeping(
+    kept: &KeptFiles,
+    state: &mut CatalogState,
+    mut result: RootResult,
+    strategy: OrphanStrategy,
+    seq: i64,
+) -> ChangeSet {
+    let origin = result.origin.clone();
+    let kept_files = std::mem::take(&mut result.kept_files);
+    let read_files = std::mem::take(&mut result.read_files);
+    let keep_all = result.keep_all;
+    kept.kept
+        .fetch_add(kept_files.len(), std::sync::atomic::Ordering::Relaxed);
+    let changes = state.apply(result, strategy, seq);
+    if !keep_all {
+        kept.commit(&origin, &kept_files, read_files, |r, e| {
+            state.holds(r, &origin, &e.key, &e.parent)
+        });
+    }
+    changes
 }
 
 /// Makes a configured file target absolute, as the location key must not depend on the cwd.
@@ -197,6 +222,7 @@ impl Catalog {
             remote: std::sync::OnceLock::new(),
             writer_lease: std::sync::atomic::AtomicBool::new(false),
             processings: std::sync::atomic::AtomicU64::new(0),
+            kept: KeptFiles::default(),
         }))
     }
 
@@ -213,7 +239,7 @@ impl Catalog {
         }
         // Files that never held still are still being written: nothing is published from
         // them (the last good state stays); the watcher comes back once they are written.
-        match process_still(root, rules) {
+        match process_still(root, rules, Reuse::Kept(&self.kept)) {
             (result, true) => result,
             (_, false) => {
                 tracing::info!(location = %root.key(), "files kept changing while read; kept the last good state");
@@ -228,7 +254,7 @@ impl Catalog {
         self.write(&Actor::cairn(), |state, seq| {
             let mut all: Option<ChangeSet> = None;
             for r in results {
-                let c = state.apply(r, strategy, seq);
+                let c = apply_keeping(&self.kept, state, r, strategy, seq);
                 match &mut all {
                     Some(a) => a.merge(c),
                     None => all = Some(c),
@@ -276,6 +302,7 @@ impl Catalog {
             Ok(n) => n,
             Err(e) => {
                 // The in-memory state is ahead of the database now; reload it from the truth.
+                self.kept.clear();
                 w.state = CatalogState::from_rows(self.db.load_entities()?);
                 return Err(e.into());
             }
@@ -328,7 +355,9 @@ impl Catalog {
         let problems = result.reports().count();
         let emitted = result.emitted.len();
         let strategy = self.strategy;
-        let changed = self.write(actor, |state, seq| state.apply(result, strategy, seq))?;
+        let changed = self.write(actor, |state, seq| {
+            apply_keeping(&self.kept, state, result, strategy, seq)
+        })?;
         tracing::info!(
             location = %root.key(),
             entities = emitted,
@@ -368,9 +397,15 @@ impl Catalog {
     }
 
     pub fn metrics_text(&self) -> String {
+        let load =
+            |n: &std::sync::atomic::AtomicUsize| n.load(std::sync::atomic::Ordering::Relaxed);
         format!(
-            "# HELP cairn_location_processings_total Locations processed.\n# TYPE cairn_location_processings_total counter\ncairn_location_processings_total {}\n",
-            self.processings.load(std::sync::atomic::Ordering::Relaxed)
+            "# HELP cairn_location_processings_total Locations processed.\n# TYPE cairn_location_processings_total counter\ncairn_location_processings_total {}\n\
+             # HELP cairn_local_files_read_total Local descriptor files read in full.\n# TYPE cairn_local_files_read_total counter\ncairn_local_files_read_total {}\n\
+             # HELP cairn_local_files_kept_total Local descriptor files left unread, unchanged since their entities were stored.\n# TYPE cairn_local_files_kept_total counter\ncairn_local_files_kept_total {}\n",
+            self.processings.load(std::sync::atomic::Ordering::Relaxed),
+            load(&self.kept.read),
+            load(&self.kept.kept),
         )
     }
 
@@ -464,7 +499,10 @@ impl Catalog {
         }
         self.db.update_location(id, loc_type, target, actor)?;
         let old_origin = RootLocation::new(&old.loc_type, &old.target).key();
-        self.write(actor, |state, seq| state.remove_origin(&old_origin, seq))?;
+        self.write(actor, |state, seq| {
+            self.kept.clear();
+            state.remove_origin(&old_origin, seq)
+        })?;
         self.ingest_root_by(&root, &self.registered_rules, actor)?;
         self.location(id)
     }
@@ -486,7 +524,10 @@ impl Catalog {
         let loc = self.location(id)?;
         self.db.delete_location(id, actor)?;
         let origin = RootLocation::new(&loc.loc_type, &loc.target).key();
-        self.write(actor, |state, seq| state.remove_origin(&origin, seq))?;
+        self.write(actor, |state, seq| {
+            self.kept.clear();
+            state.remove_origin(&origin, seq)
+        })?;
         Ok(())
     }
 
@@ -495,6 +536,7 @@ impl Catalog {
         let found = self.writer.lock().state.ref_of_uid(uid);
         if let Some(r) = found {
             self.write(&Actor::cairn(), |state, seq| {
+                self.kept.clear();
                 state.remove_refs(vec![r], seq)
             })?;
         }
@@ -541,6 +583,7 @@ impl Catalog {
     /// while this one was not the writer.
     pub fn reload(&self) -> Result<()> {
         let mut w = self.writer.lock();
+        self.kept.clear();
         w.state = CatalogState::from_rows(self.db.load_entities()?);
         w.seq = self.db.max_seq()?;
         Ok(())

@@ -8,7 +8,7 @@ mod names;
 pub mod state;
 
 pub use crate::model::catalog_rules::CatalogRules;
-pub use cache::PrepareCache;
+pub use cache::{KeptEntry, KeptFiles, PrepareCache};
 
 use std::collections::{HashSet, VecDeque};
 
@@ -146,6 +146,10 @@ pub struct RootResult {
     /// The source could not be read at all (unreachable remote, bad credentials, missing
     /// branch): everything it emitted before is kept.
     pub keep_all: bool,
+    /// With [`Reuse::Kept`]: files left unread because they are unchanged, and files read
+    /// in full and admitted whole, which may be left unread next time.
+    pub kept_files: Vec<String>,
+    pub read_files: Vec<(String, KeptEntry)>,
 }
 
 impl RootResult {
@@ -173,9 +177,8 @@ impl RootResult {
                 errors: vec![report],
                 warnings: vec![],
             }],
-            failed: vec![],
-            kept_location_keys: HashSet::new(),
             keep_all: true,
+            ..Default::default()
         }
     }
 
@@ -197,21 +200,31 @@ impl RootResult {
     }
 }
 
+/// What a pass may reuse of earlier passes over the same root.
+#[derive(Clone, Copy)]
+pub enum Reuse<'a> {
+    Nothing,
+    /// Prepared documents of files whose fingerprints are unchanged (Git blobs).
+    Prepared(&'a PrepareCache),
+    /// Unchanged local files are not read: their entities stay as stored.
+    Kept(&'a KeptFiles),
+}
+
 /// Processes one root location and everything reachable from it.
 pub fn process_root(
     root: &RootLocation,
     reader: &dyn SourceReader,
     rules: &CatalogRules,
 ) -> RootResult {
-    process_root_cached(root, reader, rules, None)
+    process_root_reusing(root, reader, rules, Reuse::Nothing)
 }
 
-/// [`process_root`], reusing prepared files from `cache` when their fingerprints are unchanged.
-pub fn process_root_cached(
+/// [`process_root`], reusing what `reuse` holds of earlier passes.
+pub fn process_root_reusing(
     root: &RootLocation,
     reader: &dyn SourceReader,
     rules: &CatalogRules,
-    cache: Option<&PrepareCache>,
+    reuse: Reuse<'_>,
 ) -> RootResult {
     let origin = root.key();
     let mut result = RootResult {
@@ -283,9 +296,36 @@ pub fn process_root_cached(
                 ));
             }
         }
-        let prepared = prepare_files(&fresh_files, &origin, reader, cache, rules.ai_act());
-        for ((key, file), outcome) in fresh_files.into_iter().zip(prepared) {
+        let kept: Vec<Option<Vec<String>>> = fresh_files
+            .iter()
+            .map(|(key, file)| match reuse {
+                Reuse::Kept(k) => k.unchanged(&origin, file, key, &loc_ref, reader),
+                _ => None,
+            })
+            .collect();
+        let to_read: Vec<(String, String)> = fresh_files
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| k.is_none())
+            .map(|(f, _)| f.clone())
+            .collect();
+        let ai_act = rules.ai_act();
+        let mut prepared = prepare_files(&to_read, &origin, reader, reuse, ai_act).into_iter();
+        for ((key, file), kept) in fresh_files.into_iter().zip(kept) {
+            let (outcome, deps) = match kept {
+                // In tree order, as if read: a ref emitted earlier makes it read after all.
+                Some(refs) if !refs.iter().any(|r| seen_refs.contains(r)) => {
+                    seen_refs.extend(refs);
+                    result.kept_location_keys.insert(key);
+                    result.kept_files.push(file);
+                    continue;
+                }
+                Some(_) => prepare_one(&key, &file, &origin, reader, reuse, ai_act),
+                None => prepared.next().expect("one outcome per file read"),
+            };
             let before = result.emitted.len();
+            let errors_before = result.emitted[idx].errors.len();
+            let documents = outcome.as_ref().map_or(usize::MAX, Vec::len);
             let ctx = FileContext {
                 key: &key,
                 origin: &origin,
@@ -293,6 +333,15 @@ pub fn process_root_cached(
                 rules,
             };
             admit(&ctx, outcome, &mut result, &mut seen_refs, idx);
+            let added = &result.emitted[before..];
+            let whole = added.len() == documents
+                && result.emitted[idx].errors.len() == errors_before
+                && added.iter().all(|e| e.location_spec.is_none());
+            if let (Some(deps), true) = (deps, whole) {
+                let refs = added.iter().map(|e| e.entity_ref.clone()).collect();
+                let entry = KeptEntry::new(&key, &loc_ref, deps, refs);
+                result.read_files.push((file.clone(), entry));
+            }
             for i in before..result.emitted.len() {
                 if result.emitted[i].location_spec.is_some() {
                     queue.push_back((i, loc_type.clone(), file.clone()));
@@ -353,18 +402,34 @@ struct PreparedEntity {
 /// What reading one file gave: its documents, or a problem with the whole file.
 type FileOutcome = Result<Vec<Prepared>, Box<Report>>;
 
+/// A file's outcome and, with [`Reuse::Kept`], the (target, fingerprint) of all it read.
+type Read = (FileOutcome, Option<Vec<(String, String)>>);
+
+fn prepare_one(
+    key: &str,
+    file: &str,
+    origin: &str,
+    reader: &dyn SourceReader,
+    reuse: Reuse<'_>,
+    ai_act: Option<&AiActVocabulary>,
+) -> Read {
+    let compute = |r: &dyn SourceReader| prepare_file(key, file, origin, r, ai_act);
+    match reuse {
+        Reuse::Nothing => (compute(reader), None),
+        Reuse::Prepared(c) => (c.prepare(file, reader, compute), None),
+        Reuse::Kept(k) => k.prepare(file, reader, compute),
+    }
+}
+
 /// Reads, parses and validates files, in parallel: the costly, independent part of processing.
 fn prepare_files(
     files: &[(String, String)],
     origin: &str,
     reader: &dyn SourceReader,
-    cache: Option<&PrepareCache>,
+    reuse: Reuse<'_>,
     ai_act: Option<&AiActVocabulary>,
-) -> Vec<FileOutcome> {
-    let prep = |key: &str, file: &str| match cache {
-        Some(c) => c.prepare(file, reader, |r| prepare_file(key, file, origin, r, ai_act)),
-        None => prepare_file(key, file, origin, reader, ai_act),
-    };
+) -> Vec<Read> {
+    let prep = |key: &str, file: &str| prepare_one(key, file, origin, reader, reuse, ai_act);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

@@ -557,3 +557,145 @@ async fn a_database_beside_a_watched_location_does_not_make_it_reprocess_for_eve
         .await;
     assert!(seen);
 }
+
+/// (`cairn_local_files_read_total`, `cairn_local_files_kept_total`) from `/metrics`.
+async fn files_read_and_kept(app: &crate::support::TestApp) -> (u64, u64) {
+    let text = app.metrics().await;
+    let counter = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .parse()
+            .unwrap()
+    };
+    (
+        counter("cairn_local_files_read_total"),
+        counter("cairn_local_files_kept_total"),
+    )
+}
+
+/// Re-processes the location, then says how many files that read and kept.
+async fn refresh_counting(app: &crate::support::TestApp) -> (u64, u64) {
+    let (read, kept) = files_read_and_kept(app).await;
+    app.refresh_root().await;
+    app.settled().await;
+    let (read_after, kept_after) = files_read_and_kept(app).await;
+    (read_after - read, kept_after - kept)
+}
+
+#[tokio::test]
+async fn only_changed_files_are_read_again_and_unchanged_ones_keep_their_entities() {
+    let api = "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: pets\nspec:\n  type: openapi\n  lifecycle: production\n  owner: team-a\n  definition:\n    $text: ./defs/pets.txt\n";
+    let app = spawn_with(
+        &[
+            (
+                "all.yaml",
+                &root_location(&["a.yaml", "b.yaml", "c.yaml", "api.yaml"]),
+            ),
+            ("a.yaml", &comp("a", "team-a")),
+            ("b.yaml", &comp("b", "team-a")),
+            ("c.yaml", &comp("c", "team-a")),
+            ("api.yaml", api),
+            ("defs/pets.txt", "v1"),
+        ],
+        Options {
+            extra_config: "cairn:\n  watch: false\n".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.settled().await;
+    let owner = |e: Option<serde_json::Value>| e.expect("served")["spec"]["owner"].clone();
+
+    // Nothing changed: only the Location file is read.
+    assert_eq!(refresh_counting(&app).await, (1, 4));
+
+    app.write("b.yaml", comp("b", "team-b"));
+    assert_eq!(refresh_counting(&app).await, (2, 3), "all.yaml and b.yaml");
+    assert_eq!(owner(app.entity("component", "b").await), "team-b");
+    for name in ["a", "c"] {
+        assert_eq!(owner(app.entity("component", name).await), "team-a");
+    }
+
+    // A placeholder target is part of the file that reads it.
+    app.write("defs/pets.txt", "v2");
+    assert_eq!(
+        refresh_counting(&app).await,
+        (2, 3),
+        "all.yaml and api.yaml"
+    );
+    let pets = app.entity("api", "pets").await.unwrap();
+    assert_eq!(pets["spec"]["definition"], "v2");
+
+    // A file moved away and back keeps its size and time, yet its entities return.
+    let c = app.catalog_dir().join("c.yaml");
+    let away = app.dir.path().join("c.yaml");
+    std::fs::rename(&c, &away).unwrap();
+    app.refresh_root().await;
+    app.settled().await;
+    assert!(app.entity("component", "c").await.is_none());
+    std::fs::rename(&away, &c).unwrap();
+    app.refresh_root().await;
+    app.settled().await;
+    assert!(app.entity("component", "c").await.is_some(), "c came back");
+
+    // An entity deleted through the API returns on the next pass, though its file is unchanged.
+    let uid = app.entity("component", "a").await.unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let status = app
+        .client
+        .delete(format!("{}/api/catalog/entities/by-uid/{uid}", app.url))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    assert!(app.entity("component", "a").await.is_none());
+    app.refresh_root().await;
+    app.settled().await;
+    assert!(app.entity("component", "a").await.is_some(), "a came back");
+}
+
+#[tokio::test]
+async fn an_unchanged_file_whose_ref_is_now_emitted_earlier_in_the_tree_is_read_as_a_duplicate() {
+    let app = spawn_with(
+        &[
+            ("all.yaml", &root_location(&["x1.yaml", "x2.yaml"])),
+            ("x1.yaml", &comp("one", "team-a")),
+            ("x2.yaml", &comp("two", "team-a")),
+        ],
+        Options {
+            extra_config: "cairn:\n  watch: false\n".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.settled().await;
+    app.refresh_root().await;
+    app.settled().await;
+
+    // x1 comes first in the tree, so it wins "two"; unchanged x2 must be read to say so.
+    app.write(
+        "x1.yaml",
+        format!("{}---\n{}", comp("one", "team-a"), comp("two", "team-b")),
+    );
+    app.refresh_root().await;
+    app.settled().await;
+    let two = app.entity("component", "two").await.unwrap();
+    assert_eq!(two["spec"]["owner"], "team-b");
+    assert!(
+        two["metadata"]["annotations"]["backstage.io/managed-by-location"]
+            .as_str()
+            .unwrap()
+            .ends_with("x1.yaml")
+    );
+    assert!(
+        app.location_errors()
+            .await
+            .contains("Duplicate entity component:default/two"),
+        "{}",
+        app.location_errors().await
+    );
+}
