@@ -254,13 +254,16 @@ pub use scorecards::{CheckInputRow, ExemptionRow, HistoryRow, NewHistoryRow, Pus
 #[derive(Debug)]
 struct SqlitePragmas;
 
+/// A writer waits up to 30 s for another: one pass over a large location is one transaction
+/// (readers see all of it or none), and a 1,000-file change at 100k entities held the lock
+/// for 10 s, so a scorecard evaluation waiting 5 s failed with "database is locked".
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(
         &self,
         conn: &mut SqliteConnection,
     ) -> std::result::Result<(), diesel::r2d2::Error> {
         diesel::sql_query(
-            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+            "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
         )
         .execute(conn)
         .map(|_| ())
