@@ -36,7 +36,9 @@ mod scale;
 /// jemalloc instead of the system allocator: the catalog is rebuilt in large batches on several
 /// threads, and glibc's per-thread arenas kept much of the freed memory resident (2.7 GB against
 /// 2.3 GB at 100k entities, `cargo bench --bench catalog -- scale 100000`). Set here and in the
-/// bench, not in the library, so the fuzz targets keep the sanitizer's allocator.
+/// bench, not in the library, so the fuzz targets keep the sanitizer's allocator. The
+/// `system-allocator` feature turns it off for heap profilers that hook `malloc` (heaptrack).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
