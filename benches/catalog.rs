@@ -555,7 +555,7 @@ fn graph_bench(n: usize) {
     let (bench, _) = start(dir.path(), &catalog, "");
     let (port, readmodel) = (bench.port, bench.readmodel.clone());
     let snap = readmodel.snapshot();
-    let relations: usize = snap.docs.iter().map(|d| d.relations.len()).sum();
+    let relations: usize = snap.docs.iter().map(|d| d.relations().count()).sum();
     println!("graph: {} entities, {relations} relations", snap.len());
     let t = Instant::now();
     snap.graph();

@@ -87,13 +87,13 @@ impl Graph {
         let mut incoming = vec![Vec::new(); n];
         let mut dangling = Vec::new();
         for (i, d) in snap.docs.iter().enumerate() {
-            for (t, target) in d.relations.iter() {
-                match snap.by_ref.get(&**target) {
+            for (t, target) in d.relations() {
+                match snap.by_ref.get(target) {
                     Some(&j) => {
-                        out[i].push((*t, j));
-                        incoming[j as usize].push((*t, i as u32));
+                        out[i].push((t, j));
+                        incoming[j as usize].push((t, i as u32));
                     }
-                    None => dangling.push((i as u32, *t, target.clone())),
+                    None => dangling.push((i as u32, t, target.into())),
                 }
             }
         }

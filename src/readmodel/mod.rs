@@ -26,25 +26,83 @@ pub struct Doc {
     /// Lowercase, as generated.
     pub uid: Arc<str>,
     pub json: Box<str>,
-    /// Search row values, concatenated; rows point into it (one allocation per entity).
-    values: Box<str>,
+    /// Values that are not verbatim in `json` (escaped there, or derived such as `true`).
+    /// Every other search row value and relation target is a range of `json`: they used to be
+    /// copied out, about 1.5 KB per entity beside 2.5 KB of JSON.
+    extra: Box<str>,
     rows: Box<[SearchRow]>,
     /// (relation type id, target ref) for the graph.
-    pub relations: Box<[(u16, Box<str>)]>,
+    relations: Box<[(u16, Span)]>,
     pub kind: Box<str>,
     pub title: Option<Box<str>>,
+}
+
+/// A range of a [`Doc`]'s `json`, or of its `extra` when `start` has [`Span::EXTRA`] set.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    /// [`Span::NULL`] for a null or over-long value.
+    len: u32,
+}
+
+impl Span {
+    const EXTRA: u32 = 1 << 31;
+    const NULL: Span = Span {
+        start: 0,
+        len: u32::MAX,
+    };
 }
 
 #[derive(Debug, Clone, Copy)]
 struct SearchRow {
     key: u32,
-    start: u32,
-    /// `u32::MAX` for a null or over-long value.
-    len: u32,
+    value: Span,
+}
+
+/// Places values in an entity's JSON: each is looked for from where the last was found, as
+/// rows come in the order of the JSON text; any occurrence of the same bytes will do. The
+/// cursor only moves forward, so a value found behind it (`metadata.name`, pushed after the
+/// walk) does not make every later search start over.
+struct Locator<'a> {
+    json: &'a str,
+    cursor: usize,
+    extra: String,
+    /// Where each value not found in the JSON is in `extra`: a derived value (`true` for each
+    /// element of a string array) would otherwise scan the whole JSON again each time.
+    missed: HashMap<String, u32>,
+}
+
+impl Locator<'_> {
+    fn place(&mut self, v: &str) -> Span {
+        let len = v.len() as u32;
+        if v.is_empty() {
+            return Span { start: 0, len };
+        }
+        if let Some(&start) = self.missed.get(v) {
+            return Span { start, len };
+        }
+        if let Some(i) = self.json[self.cursor..].find(v) {
+            self.cursor += i + v.len();
+            return Span {
+                start: (self.cursor - v.len()) as u32,
+                len,
+            };
+        }
+        if let Some(i) = self.json.find(v) {
+            return Span {
+                start: i as u32,
+                len,
+            };
+        }
+        let start = self.extra.len() as u32 | Span::EXTRA;
+        self.extra.push_str(v);
+        self.missed.insert(v.to_string(), start);
+        Span { start, len }
+    }
 }
 
 /// What the graph needs of an entity: kind, title, and (relation type id, target) pairs.
-pub type GraphFields = (String, Option<String>, Vec<(u16, Box<str>)>);
+pub type GraphFields = (String, Option<String>, Vec<(u16, String)>);
 
 impl Doc {
     pub fn new(
@@ -55,45 +113,59 @@ impl Doc {
         graph: GraphFields,
     ) -> Doc {
         let (kind, title, relations) = graph;
-        let mut values = String::new();
+        let mut at = Locator {
+            json: &json,
+            cursor: 0,
+            extra: String::new(),
+            missed: HashMap::new(),
+        };
         let rows = rows
             .into_iter()
-            .map(|(key, v)| match v {
-                Some(v) => {
-                    let start = values.len() as u32;
-                    values.push_str(&v);
-                    SearchRow {
-                        key,
-                        start,
-                        len: v.len() as u32,
-                    }
-                }
-                None => SearchRow {
-                    key,
-                    start: 0,
-                    len: u32::MAX,
-                },
+            .map(|(key, v)| SearchRow {
+                key,
+                value: v.map_or(Span::NULL, |v| at.place(&v)),
             })
             .collect();
+        // The relations were placed once as search rows; start again at the array (stitching
+        // appends it, so it is the last one), or an entity with thousands of them scans its
+        // whole JSON for each.
+        at.cursor = json.rfind("\"relations\":[").unwrap_or(0);
+        let relations = relations
+            .into_iter()
+            .map(|(t, target)| (t, at.place(&target)))
+            .collect();
+        let extra = std::mem::take(&mut at.extra).into_boxed_str();
         Doc {
             entity_ref: Arc::from(entity_ref),
             uid: Arc::from(uid.to_lowercase()),
             json: json.into_boxed_str(),
-            values: values.into_boxed_str(),
+            extra,
             rows,
-            relations: relations.into_boxed_slice(),
+            relations,
             kind: kind.into_boxed_str(),
             title: title.map(String::into_boxed_str),
         }
     }
 
+    fn value(&self, span: Span) -> &str {
+        let (text, start) = match span.start & Span::EXTRA {
+            0 => (&*self.json, span.start),
+            _ => (&*self.extra, span.start & !Span::EXTRA),
+        };
+        &text[start as usize..(start + span.len) as usize]
+    }
+
     /// (interned lowercase key, original value; `None` for null or over-long values).
     pub fn rows(&self) -> impl Iterator<Item = (u32, Option<&str>)> + '_ {
         self.rows.iter().map(|r| {
-            let v = (r.len != u32::MAX)
-                .then(|| &self.values[r.start as usize..(r.start + r.len) as usize]);
+            let v = (r.value.len != u32::MAX).then(|| self.value(r.value));
             (r.key, v)
         })
+    }
+
+    /// (relation type id, target ref) of each relation.
+    pub fn relations(&self) -> impl Iterator<Item = (u16, &str)> + '_ {
+        self.relations.iter().map(|(t, s)| (*t, self.value(*s)))
     }
 }
 
@@ -192,11 +264,11 @@ impl Snapshot {
                 users.push(u.to_string());
             }
         };
-        for (_, owner) in doc.relations.iter().filter(|(t, _)| *t == owned_by) {
+        for (_, owner) in doc.relations().filter(|(t, _)| *t == owned_by) {
             if owner.starts_with("user:") {
                 add(owner);
             } else if let Some(group) = self.get_by_ref(owner) {
-                for (_, member) in group.relations.iter().filter(|(t, _)| *t == has_member) {
+                for (_, member) in group.relations().filter(|(t, _)| *t == has_member) {
                     add(member);
                 }
             }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Doc, Keys};
+use super::{graph, Doc, Keys};
 
 const MAX_KEY: usize = 200;
 const MAX_VALUE: usize = 200;
@@ -20,8 +20,8 @@ pub fn build_doc(entity_ref: String, uid: String, json: String, keys: &Keys) -> 
             rels.iter()
                 .filter_map(|r| {
                     Some((
-                        super::graph::type_id(r["type"].as_str()?),
-                        r["targetRef"].as_str()?.into(),
+                        graph::type_id(r["type"].as_str()?),
+                        r["targetRef"].as_str()?.to_owned(),
                     ))
                 })
                 .collect()
@@ -99,5 +99,47 @@ fn walk(path: &str, v: &Value, push: &mut impl FnMut(String, Option<String>), to
         Value::String(s) => push(path.to_string(), Some(s.clone())),
         Value::Bool(b) => push(path.to_string(), Some(b.to_string())),
         Value::Number(n) => push(path.to_string(), Some(n.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_and_relations_read_from_the_json_equal_the_values_walked() {
+        let entity = serde_json::json!({
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {
+                "name": "svc", "namespace": "default", "uid": "u-1",
+                "description": "says \"hi\"\nand more", "title": "Svc ✓",
+                "tags": ["java", "svc"],
+                "annotations": {"a/b": "component:default/svc", "n": null}
+            },
+            "spec": {"type": "service", "owner": "group:default/team-a", "replicas": 3, "on": true},
+            "relations": [
+                {"type": "ownedBy", "targetRef": "group:default/team-a"},
+                {"type": "dependsOn", "targetRef": "component:default/x\"y"}
+            ]
+        });
+        let json = entity.to_string();
+        let keys = Keys::default();
+        let doc = build_doc("component:default/svc".into(), "u-1".into(), json, &keys);
+        let mut walked = Vec::new();
+        search_rows(&entity, &mut |k, v| {
+            walked.push((keys.intern(&k.to_lowercase()), v))
+        });
+        let served: Vec<(u32, Option<String>)> =
+            doc.rows().map(|(k, v)| (k, v.map(str::to_owned))).collect();
+        assert_eq!(served, walked);
+        let relations: Vec<(u16, &str)> = doc.relations().collect();
+        assert_eq!(
+            relations,
+            vec![
+                (graph::type_id("ownedBy"), "group:default/team-a"),
+                (graph::type_id("dependsOn"), "component:default/x\"y"),
+            ]
+        );
     }
 }

@@ -14,8 +14,7 @@ pub fn owners_of(snap: &Snapshot, entity_ref: &str) -> Vec<String> {
     let owned_by = crate::readmodel::graph::type_id("ownedBy");
     snap.get_by_ref(entity_ref)
         .map(|d| {
-            d.relations
-                .iter()
+            d.relations()
                 .filter(|(t, _)| *t == owned_by)
                 .map(|(_, target)| target.to_string())
                 .collect()
