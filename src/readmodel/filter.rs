@@ -324,6 +324,9 @@ impl Predicate {
             }
             Predicate::In(k, values) => {
                 let ix = snap.index(k);
+                if let [value] = values.as_slice() {
+                    return (*ix.set_of(value, n)).clone();
+                }
                 let mut acc = Bitset::empty(n);
                 for v in values {
                     if let Some(ids) = ix.by_value.get(v) {

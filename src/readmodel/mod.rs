@@ -11,7 +11,7 @@ mod projection;
 pub mod query;
 mod search;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -196,6 +196,27 @@ pub struct KeyIndex {
     pub exists: Vec<u32>,
     /// Docs with a non-null value, ordered by (lowercase value, uid).
     pub sorted: Vec<u32>,
+    /// Sets of the values held by many docs, built on first use: `kind=component` at a million
+    /// entities set 610,000 bits on every request.
+    sets: Mutex<HashMap<String, Arc<Bitset>>>,
+}
+
+impl KeyIndex {
+    /// The docs whose value is `value` (lowercase), over `n` docs.
+    pub fn set_of(&self, value: &str, n: usize) -> Arc<Bitset> {
+        let ids = self.by_value.get(value).map_or(&[][..], Vec::as_slice);
+        // Kept only for values of at least 1/32 of the docs: at most 32 per key, each no
+        // larger than its list of ids.
+        if ids.len() * 32 < n {
+            return Arc::new(Bitset::from_sorted(n, ids));
+        }
+        if let Some(set) = self.sets.lock().get(value) {
+            return set.clone();
+        }
+        let set = Arc::new(Bitset::from_sorted(n, ids));
+        self.sets.lock().insert(value.to_string(), set.clone());
+        set
+    }
 }
 
 pub struct Snapshot {
@@ -205,6 +226,13 @@ pub struct Snapshot {
     pub keys: Arc<Keys>,
     indexes: Mutex<HashMap<u32, Arc<KeyIndex>>>,
     facet_indexes: Mutex<HashMap<u32, Arc<FacetIndex>>>,
+    /// Held while an index is built: requests wanting one wait for a single build instead of
+    /// each building it (at a million entities, four at once held every worker for seconds).
+    building: Mutex<()>,
+    /// Keys whose index (or facet index, `true`) a caller asked for: built at once on the next
+    /// snapshot. Those only inherited are not carried further, so a key queried once is not
+    /// kept indexed for ever.
+    asked: Mutex<HashSet<(bool, u32)>>,
     graph: Mutex<Option<Arc<graph::Graph>>>,
     /// The change sequence number this snapshot reflects: its identity.
     pub seq: i64,
@@ -232,6 +260,8 @@ impl Snapshot {
             keys,
             indexes: Mutex::new(HashMap::new()),
             facet_indexes: Mutex::new(HashMap::new()),
+            building: Mutex::new(()),
+            asked: Mutex::new(HashSet::new()),
             graph: Mutex::new(None),
             seq: 0,
             previous: -1,
@@ -284,9 +314,20 @@ impl Snapshot {
 
     /// The index of a (lowercase) key, built on first use.
     pub fn index(&self, key: &str) -> Arc<KeyIndex> {
-        let Some(kid) = self.keys.get(key) else {
-            return Arc::new(KeyIndex::default());
-        };
+        match self.keys.get(key) {
+            Some(kid) => {
+                self.asked.lock().insert((false, kid));
+                self.index_of(kid)
+            }
+            None => Arc::new(KeyIndex::default()),
+        }
+    }
+
+    fn index_of(&self, kid: u32) -> Arc<KeyIndex> {
+        if let Some(ix) = self.indexes.lock().get(&kid) {
+            return ix.clone();
+        }
+        let _one = self.building.lock();
         if let Some(ix) = self.indexes.lock().get(&kid) {
             return ix.clone();
         }
@@ -348,9 +389,20 @@ impl Snapshot {
 
     /// The facet index of a (lowercase) key, built on first use, sorted by value.
     pub fn facet_index(&self, key: &str) -> Arc<FacetIndex> {
-        let Some(kid) = self.keys.get(key) else {
-            return Arc::new(Vec::new());
-        };
+        match self.keys.get(key) {
+            Some(kid) => {
+                self.asked.lock().insert((true, kid));
+                self.facet_index_of(kid)
+            }
+            None => Arc::new(Vec::new()),
+        }
+    }
+
+    fn facet_index_of(&self, kid: u32) -> Arc<FacetIndex> {
+        if let Some(ix) = self.facet_indexes.lock().get(&kid) {
+            return ix.clone();
+        }
+        let _one = self.building.lock();
         if let Some(ix) = self.facet_indexes.lock().get(&kid) {
             return ix.clone();
         }
@@ -594,6 +646,22 @@ impl ReadModel {
         fresh.changed = changed;
         let fresh = Arc::new(fresh);
         *self.current.write() = fresh.clone();
+        // The indexes in use on the old snapshot are built at once, in the background; a
+        // request that needs one meanwhile waits for that build rather than making its own.
+        let mut hot: Vec<(bool, u32)> = old.asked.lock().iter().copied().collect();
+        if !hot.is_empty() {
+            hot.sort_unstable();
+            let warm = fresh.clone();
+            std::thread::spawn(move || {
+                for (facet, kid) in hot {
+                    if facet {
+                        warm.facet_index_of(kid);
+                    } else {
+                        warm.index_of(kid);
+                    }
+                }
+            });
+        }
         // When graph queries are in use, build the new graph now rather than on the next query.
         if old.graph.lock().is_some() {
             std::thread::spawn(move || {
