@@ -7,6 +7,7 @@ mod bitset;
 pub mod filter;
 pub mod full_text;
 pub mod graph;
+mod incremental;
 mod projection;
 pub mod query;
 mod search;
@@ -406,6 +407,12 @@ impl Snapshot {
         if let Some(ix) = self.facet_indexes.lock().get(&kid) {
             return ix.clone();
         }
+        let ix = Arc::new(self.build_facet_index(kid));
+        self.facet_indexes.lock().insert(kid, ix.clone());
+        ix
+    }
+
+    fn build_facet_index(&self, kid: u32) -> FacetIndex {
         let mut map: HashMap<&str, Vec<u32>> = HashMap::new();
         for (i, d) in self.docs.iter().enumerate() {
             for (k, v) in d.rows() {
@@ -419,9 +426,7 @@ impl Snapshot {
         }
         let mut list: FacetIndex = map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
-        let ix = Arc::new(list);
-        self.facet_indexes.lock().insert(kid, ix.clone());
-        ix
+        list
     }
 
     pub fn all(&self) -> Bitset {
@@ -644,17 +649,30 @@ impl ReadModel {
         fresh.seq = changes.max_seq;
         fresh.previous = old.seq;
         fresh.changed = changed;
-        // The indexes callers asked for on the old snapshot are built before the new one is
+        // The indexes callers asked for on the old snapshot are made before the new one is
         // served, here in the background: a request waiting for a build holds its worker, and
         // at a million entities a build takes seconds (the bench's clients saw their
-        // connections closed). The change is visible that much later.
+        // connections closed). Each is derived from the old one when few docs changed.
         let mut hot: Vec<(bool, u32)> = old.asked.lock().iter().copied().collect();
         hot.sort_unstable();
-        for (facet, kid) in hot {
-            if facet {
-                fresh.facet_index_of(kid);
-            } else {
-                fresh.index_of(kid);
+        if !hot.is_empty() {
+            let remap = incremental::Remap::new(&old, &fresh);
+            for (facet, kid) in hot {
+                if facet {
+                    let before = old.facet_indexes.lock().get(&kid).cloned();
+                    let ix = match before {
+                        Some(b) if remap.small() => remap.facet_index(&fresh, kid, &b),
+                        _ => fresh.build_facet_index(kid),
+                    };
+                    fresh.facet_indexes.lock().insert(kid, Arc::new(ix));
+                } else {
+                    let before = old.indexes.lock().get(&kid).cloned();
+                    let ix = match before {
+                        Some(b) if remap.small() => remap.key_index(&fresh, kid, &b),
+                        _ => fresh.build_index(kid),
+                    };
+                    fresh.indexes.lock().insert(kid, Arc::new(ix));
+                }
             }
         }
         let fresh = Arc::new(fresh);
