@@ -42,6 +42,12 @@ mod scale;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc returns freed pages to the system only as it allocates, so a process gone quiet
+/// after a large ingest kept them: a background thread purges them within a second.
+#[cfg(not(feature = "system-allocator"))]
+#[export_name = "_rjem_malloc_conf"]
+static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
