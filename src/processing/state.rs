@@ -398,30 +398,41 @@ impl CatalogState {
             }
         }
 
-        // What this origin emitted before and no longer does: kept when its file failed,
-        // otherwise orphaned.
+        // What this origin emitted before and no longer does: kept when its file failed or
+        // was not read (unchanged), otherwise orphaned. Kept rows are told by their file, not
+        // listed: with unchanged files that is nearly every row of a large root.
+        let kept_keys: HashSet<Name> = result
+            .kept_location_keys
+            .iter()
+            .filter_map(|k| self.name(k))
+            .collect();
+        let is_kept = |k: &Name, r: &Row| {
+            retained.contains(k) || result.keep_all || kept_keys.contains(&r.location_key)
+        };
         let previous: Vec<Name> = self
             .rows
             .iter()
-            .filter(|(k, r)| {
-                r.origin == origin && !emitted_refs.contains(*k) && !retained.contains(*k)
-            })
+            .filter(|(k, r)| r.origin == origin && !emitted_refs.contains(*k) && !is_kept(k, r))
             .map(|(k, _)| *k)
             .collect();
-        for r in &previous {
-            if result.keep_all
-                || result
-                    .kept_location_keys
-                    .contains(self.str(self.rows[r].location_key))
-            {
-                retained.insert(*r);
-            }
-        }
+        // Those under a kept Location are kept too.
+        let kept_parent = |p: &Name, retained: &HashSet<Name>| {
+            retained.contains(p)
+                || self.rows.get(p).is_some_and(|r| {
+                    r.origin == origin
+                        && !emitted_refs.contains(p)
+                        && (result.keep_all || kept_keys.contains(&r.location_key))
+                })
+        };
         loop {
             let more: Vec<Name> = previous
                 .iter()
                 .filter(|r| !retained.contains(*r))
-                .filter(|r| self.rows[*r].parent.is_some_and(|p| retained.contains(&p)))
+                .filter(|r| {
+                    self.rows[*r]
+                        .parent
+                        .is_some_and(|p| kept_parent(&p, &retained))
+                })
                 .copied()
                 .collect();
             if more.is_empty() {
