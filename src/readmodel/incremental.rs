@@ -83,7 +83,7 @@ impl Remap {
             if has {
                 exists.push(d);
             }
-            if let Some(first) = first_value(new, d, kid) {
+            if let Some(first) = new.first_value(d, kid) {
                 fresh.push((first, d));
             }
         }
@@ -100,8 +100,7 @@ impl Remap {
         let mut from = 0;
         for (v, d) in fresh {
             let key = (Some(v), d);
-            let at =
-                from + sorted[from..].partition_point(|&s| (first_value(new, s, kid), s) < key);
+            let at = from + sorted[from..].partition_point(|&s| (new.first_value(s, kid), s) < key);
             out.extend_from_slice(&sorted[from..at]);
             out.push(d);
             from = at;
@@ -142,15 +141,6 @@ impl Remap {
         list.sort_by(|a, b| a.0.cmp(&b.0));
         list
     }
-}
-
-/// A doc's sort value for a key: its smallest lowercase value.
-fn first_value(snap: &Snapshot, doc: u32, kid: u32) -> Option<String> {
-    snap.docs[doc as usize]
-        .rows()
-        .filter_map(|(k, v)| if k == kid { v } else { None })
-        .map(str::to_lowercase)
-        .min()
 }
 
 #[cfg(test)]

@@ -325,15 +325,25 @@ impl Snapshot {
     }
 
     fn index_of(&self, kid: u32) -> Arc<KeyIndex> {
-        if let Some(ix) = self.indexes.lock().get(&kid) {
+        self.built_once(&self.indexes, kid, || self.build_index(kid))
+    }
+
+    /// The entry of `kid` in `built`, or one made by `build`, once for all callers.
+    fn built_once<T>(
+        &self,
+        built: &Mutex<HashMap<u32, Arc<T>>>,
+        kid: u32,
+        build: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        if let Some(ix) = built.lock().get(&kid) {
             return ix.clone();
         }
         let _one = self.building.lock();
-        if let Some(ix) = self.indexes.lock().get(&kid) {
+        if let Some(ix) = built.lock().get(&kid) {
             return ix.clone();
         }
-        let ix = Arc::new(self.build_index(kid));
-        self.indexes.lock().insert(kid, ix.clone());
+        let ix = Arc::new(build());
+        built.lock().insert(kid, ix.clone());
         ix
     }
 
@@ -380,7 +390,10 @@ impl Snapshot {
 
     /// The lowercase sort value of a doc for a key (its smallest value).
     pub fn sort_value(&self, doc: u32, key: &str) -> Option<String> {
-        let kid = self.keys.get(key)?;
+        self.first_value(doc, self.keys.get(key)?)
+    }
+
+    fn first_value(&self, doc: u32, kid: u32) -> Option<String> {
         self.docs[doc as usize]
             .rows()
             .filter_map(|(k, v)| if k == kid { v } else { None })
@@ -400,16 +413,7 @@ impl Snapshot {
     }
 
     fn facet_index_of(&self, kid: u32) -> Arc<FacetIndex> {
-        if let Some(ix) = self.facet_indexes.lock().get(&kid) {
-            return ix.clone();
-        }
-        let _one = self.building.lock();
-        if let Some(ix) = self.facet_indexes.lock().get(&kid) {
-            return ix.clone();
-        }
-        let ix = Arc::new(self.build_facet_index(kid));
-        self.facet_indexes.lock().insert(kid, ix.clone());
-        ix
+        self.built_once(&self.facet_indexes, kid, || self.build_facet_index(kid))
     }
 
     fn build_facet_index(&self, kid: u32) -> FacetIndex {
