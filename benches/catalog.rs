@@ -33,20 +33,7 @@
 
 mod scale;
 
-/// jemalloc instead of the system allocator: the catalog is rebuilt in large batches on several
-/// threads, and glibc's per-thread arenas kept much of the freed memory resident (2.7 GB against
-/// 2.3 GB at 100k entities, `cargo bench --bench catalog -- scale 100000`). Set here and in the
-/// bench, not in the library, so the fuzz targets keep the sanitizer's allocator. The
-/// `system-allocator` feature turns it off for heap profilers that hook `malloc` (heaptrack).
-#[cfg(not(feature = "system-allocator"))]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// jemalloc returns freed pages to the system only as it allocates, so a process gone quiet
-/// after a large ingest kept them: a background thread purges them within a second.
-#[cfg(not(feature = "system-allocator"))]
-#[export_name = "_rjem_malloc_conf"]
-static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
+cairn::binary_allocator!();
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
