@@ -406,23 +406,26 @@ impl CatalogState {
             .iter()
             .filter_map(|k| self.name(k))
             .collect();
-        let is_kept = |k: &Name, r: &Row| {
-            retained.contains(k) || result.keep_all || kept_keys.contains(&r.location_key)
+        // A row of this origin that it did not emit, from a file it kept (unchanged or failed).
+        let kept_by_file = |k: &Name, r: &Row| {
+            r.origin == origin
+                && !emitted_refs.contains(k)
+                && (result.keep_all || kept_keys.contains(&r.location_key))
         };
         let previous: Vec<Name> = self
             .rows
             .iter()
-            .filter(|(k, r)| r.origin == origin && !emitted_refs.contains(*k) && !is_kept(k, r))
+            .filter(|(k, r)| {
+                r.origin == origin
+                    && !emitted_refs.contains(*k)
+                    && !retained.contains(*k)
+                    && !kept_by_file(k, r)
+            })
             .map(|(k, _)| *k)
             .collect();
         // Those under a kept Location are kept too.
         let kept_parent = |p: &Name, retained: &HashSet<Name>| {
-            retained.contains(p)
-                || self.rows.get(p).is_some_and(|r| {
-                    r.origin == origin
-                        && !emitted_refs.contains(p)
-                        && (result.keep_all || kept_keys.contains(&r.location_key))
-                })
+            retained.contains(p) || self.rows.get(p).is_some_and(|r| kept_by_file(p, r))
         };
         loop {
             let more: Vec<Name> = previous
