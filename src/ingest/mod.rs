@@ -172,17 +172,15 @@ fn apply_keeping(
     seq: i64,
 ) -> ChangeSet {
     let origin = result.origin.clone();
-    let kept_files = std::mem::take(&mut result.kept_files);
     let read_files = std::mem::take(&mut result.read_files);
     let keep_all = result.keep_all;
-    kept.kept
-        .fetch_add(kept_files.len(), std::sync::atomic::Ordering::Relaxed);
-    let changes = state.apply(result, strategy, seq);
     if !keep_all {
-        kept.commit(&origin, &kept_files, read_files, |r, e| {
-            state.holds(r, &origin, &e.key, &e.parent)
-        });
+        kept.forget_all_but(&origin, &result.kept_location_keys);
     }
+    let changes = state.apply(result, strategy, seq);
+    kept.remember(&origin, read_files, |r, key, e| {
+        state.holds(r, &origin, key, &e.parent)
+    });
     changes
 }
 

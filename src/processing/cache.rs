@@ -52,18 +52,8 @@ impl PrepareCache {
                 return e.outcome.clone();
             }
         }
-        let recording = Recording {
-            inner: reader,
-            reads: Mutex::new(vec![file.to_string()]),
-        };
-        let outcome = compute(&recording);
+        let (outcome, deps) = recorded(file, reader, compute);
         self.parsed.fetch_add(1, Ordering::Relaxed);
-        let deps: Option<Vec<(String, String)>> = recording
-            .reads
-            .into_inner()
-            .into_iter()
-            .map(|t| reader.fingerprint(&t).map(|fp| (t, fp)))
-            .collect();
         if let Some(deps) = deps {
             self.entries.lock().insert(
                 file.to_string(),
@@ -75,6 +65,27 @@ impl PrepareCache {
         }
         outcome
     }
+}
+
+/// Runs `compute` on a reader that records what it reads: the outcome, and the (target,
+/// fingerprint) of the file and of every target it read, if each has a fingerprint.
+fn recorded(
+    file: &str,
+    reader: &dyn SourceReader,
+    compute: impl FnOnce(&dyn SourceReader) -> FileOutcome,
+) -> (FileOutcome, Option<Vec<(String, String)>>) {
+    let recording = Recording {
+        inner: reader,
+        reads: Mutex::new(vec![file.to_string()]),
+    };
+    let outcome = compute(&recording);
+    let deps = recording
+        .reads
+        .into_inner()
+        .into_iter()
+        .map(|t| reader.fingerprint(&t).map(|fp| (t, fp)))
+        .collect();
+    (outcome, deps)
 }
 
 /// Remembers which targets a file's processing read.
@@ -105,7 +116,7 @@ impl SourceReader for Recording<'_> {
 /// in the state as emitted (see [`KeptFiles::commit`]).
 #[derive(Default)]
 pub struct KeptFiles {
-    /// By (origin, file).
+    /// By (origin, the file's location key).
     entries: Mutex<HashMap<(String, String), KeptEntry>>,
     /// Files read, and files left unread because unchanged, since start.
     pub read: AtomicUsize,
@@ -115,8 +126,6 @@ pub struct KeptFiles {
 /// What a file emitted when it was last read in full, and what that read depended on.
 #[derive(Debug, Clone)]
 pub struct KeptEntry {
-    /// The file's location key.
-    pub key: String,
     /// The Location that read it.
     pub parent: String,
     /// (target, fingerprint) of the file and every placeholder target it read.
@@ -125,19 +134,18 @@ pub struct KeptEntry {
 }
 
 impl KeptFiles {
-    /// The refs a file emitted, if it is unchanged since and still read by the same Location.
+    /// The refs a file (by location key) emitted, if it is unchanged since and still read by
+    /// the same Location.
     pub fn unchanged(
         &self,
         origin: &str,
-        file: &str,
         key: &str,
         parent: &str,
         reader: &dyn SourceReader,
     ) -> Option<Vec<String>> {
         let entries = self.entries.lock();
-        let e = entries.get(&(origin.to_string(), file.to_string()))?;
-        let same = e.key == key
-            && e.parent == parent
+        let e = entries.get(&(origin.to_string(), key.to_string()))?;
+        let same = e.parent == parent
             && e.deps
                 .iter()
                 .all(|(t, fp)| reader.fingerprint(t).as_deref() == Some(fp.as_str()));
@@ -153,36 +161,29 @@ impl KeptFiles {
         compute: impl FnOnce(&dyn SourceReader) -> FileOutcome,
     ) -> (FileOutcome, Option<Vec<(String, String)>>) {
         self.read.fetch_add(1, Ordering::Relaxed);
-        let recording = Recording {
-            inner: reader,
-            reads: Mutex::new(vec![file.to_string()]),
-        };
-        let outcome = compute(&recording);
-        let deps = recording
-            .reads
-            .into_inner()
-            .into_iter()
-            .map(|t| reader.fingerprint(&t).map(|fp| (t, fp)))
-            .collect();
-        (outcome, deps)
+        recorded(file, reader, compute)
     }
 
-    /// After a pass over `origin` was applied: remembers the files it read in full whose
-    /// entities `stored` confirms (each is in the state from that file and Location), and
-    /// forgets every other file of the origin except those it kept.
-    pub fn commit(
+    /// Before a pass over `origin` is applied: forgets its files except those the pass kept
+    /// (the files a pass no longer finds, above all).
+    pub fn forget_all_but(&self, origin: &str, kept: &std::collections::HashSet<String>) {
+        self.entries
+            .lock()
+            .retain(|(o, key), _| o != origin || kept.contains(key));
+    }
+
+    /// After a pass over `origin` was applied: remembers the files (by location key) it read
+    /// in full whose entities `stored` confirms are in the state from that file and Location.
+    pub fn remember(
         &self,
         origin: &str,
-        kept: &[String],
         read: Vec<(String, KeptEntry)>,
-        stored: impl Fn(&str, &KeptEntry) -> bool,
+        stored: impl Fn(&str, &str, &KeptEntry) -> bool,
     ) {
         let mut entries = self.entries.lock();
-        let kept: std::collections::HashSet<&str> = kept.iter().map(String::as_str).collect();
-        entries.retain(|(o, f), _| o != origin || kept.contains(f.as_str()));
-        for (file, entry) in read {
-            if entry.refs.iter().all(|r| stored(r, &entry)) {
-                entries.insert((origin.to_string(), file), entry);
+        for (key, entry) in read {
+            if entry.refs.iter().all(|r| stored(r, &key, &entry)) {
+                entries.insert((origin.to_string(), key), entry);
             }
         }
     }
@@ -194,9 +195,8 @@ impl KeptFiles {
 }
 
 impl KeptEntry {
-    pub fn new(key: &str, parent: &str, deps: Vec<(String, String)>, refs: Vec<String>) -> Self {
+    pub fn new(parent: &str, deps: Vec<(String, String)>, refs: Vec<String>) -> Self {
         KeptEntry {
-            key: key.to_string(),
             parent: parent.to_string(),
             deps,
             refs,

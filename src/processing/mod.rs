@@ -146,9 +146,8 @@ pub struct RootResult {
     /// The source could not be read at all (unreachable remote, bad credentials, missing
     /// branch): everything it emitted before is kept.
     pub keep_all: bool,
-    /// With [`Reuse::Kept`]: files left unread because they are unchanged, and files read
-    /// in full and admitted whole, which may be left unread next time.
-    pub kept_files: Vec<String>,
+    /// With [`Reuse::Kept`]: files (by location key) read in full and admitted whole, which
+    /// may be left unread next time.
     pub read_files: Vec<(String, KeptEntry)>,
 }
 
@@ -298,8 +297,8 @@ pub fn process_root_reusing(
         }
         let kept: Vec<Option<Vec<String>>> = fresh_files
             .iter()
-            .map(|(key, file)| match reuse {
-                Reuse::Kept(k) => k.unchanged(&origin, file, key, &loc_ref, reader),
+            .map(|(key, _)| match reuse {
+                Reuse::Kept(k) => k.unchanged(&origin, key, &loc_ref, reader),
                 _ => None,
             })
             .collect();
@@ -317,7 +316,9 @@ pub fn process_root_reusing(
                 Some(refs) if !refs.iter().any(|r| seen_refs.contains(r)) => {
                     seen_refs.extend(refs);
                     result.kept_location_keys.insert(key);
-                    result.kept_files.push(file);
+                    if let Reuse::Kept(k) = reuse {
+                        k.kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     continue;
                 }
                 Some(_) => prepare_one(&key, &file, &origin, reader, reuse, ai_act),
@@ -339,8 +340,8 @@ pub fn process_root_reusing(
                 && added.iter().all(|e| e.location_spec.is_none());
             if let (Some(deps), true) = (deps, whole) {
                 let refs = added.iter().map(|e| e.entity_ref.clone()).collect();
-                let entry = KeptEntry::new(&key, &loc_ref, deps, refs);
-                result.read_files.push((file.clone(), entry));
+                let entry = KeptEntry::new(&loc_ref, deps, refs);
+                result.read_files.push((key.clone(), entry));
             }
             for i in before..result.emitted.len() {
                 if result.emitted[i].location_spec.is_some() {
