@@ -233,7 +233,7 @@ pub struct Snapshot {
     /// Keys whose index (or facet index, `true`) a caller asked for: built at once on the next
     /// snapshot. Those only inherited are not carried further, so a key queried once is not
     /// kept indexed for ever.
-    asked: Mutex<HashSet<(bool, u32)>>,
+    asked: RwLock<HashSet<(bool, u32)>>,
     graph: Mutex<Option<Arc<graph::Graph>>>,
     /// The change sequence number this snapshot reflects: its identity.
     pub seq: i64,
@@ -262,7 +262,7 @@ impl Snapshot {
             indexes: Mutex::new(HashMap::new()),
             facet_indexes: Mutex::new(HashMap::new()),
             building: Mutex::new(()),
-            asked: Mutex::new(HashSet::new()),
+            asked: RwLock::new(HashSet::new()),
             graph: Mutex::new(None),
             seq: 0,
             previous: -1,
@@ -315,13 +315,20 @@ impl Snapshot {
 
     /// The index of a (lowercase) key, built on first use.
     pub fn index(&self, key: &str) -> Arc<KeyIndex> {
-        match self.keys.get(key) {
-            Some(kid) => {
-                self.asked.lock().insert((false, kid));
-                self.index_of(kid)
-            }
+        match self.asked_for(false, key) {
+            Some(kid) => self.index_of(kid),
             None => Arc::new(KeyIndex::default()),
         }
+    }
+
+    /// The id of a key a caller asks an index (or facet index) of, noted for the next
+    /// snapshot; on the query path, so a key already noted costs a shared lock only.
+    fn asked_for(&self, facet: bool, key: &str) -> Option<u32> {
+        let kid = self.keys.get(key)?;
+        if !self.asked.read().contains(&(facet, kid)) {
+            self.asked.write().insert((facet, kid));
+        }
+        Some(kid)
     }
 
     fn index_of(&self, kid: u32) -> Arc<KeyIndex> {
@@ -403,11 +410,8 @@ impl Snapshot {
 
     /// The facet index of a (lowercase) key, built on first use, sorted by value.
     pub fn facet_index(&self, key: &str) -> Arc<FacetIndex> {
-        match self.keys.get(key) {
-            Some(kid) => {
-                self.asked.lock().insert((true, kid));
-                self.facet_index_of(kid)
-            }
+        match self.asked_for(true, key) {
+            Some(kid) => self.facet_index_of(kid),
             None => Arc::new(Vec::new()),
         }
     }
@@ -657,7 +661,7 @@ impl ReadModel {
         // served, here in the background: a request waiting for a build holds its worker, and
         // at a million entities a build takes seconds (the bench's clients saw their
         // connections closed). Each is derived from the old one when few docs changed.
-        let mut hot: Vec<(bool, u32)> = old.asked.lock().iter().copied().collect();
+        let mut hot: Vec<(bool, u32)> = old.asked.read().iter().copied().collect();
         hot.sort_unstable();
         if !hot.is_empty() {
             let remap = incremental::Remap::new(&old, &fresh);
