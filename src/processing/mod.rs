@@ -5,6 +5,7 @@
 
 mod cache;
 mod names;
+pub mod splice;
 pub mod state;
 
 pub use crate::model::catalog_rules::CatalogRules;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
 use super::names::{Name, Names};
+use super::splice;
 use super::{Emitted, ProcessingError, Report, RootResult};
 use crate::model::{annotations, Relation};
 use crate::storage::EntityRow;
@@ -34,6 +35,68 @@ struct Row {
     errors: Vec<StatusItem>,
     orphan: bool,
     etag: Box<str>,
+}
+
+/// Stitches by writing the added members into the processed JSON.
+fn stitch_spliced(
+    plan: &splice::Plan,
+    raw: &str,
+    relations: &[Target<'_>],
+    status: &[Value],
+    uid: &str,
+) -> (String, String) {
+    let mut tail = String::from(",\"relations\":");
+    tail.push_str(&serde_json::to_string(relations).expect("json"));
+    if !status.is_empty() {
+        tail.push_str(",\"status\":");
+        tail.push_str(&json!({ "items": status }).to_string());
+    }
+    let hashed = splice::with_tail(raw, &tail);
+    let etag = hex::encode(Sha1::digest(hashed.as_bytes()));
+    (splice::served(plan, &hashed, uid, &etag), etag)
+}
+
+/// Stitches through a parsed tree: for what splicing cannot do (an orphan's annotation, members
+/// already there that are replaced in place).
+fn stitch_tree(
+    raw: &str,
+    orphan: bool,
+    relations: &[Target<'_>],
+    status: &[Value],
+    uid: &str,
+) -> (String, String) {
+    let mut entity: Value = serde_json::from_str(raw).expect("stored raw entity is JSON");
+    if orphan {
+        let meta = entity["metadata"].as_object_mut().expect("validated");
+        let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+        ann[annotations::ORPHAN] = json!("true");
+    }
+    let obj = entity.as_object_mut().expect("validated");
+    obj.insert("relations".into(), json!(relations));
+    if !status.is_empty() {
+        obj.insert("status".into(), json!({ "items": status }));
+    }
+    let etag = hex::encode(Sha1::digest(serde_json::to_vec(&entity).expect("json")));
+    let meta = entity["metadata"].as_object_mut().expect("validated");
+    meta.insert("uid".into(), json!(uid));
+    meta.insert("etag".into(), json!(etag));
+    (serde_json::to_string(&entity).expect("json"), etag)
+}
+
+/// One stitched entity.
+struct Stitched {
+    json: String,
+    etag: String,
+    spliced: bool,
+}
+
+/// One served relation, in the order the served JSON has its members.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+struct Target<'a> {
+    #[serde(rename = "type")]
+    rel_type: &'a str,
+    #[serde(rename = "targetRef")]
+    target_ref: &'a str,
 }
 
 /// A [`Relation`] in [`Name`]s.
@@ -116,8 +179,13 @@ impl ChangeSet {
             .collect()
     }
 
-    pub fn add_raw(&mut self, raw: impl IntoIterator<Item = (String, String)>) {
-        self.raw.extend(raw);
+    /// Adds stored entities' processed JSON, as `Db::load_raw` gives it.
+    pub fn add_raw(&mut self, stored: impl IntoIterator<Item = (String, String, String)>) {
+        self.raw.extend(
+            stored
+                .into_iter()
+                .map(|(r, raw, served)| (r, splice::processed(raw, &served))),
+        );
     }
 }
 
@@ -136,7 +204,8 @@ impl CatalogState {
                 origin,
                 location_key: state.names.intern(&r.location_key),
                 parent: r.parent_ref.map(|p| state.names.intern(&p)),
-                raw_hash: Sha1::digest(r.raw_json.as_bytes()).into(),
+                raw_hash: Sha1::digest(splice::processed(r.raw_json, &r.final_json).as_bytes())
+                    .into(),
                 relations,
                 errors: serde_json::from_str(&r.errors_json).unwrap_or_default(),
                 orphan: r.orphan,
@@ -590,7 +659,11 @@ impl CatalogState {
         changes.restitch.iter().filter_map(move |r| {
             let raw = changes.raw.get(r)?;
             let key = self.name(r).filter(|k| self.rows.contains_key(k))?;
-            let (final_json, etag) = self.stitch(key, raw);
+            let Stitched {
+                json: final_json,
+                etag,
+                spliced,
+            } = self.stitch(key, raw);
             let row = &self.rows[&key];
             if *row.etag == etag && !changes.touched.contains(r) {
                 return None;
@@ -602,7 +675,9 @@ impl CatalogState {
                 origin: self.str(row.origin).to_string(),
                 location_key: self.str(row.location_key).to_string(),
                 parent_ref: row.parent.map(|p| self.str(p).to_string()),
-                raw_json: raw.clone(),
+                // Empty when the raw entity is the served one with the stitched members taken
+                // out: a million entities stored twice was half of the first ingest's writing.
+                raw_json: if spliced { String::new() } else { raw.clone() },
                 relations_json: serde_json::to_string(&relations).expect("json"),
                 errors_json: serde_json::to_string(&row.errors).expect("json"),
                 orphan: row.orphan,
@@ -615,31 +690,39 @@ impl CatalogState {
         })
     }
 
-    /// Builds the served entity and its etag.
-    fn stitch(&self, key: Name, raw: &str) -> (String, String) {
+    /// Builds the served entity and its etag; `spliced` when the raw entity can be recovered
+    /// from the served one ([`splice::unstitched`]), so storage need not keep both.
+    fn stitch(&self, key: Name, raw: &str) -> Stitched {
         let row = &self.rows[&key];
-        let mut entity: Value = serde_json::from_str(raw).expect("stored raw entity is JSON");
-        let mut pairs: Vec<(&str, &str)> = self
+        let mut relations: Vec<Target<'_>> = self
             .relations
             .get(&key)
             .into_iter()
             .flat_map(|m| {
-                m.keys()
-                    .map(|(t, target)| (self.str(*t), self.str(*target)))
+                m.keys().map(|(t, target)| Target {
+                    rel_type: self.str(*t),
+                    target_ref: self.str(*target),
+                })
             })
             .collect();
-        pairs.sort_unstable();
-        let relations: Vec<Value> = pairs
-            .into_iter()
-            .map(|(t, target)| json!({"type": t, "targetRef": target}))
-            .collect();
-        if row.orphan {
-            let meta = entity["metadata"].as_object_mut().expect("validated");
-            let ann = meta.entry("annotations").or_insert_with(|| json!({}));
-            ann[annotations::ORPHAN] = json!("true");
+        relations.sort_unstable();
+        let status = self.status_items(key, row);
+        let plan = if row.orphan { None } else { splice::plan(raw) };
+        let spliced = plan.is_some();
+        let (json, etag) = match plan {
+            Some(plan) => stitch_spliced(&plan, raw, &relations, &status, &row.uid),
+            None => stitch_tree(raw, row.orphan, &relations, &status, &row.uid),
+        };
+        Stitched {
+            json,
+            etag,
+            spliced,
         }
-        let obj = entity.as_object_mut().expect("validated");
-        obj.insert("relations".into(), Value::Array(relations));
+    }
+
+    /// `status.items`: the entity's errors and warnings, then a warning for each ref to an
+    /// entity that is not in the catalog.
+    fn status_items(&self, key: Name, row: &Row) -> Vec<Value> {
         let mut status: Vec<Value> = row
             .errors
             .iter()
@@ -652,7 +735,6 @@ impl CatalogState {
                 })
             })
             .collect();
-        // Refs to entities that are not in the catalog, as warnings on the entity holding them.
         let mut dangling: Vec<(&str, &str)> = row
             .relations
             .iter()
@@ -674,13 +756,45 @@ impl CatalogState {
                 "error": {"name": "DanglingReference", "message": message},
             }));
         }
-        if !status.is_empty() {
-            obj.insert("status".into(), json!({ "items": status }));
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splicing writes the very bytes (and so the etag) the tree gives, and storage can
+    /// recover the processed entity from them.
+    #[test]
+    fn spliced_and_tree_stitching_agree() {
+        let raws = [
+            json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": {"name": "a", "namespace": "default", "annotations": {"x/y": "z"}}, "spec": {"type": "service", "owner": "g", "relations": [1], "status": {"k": 2.5}}}),
+            json!({"kind": "API", "metadata": {"name": "é \"quoted\" \\ </script> \u{1F600}", "tags": ["a", "b"], "links": [{"url": "u", "title": "t"}]}, "spec": {"definition": "openapi: 3.0.0\npaths: {}\n", "n": -1e300, "m": 0.1, "big": 18446744073709551615u64, "nothing": null}}),
+            json!({"metadata": {}, "kind": "Group"}),
+        ];
+        let relations = [
+            Target {
+                rel_type: "ownedBy",
+                target_ref: "group:default/g",
+            },
+            Target {
+                rel_type: "partOf",
+                target_ref: "system:default/\"s\"",
+            },
+        ];
+        let status = [
+            json!({"type": "backstage.io/catalog-processing", "level": "warning", "message": "m", "error": {"name": "N", "message": "m"}}),
+        ];
+        for raw in raws {
+            let raw = raw.to_string();
+            for (relations, status) in [(&relations[..], &status[..]), (&[][..], &[][..])] {
+                let plan = splice::plan(&raw).expect("compact and free of the added members");
+                let spliced = stitch_spliced(&plan, &raw, relations, status, "8f1c-uid");
+                let tree = stitch_tree(&raw, false, relations, status, "8f1c-uid");
+                assert_eq!(spliced, tree);
+                assert_eq!(splice::processed(String::new(), &spliced.0), raw);
+            }
         }
-        let etag = hex::encode(Sha1::digest(serde_json::to_vec(&entity).expect("json")));
-        let meta = entity["metadata"].as_object_mut().expect("validated");
-        meta.insert("uid".into(), json!(row.uid));
-        meta.insert("etag".into(), json!(etag));
-        (serde_json::to_string(&entity).expect("json"), etag)
     }
 }

@@ -18,6 +18,8 @@ pub struct EntityRow {
     pub origin: String,
     pub location_key: String,
     pub parent_ref: Option<String>,
+    /// The processed entity, or empty when it is `final_json` with the stitched members taken
+    /// out (see `processing::splice`).
     pub raw_json: String,
     pub relations_json: String,
     pub errors_json: String,
@@ -146,14 +148,15 @@ impl Db {
         Ok((written, seq))
     }
 
-    /// The processed (unstitched) JSON of the given entities.
-    pub fn load_raw(&self, refs: &[String]) -> Result<Vec<(String, String)>> {
+    /// The processed (unstitched) JSON of the given entities, as (ref, raw_json, final_json):
+    /// `raw_json` is empty when processing can recover it from `final_json`.
+    pub fn load_raw(&self, refs: &[String]) -> Result<Vec<(String, String, String)>> {
         let mut out = Vec::with_capacity(refs.len());
         for chunk in refs.chunks(500) {
             with_conn!(self, conn => {
-                let rows: Vec<(String, String)> = entities::table
+                let rows: Vec<(String, String, String)> = entities::table
                     .filter(entities::entity_ref.eq_any(chunk))
-                    .select((entities::entity_ref, entities::raw_json))
+                    .select((entities::entity_ref, entities::raw_json, entities::final_json))
                     .load(conn)?;
                 out.extend(rows);
             })
