@@ -12,6 +12,9 @@ use crate::model::audit::{verify_page, Report, GENESIS};
 /// One audit record as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
+// A `None` binds NULL instead of asking for the column's default: SQLite has no DEFAULT in a
+// VALUES list, so diesel inserted such a batch one statement at a time, each prepared anew.
+#[diesel(treat_none_as_default_value = false)]
 pub(super) struct AuditRow {
     pub(super) id: i64,
     pub(super) at: i64,

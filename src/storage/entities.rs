@@ -37,6 +37,13 @@ pub struct Changes {
     pub max_seq: i64,
 }
 
+/// Every column but the key, from the row an upsert tried to insert: each value is bound once.
+macro_rules! replaced {
+    ($($column:ident),*) => {
+        ($(entities::$column.eq(diesel::upsert::excluded(entities::$column)),)*)
+    };
+}
+
 impl Db {
     pub fn load_entities(&self) -> Result<Vec<EntityRow>> {
         with_conn!(self, conn => {
@@ -119,7 +126,7 @@ impl Db {
                             .values(&*row)
                             .on_conflict(entities::entity_ref)
                             .do_update()
-                            .set(&*row)
+                            .set(replaced!(uid, origin, location_key, parent_ref, raw_json, relations_json, errors_json, orphan, final_json, etag, seq))
                             .execute(conn)?;
                     }
                 }
