@@ -3,9 +3,11 @@
 //! tree to add them and writing it out again was a fifth of a million-entity ingest; the
 //! processed JSON is already compact serde_json output, so the members can be written in
 //! place. The splice is reversible, which lets storage keep one copy of the entity instead of
-//! the processed and the served forms side by side ([`unstitched`]).
+//! the processed and the served forms side by side ([`processed`]).
 
 use std::ops::Range;
+
+use sha1::{Digest, Sha1};
 
 /// One member of a JSON object: its key as written and where it lies.
 #[derive(Debug, Clone)]
@@ -151,10 +153,10 @@ pub(super) fn served(plan: &Plan, hashed: &str, uid: &str, etag: &str) -> String
     out
 }
 
-/// The processed entity a served one was spliced from: the served JSON without the last two
-/// members of `metadata` (`uid`, `etag`) and the last top-level ones from `relations` on.
-/// `None` when `served` does not end that way.
-pub fn unstitched(served: &str) -> Option<String> {
+/// The processed entity a served one was spliced from, as the three pieces of `served` it is
+/// made of: the served JSON without the last two members of `metadata` (`uid`, `etag`) and the
+/// last top-level ones from `relations` on. `None` when `served` does not end that way.
+fn unstitched_parts(served: &str) -> Option<[&str; 3]> {
     let top = members(served)?;
     let relations = top.iter().rposition(|m| m.key == "relations")?;
     let after: Vec<&str> = top[relations + 1..].iter().map(|m| m.key).collect();
@@ -178,11 +180,7 @@ pub fn unstitched(served: &str) -> Option<String> {
     let uid_from = cut(offset + inner[n - 2].whole.start);
     let etag_to = offset + inner[n - 1].whole.end;
     let relations_from = cut(top[relations].whole.start);
-    let mut out = String::with_capacity(served.len());
-    out.push_str(&served[..uid_from]);
-    out.push_str(&served[etag_to..relations_from]);
-    out.push('}');
-    Some(out)
+    Some([&served[..uid_from], &served[etag_to..relations_from], "}"])
 }
 
 /// A stored entity's processed JSON: `raw_json` as stored, or, when that is empty, recovered
@@ -191,14 +189,33 @@ pub fn processed(raw_json: String, final_json: &str) -> String {
     if !raw_json.is_empty() {
         return raw_json;
     }
-    unstitched(final_json).unwrap_or_else(|| {
-        // Only a damaged row gets here. The served JSON is a fair stand-in: the slow path of
-        // stitching replaces the members it holds.
-        tracing::error!(
-            "a stored entity's processed JSON could not be recovered; using the served JSON"
-        );
-        final_json.to_string()
-    })
+    match unstitched_parts(final_json) {
+        Some(parts) => parts.concat(),
+        None => damaged(final_json).to_string(),
+    }
+}
+
+/// SHA-1 of [`processed`], without building it (a restart hashes every entity).
+pub fn processed_digest(raw_json: &str, final_json: &str) -> [u8; 20] {
+    let mut hash = Sha1::new();
+    if !raw_json.is_empty() {
+        hash.update(raw_json);
+    } else {
+        match unstitched_parts(final_json) {
+            Some(parts) => parts.iter().for_each(|p| hash.update(p)),
+            None => hash.update(damaged(final_json)),
+        }
+    }
+    hash.finalize().into()
+}
+
+fn damaged(final_json: &str) -> &str {
+    // Only a damaged row gets here. The served JSON is a fair stand-in: the slow path of
+    // stitching replaces the members it holds.
+    tracing::error!(
+        "a stored entity's processed JSON could not be recovered; using the served JSON"
+    );
+    final_json
 }
 
 #[cfg(test)]
@@ -246,7 +263,9 @@ mod tests {
                 let v: serde_json::Value = serde_json::from_str(&served).unwrap();
                 assert_eq!(v["metadata"]["uid"], "u-1");
                 assert_eq!(v["metadata"]["etag"], "e1");
-                assert_eq!(unstitched(&served).as_deref(), Some(raw), "{served}");
+                assert_eq!(processed(String::new(), &served), raw, "{served}");
+                let digest: [u8; 20] = Sha1::digest(raw).into();
+                assert_eq!(processed_digest("", &served), digest);
             }
         }
         for taken in [

@@ -204,8 +204,7 @@ impl CatalogState {
                 origin,
                 location_key: state.names.intern(&r.location_key),
                 parent: r.parent_ref.map(|p| state.names.intern(&p)),
-                raw_hash: Sha1::digest(splice::processed(r.raw_json, &r.final_json).as_bytes())
-                    .into(),
+                raw_hash: splice::processed_digest(&r.raw_json, &r.final_json),
                 relations,
                 errors: serde_json::from_str(&r.errors_json).unwrap_or_default(),
                 orphan: r.orphan,
@@ -691,7 +690,7 @@ impl CatalogState {
     }
 
     /// Builds the served entity and its etag; `spliced` when the raw entity can be recovered
-    /// from the served one ([`splice::unstitched`]), so storage need not keep both.
+    /// from the served one ([`splice::processed`]), so storage need not keep both.
     fn stitch(&self, key: Name, raw: &str) -> Stitched {
         let row = &self.rows[&key];
         let mut relations: Vec<Target<'_>> = self
