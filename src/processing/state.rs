@@ -48,8 +48,10 @@ fn stitch_spliced(
     let mut tail = String::from(",\"relations\":");
     tail.push_str(&serde_json::to_string(relations).expect("json"));
     if !status.is_empty() {
-        tail.push_str(",\"status\":");
-        tail.push_str(&json!({ "items": status }).to_string());
+        // `{"items":[…]}` written out: `json!` would copy every item first.
+        tail.push_str(",\"status\":{\"items\":");
+        tail.push_str(&serde_json::to_string(status).expect("json"));
+        tail.push('}');
     }
     let hashed = splice::with_tail(raw, &tail);
     let etag = hex::encode(Sha1::digest(hashed.as_bytes()));
