@@ -9,9 +9,9 @@ use super::schema::{deleted_entities, entities, repositories};
 use super::{Db, Result};
 
 /// One stored entity: the processing state plus the final, served JSON.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = entities)]
-#[diesel(treat_none_as_null = true)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct EntityRow {
     pub entity_ref: String,
     pub uid: String,
