@@ -66,9 +66,7 @@ mod tests {
 
     #[test]
     fn concurrent_appends_are_all_committed_in_one_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&dir.path().join("t.sqlite").to_string_lossy()).unwrap();
-        db.migrate().unwrap();
+        let (_dir, _, db) = crate::storage::temporary_sqlite();
         let trail = std::sync::Arc::new(Trail::default());
         let threads: Vec<_> = (0..8)
             .map(|t| {

@@ -141,7 +141,6 @@ impl Db {
 mod tests {
     use diesel::{Connection, RunQueryDsl};
 
-    use super::super::Db;
     use crate::model::audit::{Actor, Entry};
 
     /// An append that starts while another connection writes waits for it; it used to read the
@@ -149,10 +148,7 @@ mod tests {
     /// agent's call was refused as unauditable.
     #[test]
     fn an_append_during_another_write_waits_instead_of_failing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.sqlite").to_string_lossy().to_string();
-        let db = Db::connect(&path).unwrap();
-        db.migrate().unwrap();
+        let (_dir, path, db) = super::super::temporary_sqlite();
         let entry = || {
             Entry::new(
                 &Actor::new("aiagent:default/a".to_string()),

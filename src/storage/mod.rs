@@ -378,6 +378,20 @@ impl Db {
     }
 }
 
+/// A migrated SQLite database in a fresh directory, and its path, for unit tests.
+#[cfg(test)]
+pub(crate) fn temporary_sqlite() -> (tempfile::TempDir, String, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join("cairn.sqlite")
+        .to_string_lossy()
+        .to_string();
+    let db = Db::connect(&path).unwrap();
+    db.migrate().unwrap();
+    (dir, path, db)
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::RunQueryDsl;
@@ -395,10 +409,7 @@ mod tests {
     /// a large write blocked every reader, with a 2 MB page cache.
     #[test]
     fn every_sqlite_connection_setting_applies() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sqlite").to_string_lossy().to_string();
-        let db = Db::connect(&path).unwrap();
-        db.migrate().unwrap();
+        let (_dir, _, db) = super::temporary_sqlite();
         let Db::Sqlite(pool) = &db else {
             unreachable!()
         };
