@@ -36,6 +36,8 @@ impl HistoryRow {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = scorecard_history)]
+// A `None` level binds NULL: asking for the default makes a statement of its own, never cached.
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewHistoryRow {
     pub scorecard: String,
     pub entity_ref: String,
@@ -126,10 +128,9 @@ impl Db {
         if rows.is_empty() {
             return Ok(());
         }
+        let pg = self.is_postgres();
         audited!(self, conn, _done => {
-            for chunk in rows.chunks(500) {
-                diesel::insert_into(scorecard_history::table).values(chunk).execute(conn)?;
-            }
+            insert_rows!(conn, pg, scorecard_history::table, rows);
         }, audit)
     }
 
