@@ -190,6 +190,15 @@ impl Keys {
     }
 }
 
+/// `v` in lowercase, copied only when it has capitals.
+fn lowercase(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.is_ascii() && !v.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Borrowed(v)
+    } else {
+        std::borrow::Cow::Owned(v.to_lowercase())
+    }
+}
+
 /// Equality index of one key: lowercase value → sorted doc ids, plus the ids having the key.
 #[derive(Debug, Default)]
 pub struct KeyIndex {
@@ -356,7 +365,9 @@ impl Snapshot {
 
     fn build_index(&self, kid: u32) -> KeyIndex {
         let mut ix = KeyIndex::default();
-        let mut sortable: Vec<(String, u32)> = Vec::new();
+        // (first value, the uid's first 16 bytes, doc): the ties of a common value (a kind, a
+        // type) are ordered by uid, and comparing uids in place read a doc at random for each.
+        let mut sortable: Vec<(String, u128, u32)> = Vec::new();
         for (i, d) in self.docs.iter().enumerate() {
             let i = i as u32;
             let mut first: Option<String> = None;
@@ -367,13 +378,19 @@ impl Snapshot {
                 }
                 has = true;
                 if let Some(v) = v {
-                    let lower = v.to_lowercase();
-                    let list = ix.by_value.entry(lower.clone()).or_default();
-                    if list.last() != Some(&i) {
-                        list.push(i);
+                    let lower = lowercase(v);
+                    match ix.by_value.get_mut(&*lower) {
+                        Some(list) => {
+                            if list.last() != Some(&i) {
+                                list.push(i);
+                            }
+                        }
+                        None => {
+                            ix.by_value.insert(lower.to_string(), vec![i]);
+                        }
                     }
-                    if first.as_ref().is_none_or(|f| lower < *f) {
-                        first = Some(lower);
+                    if first.as_deref().is_none_or(|f| *lower < *f) {
+                        first = Some(lower.into_owned());
                     }
                 }
             }
@@ -381,17 +398,21 @@ impl Snapshot {
                 ix.exists.push(i);
             }
             if let Some(f) = first {
-                sortable.push((f, i));
+                let mut prefix = [0u8; 16];
+                let uid = d.uid.as_bytes();
+                let n = uid.len().min(16);
+                prefix[..n].copy_from_slice(&uid[..n]);
+                sortable.push((f, u128::from_be_bytes(prefix), i));
             }
         }
-        sortable.sort_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| {
-                self.docs[a.1 as usize]
+        sortable.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then_with(|| {
+                self.docs[a.2 as usize]
                     .uid
-                    .cmp(&self.docs[b.1 as usize].uid)
+                    .cmp(&self.docs[b.2 as usize].uid)
             })
         });
-        ix.sorted = sortable.into_iter().map(|(_, i)| i).collect();
+        ix.sorted = sortable.into_iter().map(|(_, _, i)| i).collect();
         ix
     }
 
