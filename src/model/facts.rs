@@ -216,10 +216,14 @@ pub fn matches_filter(entity: &Value, filter: &Value) -> bool {
 }
 
 /// The entity's etag, from its served JSON.
-pub fn etag_of(json: &str) -> String {
-    json.find("\"etag\":\"")
-        .map(|i| json[i + 8..].chars().take(40).collect())
-        .unwrap_or_default()
+pub fn etag_of(json: &str) -> &str {
+    json.find("\"etag\":\"").map_or("", |i| {
+        let rest = &json[i + 8..];
+        &rest[..rest
+            .char_indices()
+            .nth(40)
+            .map_or(rest.len(), |(end, _)| end)]
+    })
 }
 
 /// Whether the rule holds, with the evidence of every fact condition that was looked at.

@@ -805,3 +805,80 @@ spec: {type: service, lifecycle: production, owner: team-a}
         "{ex}"
     );
 }
+
+/// A result is published only once its history is written: when the write fails, nobody sees a
+/// result whose change is not recorded, and the next evaluation records and publishes it.
+/// The results used to change in place before the write, and stayed changed when it failed.
+#[tokio::test]
+async fn a_result_whose_history_cannot_be_written_is_not_published() {
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+    let one = |name: &str| {
+        format!("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}, description: One}}\nspec: {{type: service, lifecycle: production, owner: team-a}}\n")
+    };
+    let app = crate::support::spawn(&[
+        ("all.yaml", &root_location(&["cards.yaml", "first.yaml"])),
+        ("cards.yaml", BASICS),
+        ("first.yaml", &one("first")),
+    ])
+    .await;
+    let listed = || async {
+        let (_, r) = app.get_cairn("/scorecards/default/basics/entities").await;
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["entityRef"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let recorded = |entity: &'static str| {
+        let app = &app;
+        async move {
+            let (_, h) = app
+                .get_cairn(&format!(
+                    "/scorecards/default/basics/history?entityRef={entity}"
+                ))
+                .await;
+            h["items"].as_array().unwrap().len()
+        }
+    };
+    app.settled().await;
+    assert_eq!(listed().await, vec!["component:default/first"]);
+
+    // The history refuses every row, as a full disk would.
+    let db = app.dir.path().join("cairn.sqlite");
+    let mut conn = SqliteConnection::establish(&db.to_string_lossy()).unwrap();
+    diesel::sql_query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON scorecard_history BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    app.write("second.yaml", one("second"));
+    app.write(
+        "all.yaml",
+        root_location(&["cards.yaml", "first.yaml", "second.yaml"]),
+    );
+    assert!(
+        app.eventually(10, || async {
+            app.entity("component", "second").await.is_some()
+        })
+        .await,
+        "{}",
+        app.location_errors().await
+    );
+    // The engine re-evaluates within a quarter of a second, and tries again on each tick.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(listed().await, vec!["component:default/first"]);
+    assert_eq!(recorded("component:default/second").await, 0);
+
+    diesel::sql_query("DROP TRIGGER refuse")
+        .execute(&mut conn)
+        .unwrap();
+    assert!(
+        app.eventually(10, || async { listed().await.len() == 2 })
+            .await,
+        "{:?}",
+        listed().await
+    );
+    assert_eq!(recorded("component:default/second").await, 1);
+    assert_eq!(recorded("component:default/first").await, 1);
+}
