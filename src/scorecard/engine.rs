@@ -474,6 +474,8 @@ impl Engine {
                 }
             }
         } else {
+            let known = state.etags.len();
+            state.etags.reserve(snap.docs.len().saturating_sub(known));
             for (i, doc) in snap.docs.iter().enumerate() {
                 let etag = crate::model::facts::etag_of(&doc.json);
                 let mut is_dirty = state.etags.get(&*doc.entity_ref).map(|e| &**e) != Some(etag)
