@@ -754,10 +754,7 @@ fn sort_by_ref(snap: &Snapshot, docs: &mut [u32]) {
     let mut keyed: Vec<([u8; 40], u32)> = docs
         .iter()
         .map(|&i| {
-            let r = snap.docs[i as usize].entity_ref.as_bytes();
-            let mut key = [0u8; 40];
-            let n = r.len().min(40);
-            key[..n].copy_from_slice(&r[..n]);
+            let key = crate::readmodel::sort_prefix(&snap.docs[i as usize].entity_ref);
             (key, i)
         })
         .collect();
